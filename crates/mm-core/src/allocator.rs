@@ -1,0 +1,306 @@
+//! The allocator contract: the classic `mm_init` / `mm_malloc` / `mm_free` /
+//! `mm_realloc` interface as a Rust trait, plus the heap checker's error type.
+//!
+//! Every strategy owns its [`MemLib`] heap and grows it only through `sbrk`. The driver
+//! resets the heap's break and calls [`Allocator::init`] before each trace, so `init`
+//! must rebuild *all* of a strategy's state from nothing.
+
+use std::ptr::NonNull;
+
+use thiserror::Error;
+
+use crate::memlib::{MemLib, SbrkError};
+
+/// A payload alignment: a power of two between [`Align::MIN`] and [`Align::MAX`].
+///
+/// Strategies take the alignment as configuration rather than a hard-wired constant so
+/// the same code serves the classic 8-byte contract and the 16-byte alignment that
+/// x86-64 C programs expect from `malloc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Align(usize);
+
+/// Why a strategy could not be configured.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// The alignment is not a power of two in the supported range.
+    #[error("alignment {0} is not a power of two between {min} and {max}", min = Align::MIN.get(), max = Align::MAX.get())]
+    BadAlignment(usize),
+}
+
+impl Align {
+    /// The classic lab's alignment, and the smallest supported.
+    pub const MIN: Align = Align(8);
+    /// x86-64's `max_align_t`, what C programs expect from `malloc`.
+    pub const SIXTEEN: Align = Align(16);
+    /// The largest supported: one page of the simulated heap.
+    pub const MAX: Align = Align(crate::memlib::PAGE_SIZE);
+
+    /// Validates `bytes` as an alignment.
+    pub fn new(bytes: usize) -> Result<Align, ConfigError> {
+        if bytes.is_power_of_two() && (Self::MIN.0..=Self::MAX.0).contains(&bytes) {
+            Ok(Align(bytes))
+        } else {
+            Err(ConfigError::BadAlignment(bytes))
+        }
+    }
+
+    /// The alignment in bytes.
+    pub const fn get(self) -> usize {
+        self.0
+    }
+
+    /// Rounds `n` up to a multiple of the alignment; `None` on overflow.
+    pub const fn round_up(self, n: usize) -> Option<usize> {
+        match n.checked_add(self.0 - 1) {
+            Some(m) => Some(m & !(self.0 - 1)),
+            None => None,
+        }
+    }
+
+    /// True when `n` (an address or a size) is a multiple of the alignment.
+    pub const fn is_aligned(self, n: usize) -> bool {
+        n & (self.0 - 1) == 0
+    }
+}
+
+impl Default for Align {
+    fn default() -> Self {
+        Align::MIN
+    }
+}
+
+impl std::fmt::Display for Align {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Why `init` failed. The heap is left as it was found or partly grown; a later `init`
+/// on a reset heap may succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InitError {
+    /// The heap could not grow to hold the strategy's initial structures.
+    #[error("init: {0}")]
+    Heap(#[from] SbrkError),
+}
+
+/// A broken heap invariant, found by [`Allocator::check_heap`]: which block, and what
+/// is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("heap check: block at heap offset {offset:#x}: {invariant}")]
+pub struct HeapCheckError {
+    /// Offset of the block (its first byte, header included) from `heap_lo`.
+    pub offset: usize,
+    /// The invariant that does not hold.
+    pub invariant: Invariant,
+}
+
+impl HeapCheckError {
+    /// A broken `invariant` at heap `offset`.
+    pub fn new(offset: usize, invariant: Invariant) -> Self {
+        HeapCheckError { offset, invariant }
+    }
+}
+
+/// The invariants a heap checker verifies. Strategy-specific ones use the free-form
+/// variants with a message that names the rule.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Invariant {
+    /// Boundary tags disagree.
+    #[error("header says {header:#x}, footer says {footer:#x}")]
+    HeaderFooterMismatch {
+        /// The header word.
+        header: usize,
+        /// The footer word.
+        footer: usize,
+    },
+    /// A block size that is not a multiple of the alignment.
+    #[error("size {size} is not a multiple of the alignment {align}")]
+    SizeNotAligned {
+        /// The block size.
+        size: usize,
+        /// The alignment.
+        align: usize,
+    },
+    /// A block smaller than the strategy's minimum block.
+    #[error("size {size} is below the minimum block size {min}")]
+    TooSmall {
+        /// The block size.
+        size: usize,
+        /// The minimum.
+        min: usize,
+    },
+    /// A payload address that is not aligned.
+    #[error("payload is not aligned to {align} bytes")]
+    PayloadMisaligned {
+        /// The alignment.
+        align: usize,
+    },
+    /// A block that runs past the break.
+    #[error("block of {size} bytes runs past the end of the heap")]
+    PastHeapEnd {
+        /// The block size.
+        size: usize,
+    },
+    /// Two neighbouring free blocks that immediate coalescing should have merged.
+    #[error("free block is followed by another free block (not coalesced)")]
+    Uncoalesced,
+    /// The sentinel block at the start of the heap was overwritten.
+    #[error("the prologue block is damaged")]
+    BadPrologue,
+    /// The sentinel header at the end of the heap is missing or wrong.
+    #[error("the epilogue header is damaged or not at the end of the heap")]
+    BadEpilogue,
+    /// Header flag bits that contradict the neighbouring blocks.
+    #[error("flags: {0}")]
+    Flags(String),
+    /// A free-list structure that does not match the heap.
+    #[error("free list: {0}")]
+    FreeList(String),
+    /// Any other strategy-specific invariant.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The classic dynamic-memory-allocator contract.
+///
+/// * [`init`](Allocator::init) may be called again at any time on a reset heap and must
+///   rebuild all state.
+/// * [`malloc`](Allocator::malloc) returns a payload aligned to
+///   [`alignment`](Allocator::alignment) of at least `size` bytes, wholly inside the
+///   heap, overlapping no live block; `malloc(0)` returns a unique minimum block (as
+///   glibc does). When the heap cannot grow it returns `None` and the heap stays
+///   consistent.
+/// * [`realloc`](Allocator::realloc) follows C: `realloc(None, n)` is `malloc(n)`,
+///   `realloc(Some(p), 0)` is `free(p)` and returns `None`; otherwise the first
+///   `min(old, new)` bytes are preserved, and on failure the old block is untouched.
+///
+/// The trait is object safe, so a driver can hold `Box<dyn Allocator>`.
+pub trait Allocator {
+    /// One line describing the policy, for tables and docs
+    /// (e.g. "implicit free list, first fit, boundary tags").
+    fn describe(&self) -> String;
+
+    /// The heap this strategy allocates from.
+    fn heap(&self) -> &MemLib;
+
+    /// The heap, mutably (the driver resets its break before each trace).
+    fn heap_mut(&mut self) -> &mut MemLib;
+
+    /// The alignment of every payload this strategy returns.
+    fn alignment(&self) -> Align;
+
+    /// Builds the strategy's initial structures on the heap (`mm_init`).
+    fn init(&mut self) -> Result<(), InitError>;
+
+    /// Allocates at least `size` bytes (`mm_malloc`).
+    fn malloc(&mut self, size: usize) -> Option<NonNull<u8>>;
+
+    /// Frees a block (`mm_free`).
+    ///
+    /// # Safety
+    /// `ptr` was returned by `malloc` or `realloc` of this allocator since the last
+    /// `init`, and has not been freed since.
+    unsafe fn free(&mut self, ptr: NonNull<u8>);
+
+    /// The number of payload bytes the block at `ptr` can hold (at least what was asked).
+    ///
+    /// # Safety
+    /// `ptr` is a live block of this allocator.
+    unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize;
+
+    /// Resizes a live block to `size > 0` bytes, keeping the first `min(old, size)`
+    /// bytes; returns `None` (leaving the block untouched) when the heap cannot grow.
+    ///
+    /// The provided version is the textbook one: allocate, copy, free. Strategies
+    /// override it to resize in place when they can.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of this allocator.
+    unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: the caller guarantees `ptr` is live.
+        unsafe { resize_by_moving(self, ptr, size) }
+    }
+
+    /// `mm_realloc`, with C's rules for a null pointer and a zero size.
+    ///
+    /// # Safety
+    /// `ptr`, when given, is a live block of this allocator.
+    unsafe fn realloc(&mut self, ptr: Option<NonNull<u8>>, size: usize) -> Option<NonNull<u8>> {
+        match (ptr, size) {
+            (None, _) => self.malloc(size),
+            (Some(p), 0) => {
+                // SAFETY: the caller guarantees `p` is live.
+                unsafe { self.free(p) };
+                None
+            }
+            // SAFETY: the caller guarantees `p` is live.
+            (Some(p), _) => unsafe { self.resize(p, size) },
+        }
+    }
+
+    /// Allocates zeroed space for `count` elements of `size` bytes; `None` when the
+    /// product overflows or the heap cannot grow.
+    fn calloc(&mut self, count: usize, size: usize) -> Option<NonNull<u8>> {
+        let bytes = count.checked_mul(size)?;
+        let ptr = self.malloc(bytes)?;
+        // SAFETY: `malloc` returned a block of at least `bytes` writable bytes.
+        unsafe { ptr.as_ptr().write_bytes(0, bytes) };
+        Some(ptr)
+    }
+
+    /// Walks the heap and verifies every invariant of the strategy (`mm_checkheap`).
+    fn check_heap(&self) -> Result<(), HeapCheckError>;
+}
+
+/// The textbook `realloc`: allocate a new block, copy `min(old, new)` bytes, free the
+/// old block. Returns `None`, leaving the old block live, when the allocation fails.
+///
+/// # Safety
+/// `ptr` is a live block of `alloc`.
+pub unsafe fn resize_by_moving<A: Allocator + ?Sized>(
+    alloc: &mut A,
+    ptr: NonNull<u8>,
+    size: usize,
+) -> Option<NonNull<u8>> {
+    // SAFETY: the caller guarantees `ptr` is live.
+    let old_size = unsafe { alloc.usable_size(ptr) };
+    let new = alloc.malloc(size)?;
+    // SAFETY: both blocks are live, distinct (the old one is still allocated), and at
+    // least `min(old_size, size)` bytes long.
+    unsafe {
+        std::ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), old_size.min(size));
+        alloc.free(ptr);
+    }
+    Some(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alignments_are_validated_and_round() {
+        assert!(Align::new(4).is_err());
+        assert!(Align::new(24).is_err());
+        assert!(Align::new(8192).is_err());
+        let a = Align::new(16).unwrap();
+        assert_eq!(a.round_up(1), Some(16));
+        assert_eq!(a.round_up(32), Some(32));
+        assert_eq!(a.round_up(usize::MAX - 3), None);
+        assert!(a.is_aligned(48) && !a.is_aligned(40));
+        assert_eq!(
+            ConfigError::BadAlignment(3).to_string(),
+            "alignment 3 is not a power of two between 8 and 4096"
+        );
+    }
+
+    #[test]
+    fn heap_check_errors_name_block_and_rule() {
+        let e = HeapCheckError::new(0x40, Invariant::Uncoalesced);
+        assert_eq!(
+            e.to_string(),
+            "heap check: block at heap offset 0x40: free block is followed by another free block (not coalesced)"
+        );
+    }
+}

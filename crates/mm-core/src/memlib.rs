@@ -1,0 +1,249 @@
+//! memlib: the simulated heap every strategy lives in.
+//!
+//! This is the Rust twin of the classic lab's `memlib.c`. It reserves its whole maximum
+//! size once, up front, and then hands that memory out only through [`MemLib::sbrk`],
+//! which moves a *break* pointer forward. Nothing is ever given back except by
+//! [`MemLib::reset_brk`], which the driver calls before each trace so that the strategy
+//! can be re-initialised on an empty heap.
+//!
+//! ```text
+//!  heap_lo()                     brk()                     heap_lo() + max_size()
+//!  |<------ heap_size() -------->|<------- still reservable ------->|
+//!  [ memory the allocator owns  ][ not yet handed out by sbrk      ]
+//!                              ^ heap_hi() = brk() - 1 (the last byte in use)
+//! ```
+//!
+//! Because the break only moves forward, the break's high-water mark *is* the heap
+//! footprint, and utilization is measured against it.
+
+use std::alloc::{self, Layout};
+use std::ptr::NonNull;
+
+use thiserror::Error;
+
+/// The classic `MAX_HEAP`: 20 MiB.
+pub const DEFAULT_MAX_HEAP: usize = 20 * (1 << 20);
+
+/// The page size the simulated heap reports and aligns its start to.
+pub const PAGE_SIZE: usize = 4096;
+
+/// Why the heap could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MemError {
+    /// The requested maximum size is zero or too large to describe as a layout.
+    #[error("invalid maximum heap size {0} bytes")]
+    InvalidSize(usize),
+    /// The host could not reserve the memory.
+    #[error("could not reserve {0} bytes for the simulated heap")]
+    ReserveFailed(usize),
+}
+
+/// Why `sbrk` refused to move the break. On either error the break is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SbrkError {
+    /// The heap only grows; shrinking is done by `reset_brk` alone.
+    #[error("sbrk: negative increment {0} (the heap only grows)")]
+    Negative(isize),
+    /// The increment would take the break past the heap's maximum size.
+    #[error("sbrk: ran out of memory: asked for {requested} bytes, {available} of {max} left")]
+    OutOfMemory {
+        /// The increment that was asked for.
+        requested: usize,
+        /// Bytes left between the break and the end of the reservation.
+        available: usize,
+        /// The heap's maximum size.
+        max: usize,
+    },
+}
+
+/// A contiguous, real, writable region that only grows through [`MemLib::sbrk`].
+pub struct MemLib {
+    /// Start of the reservation; page aligned; valid for `max` bytes.
+    start: NonNull<u8>,
+    /// Bytes handed out so far. Invariant: `brk <= max`.
+    brk: usize,
+    /// Size of the reservation.
+    max: usize,
+    /// The layout the reservation was allocated with, to give it back on drop.
+    layout: Layout,
+}
+
+// SAFETY: `MemLib` exclusively owns its reservation (nothing else holds `start`), so
+// moving it to another thread moves the ownership with it.
+unsafe impl Send for MemLib {}
+
+impl MemLib {
+    /// Reserves a heap of `max_size` bytes (rounded up to a whole page), zero-filled.
+    pub fn new(max_size: usize) -> Result<Self, MemError> {
+        let rounded = max_size
+            .checked_next_multiple_of(PAGE_SIZE)
+            .filter(|&n| n > 0)
+            .ok_or(MemError::InvalidSize(max_size))?;
+        let layout =
+            Layout::from_size_align(rounded, PAGE_SIZE).map_err(|_| MemError::InvalidSize(max_size))?;
+        // SAFETY: `layout` has a non-zero size (checked above).
+        let raw = unsafe { alloc::alloc_zeroed(layout) };
+        let start = NonNull::new(raw).ok_or(MemError::ReserveFailed(rounded))?;
+        Ok(MemLib { start, brk: 0, max: rounded, layout })
+    }
+
+    /// A heap of the classic 20 MiB.
+    pub fn with_default_size() -> Result<Self, MemError> {
+        Self::new(DEFAULT_MAX_HEAP)
+    }
+
+    /// Moves the break forward by `incr` bytes and returns the *old* break, which is the
+    /// start of the newly usable area. Negative or too-large increments fail with a typed
+    /// error and change nothing.
+    pub fn sbrk(&mut self, incr: isize) -> Result<NonNull<u8>, SbrkError> {
+        let bytes = usize::try_from(incr).map_err(|_| SbrkError::Negative(incr))?;
+        self.extend(bytes)
+    }
+
+    /// `sbrk` for callers that already hold an unsigned size: grows by `bytes`.
+    pub fn extend(&mut self, bytes: usize) -> Result<NonNull<u8>, SbrkError> {
+        let available = self.max - self.brk;
+        if bytes > available {
+            return Err(SbrkError::OutOfMemory { requested: bytes, available, max: self.max });
+        }
+        let old = self.brk_ptr();
+        self.brk += bytes;
+        Ok(old)
+    }
+
+    /// Empties the heap: the break returns to the start. The memory keeps its contents.
+    pub fn reset_brk(&mut self) {
+        self.brk = 0;
+    }
+
+    /// The first byte of the heap.
+    pub fn heap_lo(&self) -> *mut u8 {
+        self.start.as_ptr()
+    }
+
+    /// The last byte in use (`heap_lo() - 1` when the heap is empty, as in `memlib.c`).
+    pub fn heap_hi(&self) -> *mut u8 {
+        self.start.as_ptr().wrapping_add(self.brk).wrapping_sub(1)
+    }
+
+    /// The current break: one past the last byte in use, where the next `sbrk` starts.
+    pub fn brk(&self) -> NonNull<u8> {
+        self.brk_ptr()
+    }
+
+    /// Bytes between `heap_lo` and the break.
+    pub fn heap_size(&self) -> usize {
+        self.brk
+    }
+
+    /// The most the heap can ever grow to.
+    pub fn max_size(&self) -> usize {
+        self.max
+    }
+
+    /// The page size (the simulated heap's start is aligned to it).
+    pub fn page_size(&self) -> usize {
+        PAGE_SIZE
+    }
+
+    /// True when `[ptr, ptr + len)` lies wholly inside the bytes in use.
+    pub fn contains(&self, ptr: *const u8, len: usize) -> bool {
+        let lo = self.start.as_ptr() as usize;
+        let addr = ptr as usize;
+        addr >= lo && len <= self.brk && addr - lo <= self.brk - len
+    }
+
+    /// The offset of `ptr` from `heap_lo`, for messages (wraps for pointers below it).
+    pub fn offset_of(&self, ptr: *const u8) -> usize {
+        (ptr as usize).wrapping_sub(self.start.as_ptr() as usize)
+    }
+
+    fn brk_ptr(&self) -> NonNull<u8> {
+        // SAFETY: `brk <= max`, so the result is inside the reservation or one past its
+        // end, which is a valid place for a pointer to point; it is never null because
+        // `start` is not and the reservation does not wrap around the address space.
+        unsafe { self.start.add(self.brk) }
+    }
+}
+
+impl Drop for MemLib {
+    fn drop(&mut self) {
+        // SAFETY: `start` was returned by `alloc_zeroed(self.layout)` and is freed once.
+        unsafe { alloc::dealloc(self.start.as_ptr(), self.layout) }
+    }
+}
+
+impl std::fmt::Debug for MemLib {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemLib")
+            .field("heap_lo", &self.start)
+            .field("heap_size", &self.brk)
+            .field("max_size", &self.max)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sbrk_grows_and_returns_the_old_break() {
+        let mut heap = MemLib::new(8192).unwrap();
+        assert_eq!(heap.heap_size(), 0);
+        assert_eq!(heap.heap_hi(), heap.heap_lo().wrapping_sub(1));
+        let first = heap.sbrk(100).unwrap();
+        assert_eq!(first.as_ptr(), heap.heap_lo());
+        let second = heap.sbrk(28).unwrap();
+        assert_eq!(second.as_ptr(), heap.heap_lo().wrapping_add(100));
+        assert_eq!(heap.heap_size(), 128);
+        assert_eq!(heap.heap_hi(), heap.heap_lo().wrapping_add(127));
+        assert_eq!(heap.heap_lo() as usize % PAGE_SIZE, 0);
+    }
+
+    #[test]
+    fn failed_sbrk_changes_nothing() {
+        let mut heap = MemLib::new(4096).unwrap();
+        heap.sbrk(96).unwrap();
+        assert_eq!(heap.sbrk(-8), Err(SbrkError::Negative(-8)));
+        assert_eq!(
+            heap.sbrk(4001),
+            Err(SbrkError::OutOfMemory { requested: 4001, available: 4000, max: 4096 })
+        );
+        assert_eq!(heap.heap_size(), 96);
+        heap.sbrk(4000).unwrap();
+        assert_eq!(heap.heap_size(), 4096);
+        assert!(heap.extend(1).is_err());
+    }
+
+    #[test]
+    fn reset_empties_and_memory_is_writable() {
+        let mut heap = MemLib::new(1 << 16).unwrap();
+        let p = heap.sbrk(4096).unwrap();
+        // SAFETY: the 4096 bytes at `p` were just handed out by sbrk.
+        unsafe { p.as_ptr().write_bytes(0xAB, 4096) };
+        heap.reset_brk();
+        assert_eq!(heap.heap_size(), 0);
+        assert_eq!(heap.sbrk(0).unwrap().as_ptr(), heap.heap_lo());
+    }
+
+    #[test]
+    fn contains_checks_whole_intervals() {
+        let mut heap = MemLib::new(4096).unwrap();
+        heap.sbrk(64).unwrap();
+        let lo = heap.heap_lo();
+        assert!(heap.contains(lo, 64));
+        assert!(heap.contains(lo.wrapping_add(60), 4));
+        assert!(!heap.contains(lo.wrapping_add(60), 5));
+        assert!(!heap.contains(lo.wrapping_sub(1), 1));
+        assert!(!heap.contains(lo.wrapping_add(64), 1));
+        assert!(heap.contains(lo.wrapping_add(64), 0));
+    }
+
+    #[test]
+    fn sizes_are_validated() {
+        assert_eq!(MemLib::new(0).unwrap_err(), MemError::InvalidSize(0));
+        assert_eq!(MemLib::new(usize::MAX).unwrap_err(), MemError::InvalidSize(usize::MAX));
+        assert_eq!(MemLib::new(1).unwrap().max_size(), PAGE_SIZE);
+    }
+}

@@ -1,0 +1,518 @@
+//! The CS:APP `.rep` trace format: reading, validating and writing.
+//!
+//! A trace is four header integers, one per line, then one operation per line:
+//!
+//! ```text
+//! 20000      sugg_heapsize (a hint; the driver ignores it, as the classic one does)
+//! 2          num_ids: every id is in 0..num_ids
+//! 4          num_ops: the number of operation lines that follow
+//! 1          weight (whether the trace counts in the classic score)
+//! a 0 2040   allocate block id 0 of 2040 bytes
+//! a 1 2040
+//! r 0 4000   resize block 0 to 4000 bytes (size 0 frees it, as realloc does)
+//! f 1        free block 1
+//! ```
+//!
+//! Parsing validates fully: ids in range, the header's op count, `f`/`r` only on live
+//! ids, each id allocated once. Every error names the file, the 1-based line, and what
+//! was wrong; no input makes the parser panic. Blank lines are allowed anywhere and
+//! fields may be separated by any run of spaces or tabs, as `fscanf` would read them.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::Path;
+
+use thiserror::Error;
+
+/// One operation of a trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `a id size`: allocate a block for `id`.
+    Alloc {
+        /// The block's id.
+        id: usize,
+        /// Requested payload bytes.
+        size: usize,
+    },
+    /// `f id`: free the block of `id`.
+    Free {
+        /// The block's id.
+        id: usize,
+    },
+    /// `r id size`: reallocate the block of `id` (size 0 frees it).
+    Realloc {
+        /// The block's id.
+        id: usize,
+        /// The new requested size.
+        size: usize,
+    },
+}
+
+impl Op {
+    /// The id the operation acts on.
+    pub fn id(&self) -> usize {
+        match *self {
+            Op::Alloc { id, .. } | Op::Free { id } | Op::Realloc { id, .. } => id,
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Op::Alloc { id, size } => write!(f, "a {id} {size}"),
+            Op::Free { id } => write!(f, "f {id}"),
+            Op::Realloc { id, size } => write!(f, "r {id} {size}"),
+        }
+    }
+}
+
+/// A validated trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    /// A short name (the file name without `.rep`), used in tables and messages.
+    pub name: String,
+    /// The suggested heap size from the header (a hint only).
+    pub sugg_heapsize: usize,
+    /// Ids are in `0..num_ids`.
+    pub num_ids: usize,
+    /// The classic score weight from the header.
+    pub weight: usize,
+    /// The operations, in order.
+    pub ops: Vec<Op>,
+}
+
+/// What is wrong with a line of a trace.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TraceErrorKind {
+    /// The file ended inside the header.
+    #[error("the file ends before the header's {0} line")]
+    MissingHeader(&'static str),
+    /// A header line that is not one non-negative integer.
+    #[error("header field {field}: expected one non-negative integer, found {found:?}")]
+    BadHeader {
+        /// Which header field.
+        field: &'static str,
+        /// The text found.
+        found: String,
+    },
+    /// A line that is not valid UTF-8.
+    #[error("the line is not text (invalid UTF-8)")]
+    NotText,
+    /// An operation letter other than `a`, `f`, `r`.
+    #[error("unknown operation {0:?} (expected a, f or r)")]
+    UnknownOp(String),
+    /// An operation with too few fields.
+    #[error("operation {op:?} is missing its {field}")]
+    MissingField {
+        /// The operation letter.
+        op: char,
+        /// The missing field.
+        field: &'static str,
+    },
+    /// An operation with too many fields.
+    #[error("unexpected extra field {0:?}")]
+    ExtraField(String),
+    /// A field that is not a non-negative integer that fits in a `usize`.
+    #[error("{field}: expected a non-negative integer no larger than {max}, found {found:?}", max = usize::MAX)]
+    BadNumber {
+        /// Which field.
+        field: &'static str,
+        /// The text found.
+        found: String,
+    },
+    /// An id outside `0..num_ids`.
+    #[error("id {id} is out of range (num_ids is {num_ids})")]
+    IdOutOfRange {
+        /// The id.
+        id: usize,
+        /// The header's id count.
+        num_ids: usize,
+    },
+    /// `a` on an id that was allocated before.
+    #[error("id {0} is allocated a second time")]
+    Reallocated(usize),
+    /// `f` or `r` on an id that is not live.
+    #[error("{op:?} on id {id}, which is not live ({why})")]
+    NotLive {
+        /// The operation letter.
+        op: char,
+        /// The id.
+        id: usize,
+        /// "never allocated" or "already freed".
+        why: &'static str,
+    },
+    /// More operation lines than the header announced.
+    #[error("more operations than the header's num_ops ({0})")]
+    TooManyOps(usize),
+    /// Fewer operation lines than the header announced.
+    #[error("the header announces {expected} operations but the file has {found}")]
+    TooFewOps {
+        /// The header's count.
+        expected: usize,
+        /// The operations found.
+        found: usize,
+    },
+}
+
+/// Why a trace could not be loaded.
+#[derive(Debug, Error)]
+pub enum TraceError {
+    /// The file could not be read.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file's contents are not a valid trace.
+    #[error("{file}:{line}: {kind}")]
+    Malformed {
+        /// The file.
+        file: String,
+        /// The 1-based line.
+        line: usize,
+        /// What is wrong.
+        kind: TraceErrorKind,
+    },
+}
+
+impl TraceError {
+    /// The line number, for malformed input.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            TraceError::Io { .. } => None,
+            TraceError::Malformed { line, .. } => Some(*line),
+        }
+    }
+
+    /// What is wrong, for malformed input.
+    pub fn kind(&self) -> Option<&TraceErrorKind> {
+        match self {
+            TraceError::Io { .. } => None,
+            TraceError::Malformed { kind, .. } => Some(kind),
+        }
+    }
+}
+
+const HEADER_FIELDS: [&str; 4] = ["sugg_heapsize", "num_ids", "num_ops", "weight"];
+
+/// Tracks which ids are live, to validate `a`/`f`/`r` sequences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdState {
+    Unused,
+    Live,
+    Freed,
+}
+
+/// Checks one operation against the live set, updating it.
+struct Liveness {
+    states: Vec<IdState>,
+}
+
+impl Liveness {
+    fn new(num_ids: usize) -> Self {
+        Liveness { states: Vec::new() }.with_capacity_hint(num_ids)
+    }
+
+    fn with_capacity_hint(mut self, num_ids: usize) -> Self {
+        // A hostile header may claim an enormous id count: grow on demand instead.
+        self.states.reserve(num_ids.min(1 << 20));
+        self
+    }
+
+    fn apply(&mut self, op: Op, num_ids: usize) -> Result<(), TraceErrorKind> {
+        let id = op.id();
+        if id >= num_ids {
+            return Err(TraceErrorKind::IdOutOfRange { id, num_ids });
+        }
+        if id >= self.states.len() {
+            self.states.resize(id + 1, IdState::Unused);
+        }
+        let state = &mut self.states[id];
+        let not_live = |op: char, state: IdState| TraceErrorKind::NotLive {
+            op,
+            id,
+            why: if state == IdState::Unused { "never allocated" } else { "already freed" },
+        };
+        match op {
+            Op::Alloc { .. } if *state != IdState::Unused => Err(TraceErrorKind::Reallocated(id)),
+            Op::Alloc { .. } => {
+                *state = IdState::Live;
+                Ok(())
+            }
+            Op::Free { .. } if *state != IdState::Live => Err(not_live('f', *state)),
+            Op::Realloc { .. } if *state != IdState::Live => Err(not_live('r', *state)),
+            Op::Free { .. } | Op::Realloc { size: 0, .. } => {
+                *state = IdState::Freed;
+                Ok(())
+            }
+            Op::Realloc { .. } => Ok(()),
+        }
+    }
+}
+
+fn parse_number(field: &'static str, text: &str) -> Result<usize, TraceErrorKind> {
+    // `str::parse` accepts a leading '+'; the format does not.
+    if text.starts_with('+') {
+        return Err(TraceErrorKind::BadNumber { field, found: text.to_owned() });
+    }
+    text.parse().map_err(|_| TraceErrorKind::BadNumber { field, found: text.to_owned() })
+}
+
+fn parse_op(line: &str) -> Result<Op, TraceErrorKind> {
+    let mut fields = line.split_ascii_whitespace();
+    let letter = fields.next().unwrap_or_default();
+    let op = match letter {
+        "a" | "r" | "f" => letter.as_bytes()[0] as char,
+        other => return Err(TraceErrorKind::UnknownOp(other.chars().take(40).collect())),
+    };
+    let mut next = |field: &'static str| -> Result<usize, TraceErrorKind> {
+        let text = fields.next().ok_or(TraceErrorKind::MissingField { op, field })?;
+        parse_number(field, text)
+    };
+    let parsed = match op {
+        'a' => Op::Alloc { id: next("id")?, size: next("size")? },
+        'r' => Op::Realloc { id: next("id")?, size: next("size")? },
+        _ => Op::Free { id: next("id")? },
+    };
+    match fields.next() {
+        Some(extra) => Err(TraceErrorKind::ExtraField(extra.chars().take(40).collect())),
+        None => Ok(parsed),
+    }
+}
+
+impl Trace {
+    /// Parses and validates a trace from its bytes. `file` names it in error messages;
+    /// the trace's name is `file`'s stem.
+    pub fn parse(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
+        let malformed =
+            |line: usize, kind: TraceErrorKind| TraceError::Malformed { file: file.to_owned(), line, kind };
+        let mut header = [0usize; 4];
+        let mut header_len = 0;
+        let mut num_ops_line = 0;
+        let mut ops = Vec::new();
+        let mut live = Liveness::new(0);
+        let mut last_line = 0;
+
+        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line_no = index + 1;
+            last_line = line_no;
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let text = std::str::from_utf8(raw).map_err(|_| malformed(line_no, TraceErrorKind::NotText))?;
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            if header_len < 4 {
+                let field = HEADER_FIELDS[header_len];
+                let value = parse_number(field, text).map_err(|_| {
+                    malformed(
+                        line_no,
+                        TraceErrorKind::BadHeader { field, found: text.chars().take(40).collect() },
+                    )
+                })?;
+                header[header_len] = value;
+                header_len += 1;
+                if header_len == 3 {
+                    num_ops_line = line_no;
+                }
+                if header_len == 2 {
+                    live = Liveness::new(value);
+                }
+                continue;
+            }
+            if ops.len() == header[2] {
+                return Err(malformed(line_no, TraceErrorKind::TooManyOps(header[2])));
+            }
+            let op = parse_op(text).map_err(|kind| malformed(line_no, kind))?;
+            live.apply(op, header[1]).map_err(|kind| malformed(line_no, kind))?;
+            ops.push(op);
+        }
+        if header_len < 4 {
+            return Err(malformed(
+                last_line.max(1),
+                TraceErrorKind::MissingHeader(HEADER_FIELDS[header_len]),
+            ));
+        }
+        if ops.len() != header[2] {
+            return Err(malformed(
+                num_ops_line,
+                TraceErrorKind::TooFewOps { expected: header[2], found: ops.len() },
+            ));
+        }
+        Ok(Trace {
+            name: trace_name(file),
+            sugg_heapsize: header[0],
+            num_ids: header[1],
+            weight: header[3],
+            ops,
+        })
+    }
+
+    /// Reads and validates a trace file.
+    pub fn read(path: &Path) -> Result<Trace, TraceError> {
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| TraceError::Io { file: file.clone(), source })?;
+        Trace::parse(&file, &bytes)
+    }
+
+    /// Checks a trace built in memory (by the generator, say) against the same rules the
+    /// parser enforces. Line numbers in the error count as if the trace were written out.
+    pub fn validate(&self) -> Result<(), TraceError> {
+        let mut live = Liveness::new(self.num_ids);
+        for (index, op) in self.ops.iter().enumerate() {
+            live.apply(*op, self.num_ids).map_err(|kind| TraceError::Malformed {
+                file: self.name.clone(),
+                line: index + 5,
+                kind,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Writes the trace in `.rep` form; the header's `num_ops` is `ops.len()`.
+    pub fn write_to(&self, mut out: impl Write) -> io::Result<()> {
+        let mut out = io::BufWriter::new(&mut out);
+        writeln!(out, "{}\n{}\n{}\n{}", self.sugg_heapsize, self.num_ids, self.ops.len(), self.weight)?;
+        for op in &self.ops {
+            writeln!(out, "{op}")?;
+        }
+        out.flush()
+    }
+
+    /// The trace in `.rep` form, as a string.
+    pub fn to_rep_string(&self) -> String {
+        let mut bytes = Vec::new();
+        self.write_to(&mut bytes).expect("writing to a Vec cannot fail");
+        String::from_utf8(bytes).expect("the .rep writer only writes ASCII")
+    }
+}
+
+/// The name of a trace file: its file name without directories and without `.rep`.
+pub fn trace_name(file: &str) -> String {
+    let base = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    base.strip_suffix(".rep").map(str::to_owned).unwrap_or(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Trace, TraceError> {
+        Trace::parse("t.rep", text.as_bytes())
+    }
+
+    fn error_at(text: &str) -> (usize, TraceErrorKind) {
+        match parse(text) {
+            Err(TraceError::Malformed { file, line, kind }) => {
+                assert_eq!(file, "t.rep");
+                (line, kind)
+            }
+            other => panic!("expected a malformed-trace error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_the_classic_short_trace() {
+        let t = parse("20000\n2\n5\n1\na 0 2040\na 1 2040\nr 1 48\nf 1\nf 0\n").unwrap();
+        assert_eq!(t.name, "t");
+        assert_eq!((t.sugg_heapsize, t.num_ids, t.weight), (20000, 2, 1));
+        assert_eq!(
+            t.ops,
+            vec![
+                Op::Alloc { id: 0, size: 2040 },
+                Op::Alloc { id: 1, size: 2040 },
+                Op::Realloc { id: 1, size: 48 },
+                Op::Free { id: 1 },
+                Op::Free { id: 0 },
+            ]
+        );
+    }
+
+    #[test]
+    fn round_trips_through_the_writer() {
+        let text = "100\n3\n4\n0\na 0 1\na 2 7\nr 0 0\nf 2\n";
+        let t = parse(text).unwrap();
+        assert_eq!(t.to_rep_string(), text);
+        t.validate().unwrap();
+    }
+
+    #[test]
+    fn tolerates_blank_lines_tabs_and_crlf() {
+        let t = parse("\n1\r\n1\n 1 \n1\n\na\t0   5\r\n").unwrap();
+        assert_eq!(t.ops, vec![Op::Alloc { id: 0, size: 5 }]);
+    }
+
+    #[test]
+    fn header_errors_name_the_field_and_line() {
+        assert_eq!(error_at(""), (1, TraceErrorKind::MissingHeader("sugg_heapsize")));
+        assert_eq!(error_at("1\n2\n"), (3, TraceErrorKind::MissingHeader("num_ops")));
+        assert_eq!(
+            error_at("1\nx\n"),
+            (2, TraceErrorKind::BadHeader { field: "num_ids", found: "x".into() })
+        );
+        assert_eq!(
+            error_at("1\n2\n-3\n"),
+            (3, TraceErrorKind::BadHeader { field: "num_ops", found: "-3".into() })
+        );
+        assert_eq!(
+            error_at("1\n2\n3 4\n"),
+            (3, TraceErrorKind::BadHeader { field: "num_ops", found: "3 4".into() })
+        );
+    }
+
+    #[test]
+    fn op_errors_name_the_line() {
+        let head = "0\n2\n2\n1\n";
+        let at = |ops: &str| error_at(&format!("{head}{ops}"));
+        assert_eq!(at("x 0 1\n"), (5, TraceErrorKind::UnknownOp("x".into())));
+        assert_eq!(at("a 0\n"), (5, TraceErrorKind::MissingField { op: 'a', field: "size" }));
+        assert_eq!(at("f\n"), (5, TraceErrorKind::MissingField { op: 'f', field: "id" }));
+        assert_eq!(at("a 0 1 2\n"), (5, TraceErrorKind::ExtraField("2".into())));
+        assert_eq!(at("a 0 -4\n"), (5, TraceErrorKind::BadNumber { field: "size", found: "-4".into() }));
+        assert_eq!(at("a 0 +4\n"), (5, TraceErrorKind::BadNumber { field: "size", found: "+4".into() }));
+        assert_eq!(
+            at("a 0 99999999999999999999999\n"),
+            (5, TraceErrorKind::BadNumber { field: "size", found: "99999999999999999999999".into() })
+        );
+        assert_eq!(at("a 2 1\n"), (5, TraceErrorKind::IdOutOfRange { id: 2, num_ids: 2 }));
+        assert_eq!(at("a 0 1\na 0 1\n"), (6, TraceErrorKind::Reallocated(0)));
+        assert_eq!(at("f 1\n"), (5, TraceErrorKind::NotLive { op: 'f', id: 1, why: "never allocated" }));
+        assert!(parse(&format!("{head}a 1 1\nf 1\n")).is_ok());
+        assert_eq!(error_at(&format!("{head}a 1 1\nf 1\nf 1\n")), (7, TraceErrorKind::TooManyOps(2)));
+        assert_eq!(
+            error_at("0\n2\n3\n1\na 1 1\nf 1\nf 1\n"),
+            (7, TraceErrorKind::NotLive { op: 'f', id: 1, why: "already freed" })
+        );
+        assert_eq!(
+            error_at("0\n2\n3\n1\na 1 1\nr 1 0\nr 1 5\n"),
+            (7, TraceErrorKind::NotLive { op: 'r', id: 1, why: "already freed" })
+        );
+        assert_eq!(error_at("0\n2\n3\n1\na 1 1\n"), (3, TraceErrorKind::TooFewOps { expected: 3, found: 1 }));
+    }
+
+    #[test]
+    fn binary_garbage_is_rejected_on_its_line() {
+        let mut bytes = b"0\n1\n1\n1\n".to_vec();
+        bytes.extend_from_slice(&[0xff, 0xfe, b' ', b'0']);
+        let err = Trace::parse("bin.rep", &bytes).unwrap_err();
+        assert_eq!(err.line(), Some(5));
+        assert_eq!(err.kind(), Some(&TraceErrorKind::NotText));
+        assert_eq!(err.to_string(), "bin.rep:5: the line is not text (invalid UTF-8)");
+    }
+
+    #[test]
+    fn missing_files_are_io_errors() {
+        let err = Trace::read(Path::new("/nonexistent/x.rep")).unwrap_err();
+        assert!(matches!(err, TraceError::Io { .. }));
+        assert!(err.to_string().starts_with("/nonexistent/x.rep: "));
+    }
+
+    #[test]
+    fn names_strip_directories_and_extension() {
+        assert_eq!(trace_name("traces/short1.rep"), "short1");
+        assert_eq!(trace_name("plain"), "plain");
+    }
+}
