@@ -1,1 +1,336 @@
-//! Placeholder
+//! # mm-implicit: the textbook implicit free list
+//!
+//! The allocator of CS:APP §9.9: every block, free or allocated, carries its size in a
+//! one-word header and an identical footer (*boundary tags*), so the blocks form an
+//! *implicit* list walked by adding sizes. There is no separate free list: finding a
+//! fit walks all blocks ([`Placement`] picks first, next or best fit), and freeing
+//! merges a block with free neighbours at once (*immediate coalescing*), so no two free
+//! blocks ever touch.
+//!
+//! ## Heap layout
+//!
+//! ```text
+//!  heap_lo (page aligned)                                              brk
+//!  |  pad  | prologue  |  block                      |  block  ... | epilogue |
+//!  |       | hdr | ftr | hdr | payload         | ftr | hdr | ...   |   hdr    |
+//!  |       | 16/a| 16/a|  size/flags     ...   | s/f |             |   0/a    |
+//!                           ^ first payload: aligned to `align`
+//! ```
+//!
+//! * Tags are one word (see [`Tag`]): the size, a multiple of the alignment, with
+//!   [`TagFlags::ALLOCATED`] in the low bits.
+//! * The *prologue* is an allocated block of just its two tags and the *epilogue* a
+//!   zero-size allocated header at `brk - 8`. They turn the edge cases of coalescing
+//!   into the common case: the first block's left neighbour and the last block's right
+//!   neighbour are always "allocated".
+//! * Payloads sit one word after their header and block sizes are multiples of the
+//!   alignment, so one aligned first payload aligns them all. The padding before the
+//!   prologue makes that happen for any alignment from 8 to 4096.
+//!
+//! ## Policies and trade-offs
+//!
+//! * **Split** a fit when the leftover can stand alone as a block (at least the
+//!   minimum block: two tags, rounded to the alignment); otherwise hand out the whole
+//!   block and accept the internal fragmentation.
+//! * **Coalesce** immediately, with all four boundary-tag cases (neither, left, right,
+//!   both neighbours free): `free` costs O(1) and the heap never holds adjacent free
+//!   blocks, at the price of splitting again blocks that are soon reused.
+//! * **Grow** the heap only by what is missing. With no fit, if the last block is free
+//!   the heap grows by the request minus its size and the two merge; otherwise by the
+//!   request. There is no fixed `CHUNKSIZE` as in the book: a big chunk saves a few
+//!   `sbrk` calls but leaves a free tail that counts against utilization.
+//! * **Resize in place** where the neighbourhood allows: shrink by splitting off the
+//!   tail (which merges with a free right neighbour), grow into a free right neighbour,
+//!   grow the last block by extending the heap by only the shortfall; otherwise
+//!   allocate, copy and free.
+//! * Footers in allocated blocks cost a word per block; keeping them makes every block
+//!   look alike to the checker and keeps the code the textbook's.
+//!
+//! Every search is linear in the number of blocks, which is what the explicit and
+//! segregated strategies improve on.
+
+mod block;
+mod check;
+mod placement;
+
+use std::ptr::NonNull;
+
+use mm_core::{Align, Allocator, HeapCheckError, InitError, MemLib};
+
+use crate::block::{Block, OVERHEAD, WORD, write_word};
+pub use crate::block::{Tag, TagFlags};
+pub use crate::placement::Placement;
+
+/// How to build an [`Implicit`] allocator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ImplicitConfig {
+    /// The alignment of every payload (default 8).
+    pub align: Align,
+    /// The fit policy (default first fit).
+    pub placement: Placement,
+}
+
+impl ImplicitConfig {
+    /// A configuration with the given alignment and fit policy.
+    pub const fn new(align: Align, placement: Placement) -> Self {
+        ImplicitConfig { align, placement }
+    }
+}
+
+/// Where things are in a heap of a given alignment; fixed by the alignment alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    /// Heap offset of the prologue's header.
+    prologue: usize,
+    /// The first real block's header; the epilogue's place in an empty heap.
+    first: Block,
+    /// The heap after `init`: padding, prologue, epilogue.
+    initial_heap: usize,
+    /// The smallest block: two tags, rounded up to the alignment.
+    min_block: usize,
+}
+
+impl Layout {
+    fn new(align: Align) -> Layout {
+        // The first payload is the first aligned offset with room below it for the
+        // prologue's two tags and the first header.
+        let first_payload = align.round_up(3 * WORD).expect("alignments are at most a page");
+        Layout {
+            prologue: first_payload - 3 * WORD,
+            first: Block::from_payload(first_payload),
+            initial_heap: first_payload,
+            min_block: align.round_up(OVERHEAD).expect("alignments are at most a page"),
+        }
+    }
+}
+
+/// The implicit-free-list allocator. Build it with [`Implicit::new`], then call
+/// [`Allocator::init`] before anything else.
+#[derive(Debug)]
+pub struct Implicit {
+    heap: MemLib,
+    config: ImplicitConfig,
+    layout: Layout,
+    /// Next fit's resume point: always a block boundary (possibly the epilogue).
+    /// `None` under the other policies.
+    rover: Option<Block>,
+    /// Set by a successful `init`; until then every request fails.
+    ready: bool,
+}
+
+impl Implicit {
+    /// An allocator that will live in `heap`. Nothing is written until `init`.
+    pub fn new(heap: MemLib, config: ImplicitConfig) -> Implicit {
+        Implicit { heap, config, layout: Layout::new(config.align), rover: None, ready: false }
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> ImplicitConfig {
+        self.config
+    }
+
+    /// The block size that holds `size` payload bytes; `None` when it overflows.
+    fn adjusted(&self, size: usize) -> Option<usize> {
+        let with_tags = size.checked_add(OVERHEAD)?;
+        Some(self.config.align.round_up(with_tags)?.max(self.layout.min_block))
+    }
+
+    fn epilogue(&self) -> Block {
+        Block::at(self.heap.heap_size() - WORD)
+    }
+
+    fn write_epilogue(&mut self) {
+        let at = self.epilogue().offset();
+        write_word(&mut self.heap, at, Tag::EPILOGUE.word());
+    }
+
+    fn payload_ptr(&self, block: Block) -> NonNull<u8> {
+        NonNull::new(self.heap.heap_lo().wrapping_add(block.payload())).expect("heap pointers are not null")
+    }
+
+    fn block_of(&self, ptr: NonNull<u8>) -> Block {
+        Block::from_payload(self.heap.offset_of(ptr.as_ptr()))
+    }
+
+    fn find_fit(&self, asize: usize) -> Option<Block> {
+        let first = self.layout.first;
+        match (self.config.placement, self.rover) {
+            (Placement::NextFit, Some(rover)) => placement::next_fit(&self.heap, first, rover, asize),
+            (Placement::BestFit, _) => placement::best_fit(&self.heap, first, asize),
+            _ => placement::first_fit(&self.heap, first, asize),
+        }
+    }
+
+    /// Grows the heap so that a free block of at least `asize` bytes ends it, asking
+    /// `sbrk` only for what the current free last block (if any) lacks.
+    fn extend_for(&mut self, asize: usize) -> Option<Block> {
+        let old_epilogue = self.epilogue();
+        let last = old_epilogue.prev(&self.heap);
+        let (block, have) =
+            if last.is_free(&self.heap) { (last, last.size(&self.heap)) } else { (old_epilogue, 0) };
+        let missing = asize - have;
+        self.heap.extend(missing).ok()?;
+        block.set(&mut self.heap, Tag::free(have + missing));
+        self.write_epilogue();
+        Some(block)
+    }
+
+    /// Makes the free `block` of `size` bytes an allocated block of `asize`, splitting off
+    /// the rest as a free block when it is big enough to be one. The caller guarantees
+    /// the block after `block` is allocated, so the rest needs no coalescing.
+    fn carve(&mut self, block: Block, size: usize, asize: usize) {
+        let rest = size - asize;
+        if rest >= self.layout.min_block {
+            block.set(&mut self.heap, Tag::allocated(asize));
+            Block::at(block.offset() + asize).set(&mut self.heap, Tag::free(rest));
+        } else {
+            block.set(&mut self.heap, Tag::allocated(size));
+        }
+    }
+
+    /// Merges the free `block` with whichever neighbours are free (the four boundary-tag
+    /// cases) and returns the merged block.
+    fn coalesce(&mut self, block: Block) -> Block {
+        let heap = &self.heap;
+        let (prev, next) = (block.prev(heap), block.next(heap));
+        let size = block.size(heap);
+        let (start, total) = match (prev.is_free(heap), next.is_free(heap)) {
+            (false, false) => return block,
+            (false, true) => (block, size + next.size(heap)),
+            (true, false) => (prev, prev.size(heap) + size),
+            (true, true) => (prev, prev.size(heap) + size + next.size(heap)),
+        };
+        start.set(&mut self.heap, Tag::free(total));
+        self.keep_rover_on_boundary(start, total);
+        start
+    }
+
+    /// Next fit's rover must name a block: if `[start, start + size)` just swallowed the
+    /// block it named, it moves to `start`.
+    fn keep_rover_on_boundary(&mut self, start: Block, size: usize) {
+        if let Some(rover) = self.rover
+            && start < rover
+            && rover.offset() < start.offset() + size
+        {
+            self.rover = Some(start);
+        }
+    }
+
+    /// Shrinks the allocated `block` to `asize` bytes, giving the tail back when it is
+    /// big enough to be a block of its own.
+    fn shrink(&mut self, block: Block, asize: usize) {
+        let size = block.size(&self.heap);
+        if size - asize >= self.layout.min_block {
+            block.set(&mut self.heap, Tag::allocated(asize));
+            let tail = Block::at(block.offset() + asize);
+            tail.set(&mut self.heap, Tag::free(size - asize));
+            self.coalesce(tail);
+        }
+    }
+
+    /// Grows the allocated `block` to at least `asize` bytes without moving it: into a
+    /// free right neighbour, and past the end of the heap by the shortfall when the
+    /// block (with that neighbour) is the last one. False, with nothing changed, when
+    /// neither is possible.
+    fn grow_in_place(&mut self, block: Block, asize: usize) -> bool {
+        let heap = &self.heap;
+        let next = block.next(heap);
+        let (free_after, beyond) =
+            if next.is_free(heap) { (next.size(heap), next.next(heap)) } else { (0, next) };
+        let mut span = block.size(heap) + free_after;
+        if span < asize {
+            if beyond != self.epilogue() || self.heap.extend(asize - span).is_err() {
+                return false;
+            }
+            span = asize;
+            self.write_epilogue();
+        }
+        self.keep_rover_on_boundary(block, span);
+        self.carve(block, span, asize);
+        true
+    }
+}
+
+impl Allocator for Implicit {
+    fn describe(&self) -> String {
+        format!("implicit free list, {}, boundary tags, immediate coalescing", self.config.placement)
+    }
+
+    fn heap(&self) -> &MemLib {
+        &self.heap
+    }
+
+    fn heap_mut(&mut self) -> &mut MemLib {
+        &mut self.heap
+    }
+
+    fn alignment(&self) -> Align {
+        self.config.align
+    }
+
+    /// Lays out padding, prologue and epilogue on an empty heap (the break is reset
+    /// first, so a second `init` without `reset_brk` also starts over).
+    fn init(&mut self) -> Result<(), InitError> {
+        self.ready = false;
+        self.rover = None;
+        self.heap.reset_brk();
+        self.heap.extend(self.layout.initial_heap)?;
+        let prologue = Tag::allocated(OVERHEAD);
+        Block::at(self.layout.prologue).set(&mut self.heap, prologue);
+        self.write_epilogue();
+        if self.config.placement == Placement::NextFit {
+            self.rover = Some(self.layout.first);
+        }
+        self.ready = true;
+        Ok(())
+    }
+
+    fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+        if !self.ready {
+            return None;
+        }
+        let asize = self.adjusted(size)?;
+        let block = match self.find_fit(asize) {
+            Some(block) => block,
+            None => self.extend_for(asize)?,
+        };
+        let size = block.size(&self.heap);
+        self.carve(block, size, asize);
+        if self.rover.is_some() {
+            self.rover = Some(block);
+        }
+        Some(self.payload_ptr(block))
+    }
+
+    unsafe fn free(&mut self, ptr: NonNull<u8>) {
+        let block = self.block_of(ptr);
+        let size = block.size(&self.heap);
+        block.set(&mut self.heap, Tag::free(size));
+        self.coalesce(block);
+    }
+
+    unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
+        self.block_of(ptr).size(&self.heap) - OVERHEAD
+    }
+
+    unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
+        let block = self.block_of(ptr);
+        let asize = self.adjusted(size)?;
+        if asize <= block.size(&self.heap) {
+            self.shrink(block, asize);
+            return Some(ptr);
+        }
+        if self.grow_in_place(block, asize) {
+            return Some(ptr);
+        }
+        // SAFETY: the caller guarantees `ptr` is live, and nothing above changed it.
+        unsafe { mm_core::resize_by_moving(self, ptr, size) }
+    }
+
+    fn check_heap(&self) -> Result<(), HeapCheckError> {
+        self.check()
+    }
+}
+
+#[cfg(test)]
+mod tests;

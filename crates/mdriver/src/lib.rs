@@ -1,0 +1,22 @@
+//! # mdriver: the mmlab race
+//!
+//! Replays `.rep` traces against every strategy and the system `malloc`, in one
+//! process, and reports correctness, utilization, throughput and the performance index
+//! side by side.
+//!
+//! * [`registry`]: the strategies by name; adding one is a single entry.
+//! * [`subject`]: our strategies and libc behind one replayable interface.
+//! * [`replay`]: the checked replay (alignment, bounds, overlap, payload data,
+//!   optional `check_heap` after every op; it also measures utilization) and the timed
+//!   replay (no checks).
+//! * [`race`]: every strategy over every trace, and the summary.
+//! * [`report`]: table, Markdown, CSV and JSON output.
+//! * [`traces`]: loading trace files and the bundled suite embedded in the binary.
+
+pub mod payload;
+pub mod race;
+pub mod registry;
+pub mod replay;
+pub mod report;
+pub mod subject;
+pub mod traces;

@@ -1,0 +1,309 @@
+//! The race: every selected strategy over every trace, checked then timed, and the
+//! per-strategy summary with the performance index.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use mm_core::{Align, MemLib, Trace};
+use serde::Serialize;
+
+use crate::registry::{self, LIBC};
+use crate::replay::{self, ReplayError};
+use crate::subject::{Libc, Ours, Subject};
+
+/// How to run the race.
+#[derive(Debug, Clone)]
+pub struct RaceConfig {
+    /// Strategy names, in report order (validated against the registry).
+    pub strategies: Vec<String>,
+    /// Run the strategy's heap checker after every op of the checked replay.
+    pub check_heap: bool,
+    /// The simulated heap's maximum size.
+    pub max_heap: usize,
+    /// The payload alignment our strategies serve (libc always serves its own).
+    pub align: Align,
+    /// Timed runs per (strategy, trace); the median counts. Zero skips timing (the
+    /// checks alone, for tests).
+    pub reps: usize,
+    /// The shortest a timed run may be: short traces are replayed repeatedly within one.
+    pub min_run: Duration,
+}
+
+impl Default for RaceConfig {
+    fn default() -> Self {
+        RaceConfig {
+            strategies: registry::default_names().into_iter().map(str::to_owned).collect(),
+            check_heap: false,
+            max_heap: mm_core::DEFAULT_MAX_HEAP,
+            align: Align::MIN,
+            reps: 5,
+            min_run: Duration::from_millis(10),
+        }
+    }
+}
+
+/// One strategy on one trace.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// Strategy name.
+    pub strategy: String,
+    /// Trace name.
+    pub trace: String,
+    /// Operations in the trace.
+    pub ops: usize,
+    /// Whether every check passed.
+    pub correct: bool,
+    /// What went wrong, naming strategy, trace and op.
+    pub error: Option<String>,
+    /// Peak live payload / heap high-water mark (null for libc and incorrect runs).
+    pub util: Option<f64>,
+    /// Median seconds per replay.
+    pub secs: Option<f64>,
+    /// Thousands of ops per second.
+    pub kops: Option<f64>,
+    /// Peak of the live requested payload bytes.
+    pub peak_live_bytes: Option<usize>,
+    /// Heap high-water mark in bytes (null for libc).
+    pub heap_bytes: Option<usize>,
+}
+
+/// One strategy over all traces.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Strategy name.
+    pub strategy: String,
+    /// The strategy's one-line description.
+    pub description: String,
+    /// Correct on every trace.
+    pub correct: bool,
+    /// Traces it was correct on.
+    pub traces_correct: usize,
+    /// Traces run.
+    pub traces: usize,
+    /// Mean utilization over the traces (null for libc, or when no trace was correct).
+    pub avg_util: Option<f64>,
+    /// Total ops / total median seconds, in thousands per second, over correct traces.
+    pub kops: Option<f64>,
+    /// `kops` over libc's over the same traces, measured in this run.
+    pub thru_ratio_vs_libc: Option<f64>,
+    /// `100 * (0.6 * avg_util + 0.4 * min(1, thru_ratio_vs_libc))`; null unless correct
+    /// on every trace.
+    pub perf_index: Option<f64>,
+}
+
+/// The settings a report was made with.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Payload alignment of our strategies.
+    pub align: usize,
+    /// Heap maximum in bytes.
+    pub max_heap: usize,
+    /// Timed runs per (strategy, trace).
+    pub reps: usize,
+    /// Whether `check_heap` ran after every op.
+    pub check_heap: bool,
+}
+
+/// Everything a race measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct RaceReport {
+    /// How the race was run.
+    pub settings: Settings,
+    /// Trace names in order.
+    pub traces: Vec<String>,
+    /// One entry per strategy and trace.
+    pub runs: Vec<RunRecord>,
+    /// One entry per strategy.
+    pub summary: Vec<Summary>,
+}
+
+impl RaceReport {
+    /// True when every selected strategy was correct on every trace.
+    pub fn all_correct(&self) -> bool {
+        self.summary.iter().all(|s| s.correct)
+    }
+
+    /// The record of `strategy` on `trace`.
+    pub fn run(&self, strategy: &str, trace: &str) -> Option<&RunRecord> {
+        self.runs.iter().find(|r| r.strategy == strategy && r.trace == trace)
+    }
+}
+
+/// Why the race could not start (bad configuration: usage errors).
+#[derive(Debug, thiserror::Error)]
+pub enum RaceError {
+    /// A strategy name that is not registered.
+    #[error("unknown strategy {0:?}; the strategies are: {names}", names = registry::all_names().join(", "))]
+    UnknownStrategy(String),
+    /// The heap could not be reserved.
+    #[error("--max-heap: {0}")]
+    Heap(#[from] mm_core::MemError),
+}
+
+/// Something to replay: a subject and its name and description.
+pub struct Contender {
+    /// The name in reports.
+    pub name: String,
+    /// One line on the policy.
+    pub description: String,
+    /// The subject itself.
+    pub subject: Box<dyn Subject>,
+}
+
+/// Builds the named strategy (or libc) with the race's settings.
+pub fn contender(name: &str, config: &RaceConfig) -> Result<Contender, RaceError> {
+    if name == LIBC {
+        return Ok(Contender {
+            name: LIBC.to_owned(),
+            description: "the system malloc (glibc on Linux)".to_owned(),
+            subject: Box::new(Libc),
+        });
+    }
+    let info = registry::find(name).ok_or_else(|| RaceError::UnknownStrategy(name.to_owned()))?;
+    let allocator = (info.build)(MemLib::new(config.max_heap)?, config.align);
+    Ok(Contender {
+        name: name.to_owned(),
+        description: allocator.describe(),
+        subject: Box::new(Ours(allocator)),
+    })
+}
+
+/// The result of one (contender, trace) pair: the checked run's figures and the median
+/// time, or the error.
+struct Measured {
+    checked: replay::CheckedRun,
+    secs: Option<f64>,
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    format!("the strategy panicked: {text}")
+}
+
+/// Checks, then times, one contender on one trace. A panic inside the strategy is
+/// caught and reported as an error of that run.
+fn measure(contender: &mut Contender, trace: &Trace, config: &RaceConfig) -> Result<Measured, ReplayError> {
+    let subject = contender.subject.as_mut();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let checked = replay::checked_replay(subject, trace, config.check_heap)?;
+        let secs = (config.reps > 0)
+            .then(|| replay::median_replay_time(subject, trace, config.reps, config.min_run).as_secs_f64());
+        Ok(Measured { checked, secs })
+    }));
+    outcome.unwrap_or_else(|payload| {
+        Err(ReplayError { op_index: None, op: None, message: panic_message(payload) })
+    })
+}
+
+/// Runs the race over the strategies named in `config`. Libc is always measured, as
+/// the baseline of every throughput ratio, and reported only when selected.
+pub fn run(traces: &[Trace], config: &RaceConfig) -> Result<RaceReport, RaceError> {
+    let mut contenders =
+        config.strategies.iter().map(|name| contender(name, config)).collect::<Result<Vec<_>, _>>()?;
+    let libc_selected = config.strategies.iter().any(|s| s == LIBC);
+    if !libc_selected {
+        contenders.push(contender(LIBC, config)?);
+    }
+    let mut report = run_contenders(traces, &mut contenders, config);
+    if !libc_selected {
+        report.runs.retain(|r| r.strategy != LIBC);
+        report.summary.retain(|s| s.strategy != LIBC);
+    }
+    Ok(report)
+}
+
+/// Runs the race over prepared contenders (include one named `libc` for the ratios).
+/// Each run is checked, then timed; a run that fails a check is marked incorrect with
+/// a message naming the strategy, the trace, the op and what went wrong.
+pub fn run_contenders(traces: &[Trace], contenders: &mut [Contender], config: &RaceConfig) -> RaceReport {
+    let mut runs = Vec::new();
+    for trace in traces {
+        for contender in contenders.iter_mut() {
+            runs.push(run_one(contender, trace, config));
+        }
+    }
+    let summary = contenders.iter().map(|c| summarize(&c.name, &c.description, &runs)).collect();
+    RaceReport {
+        settings: Settings {
+            align: config.align.get(),
+            max_heap: config.max_heap,
+            reps: config.reps,
+            check_heap: config.check_heap,
+        },
+        traces: traces.iter().map(|t| t.name.clone()).collect(),
+        runs,
+        summary,
+    }
+}
+
+fn run_one(contender: &mut Contender, trace: &Trace, config: &RaceConfig) -> RunRecord {
+    let ops = trace.ops.len();
+    let mut record = RunRecord {
+        strategy: contender.name.clone(),
+        trace: trace.name.clone(),
+        ops,
+        correct: false,
+        error: None,
+        util: None,
+        secs: None,
+        kops: None,
+        peak_live_bytes: None,
+        heap_bytes: None,
+    };
+    match measure(contender, trace, config) {
+        Ok(m) => {
+            record.correct = true;
+            record.util = m.checked.utilization();
+            record.secs = m.secs;
+            record.kops = m.secs.map(|secs| ops as f64 / secs.max(f64::MIN_POSITIVE) / 1000.0);
+            record.peak_live_bytes = Some(m.checked.peak_live_bytes);
+            record.heap_bytes = m.checked.heap_bytes;
+        }
+        Err(e) => record.error = Some(format!("{} on trace {}: {e}", contender.name, trace.name)),
+    }
+    record
+}
+
+/// The performance index of the classic lab, with libc's throughput as the reference.
+pub fn perf_index(avg_util: f64, thru_ratio_vs_libc: f64) -> f64 {
+    100.0 * (0.6 * avg_util + 0.4 * thru_ratio_vs_libc.min(1.0))
+}
+
+fn summarize(strategy: &str, description: &str, runs: &[RunRecord]) -> Summary {
+    let mine: Vec<&RunRecord> = runs.iter().filter(|r| r.strategy == strategy).collect();
+    let good: Vec<&RunRecord> = mine.iter().copied().filter(|r| r.correct).collect();
+    let correct = good.len() == mine.len();
+    let utils: Vec<f64> = good.iter().filter_map(|r| r.util).collect();
+    let avg_util =
+        (!utils.is_empty() && strategy != LIBC).then(|| utils.iter().sum::<f64>() / utils.len() as f64);
+    let totals = |name: &str| -> (usize, f64) {
+        good.iter()
+            .filter_map(|mine| runs.iter().find(|r| r.strategy == name && r.trace == mine.trace))
+            .filter_map(|r| r.secs.map(|s| (r.ops, s)))
+            .fold((0, 0.0), |(ops, secs), (o, s)| (ops + o, secs + s))
+    };
+    let (ops, secs) = totals(strategy);
+    let (libc_ops, libc_secs) = totals(LIBC);
+    let kops = (secs > 0.0).then(|| ops as f64 / secs / 1000.0);
+    let libc_kops = (libc_secs > 0.0).then(|| libc_ops as f64 / libc_secs / 1000.0);
+    let thru_ratio_vs_libc = kops.zip(libc_kops).map(|(k, l)| k / l);
+    let perf_index = match (correct, avg_util, thru_ratio_vs_libc) {
+        (true, Some(u), Some(t)) => Some(perf_index(u, t)),
+        _ => None,
+    };
+    Summary {
+        strategy: strategy.to_owned(),
+        description: description.to_owned(),
+        correct,
+        traces_correct: good.len(),
+        traces: mine.len(),
+        avg_util,
+        kops,
+        thru_ratio_vs_libc,
+        perf_index,
+    }
+}

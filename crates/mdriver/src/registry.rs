@@ -1,0 +1,59 @@
+//! The strategies the driver can race, by name.
+//!
+//! Adding a strategy crate to the race is one entry in [`STRATEGIES`]: its name, whether
+//! the default race includes it, and a constructor from a heap and an alignment.
+
+use mm_core::{Align, Allocator, MemLib};
+use mm_implicit::{Implicit, ImplicitConfig, Placement};
+
+/// The name of the system allocator baseline.
+pub const LIBC: &str = "libc";
+
+/// One raceable strategy of ours.
+pub struct StrategyInfo {
+    /// The name used by `-s/--strategy` and in every report.
+    pub name: &'static str,
+    /// Whether a run without `-s` includes it (variants that only vary a teaching
+    /// parameter are selectable by name but left out of the default race).
+    pub in_default_race: bool,
+    /// Builds the strategy, un-initialised, over `heap`, serving payloads aligned to `align`.
+    pub build: fn(MemLib, Align) -> Box<dyn Allocator>,
+}
+
+fn implicit(heap: MemLib, align: Align, placement: Placement) -> Box<dyn Allocator> {
+    Box::new(Implicit::new(heap, ImplicitConfig { align, placement }))
+}
+
+/// Every strategy of ours, in report order.
+pub static STRATEGIES: &[StrategyInfo] = &[
+    StrategyInfo {
+        name: "implicit",
+        in_default_race: true,
+        build: |h, a| implicit(h, a, Placement::FirstFit),
+    },
+    StrategyInfo {
+        name: "implicit-nextfit",
+        in_default_race: false,
+        build: |h, a| implicit(h, a, Placement::NextFit),
+    },
+    StrategyInfo {
+        name: "implicit-bestfit",
+        in_default_race: false,
+        build: |h, a| implicit(h, a, Placement::BestFit),
+    },
+];
+
+/// Looks a strategy of ours up by name.
+pub fn find(name: &str) -> Option<&'static StrategyInfo> {
+    STRATEGIES.iter().find(|s| s.name == name)
+}
+
+/// Every name `-s` accepts: ours, then `libc`.
+pub fn all_names() -> Vec<&'static str> {
+    STRATEGIES.iter().map(|s| s.name).chain(std::iter::once(LIBC)).collect()
+}
+
+/// The names a run without `-s` races: the default strategies of ours, then `libc`.
+pub fn default_names() -> Vec<&'static str> {
+    STRATEGIES.iter().filter(|s| s.in_default_race).map(|s| s.name).chain(std::iter::once(LIBC)).collect()
+}

@@ -1,0 +1,144 @@
+//! What the driver replays a trace against: one of our strategies over its memlib heap,
+//! or the system `malloc`. Both sit behind the same object-safe [`Subject`] trait, so
+//! each pays the same dynamic-dispatch cost in the timed loop and ratios compare like
+//! with like.
+
+use std::ptr::{self, NonNull};
+
+use mm_core::{Allocator, HeapCheckError, InitError};
+
+/// The heap a subject allocates from, for the bounds check and utilization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapSpan {
+    /// Address of the first byte of the heap.
+    pub lo: usize,
+    /// Bytes in use (the break's offset from `lo`).
+    pub size: usize,
+}
+
+impl HeapSpan {
+    /// True when `[addr, addr + len)` lies inside the heap.
+    pub fn contains(&self, addr: usize, len: usize) -> bool {
+        addr >= self.lo && len <= self.size && addr - self.lo <= self.size - len
+    }
+}
+
+/// A replayable allocator.
+pub trait Subject {
+    /// The alignment every payload must have.
+    fn alignment(&self) -> usize;
+    /// Prepares for a fresh replay: reset the heap's break, then `init`.
+    fn start(&mut self) -> Result<(), InitError>;
+    /// `malloc`; null on failure.
+    fn malloc(&mut self, size: usize) -> *mut u8;
+    /// `free`.
+    ///
+    /// # Safety
+    /// `ptr` is a live, non-null block of this subject.
+    unsafe fn free(&mut self, ptr: *mut u8);
+    /// `realloc` with C's rules.
+    ///
+    /// # Safety
+    /// `ptr` is null or a live block of this subject.
+    unsafe fn realloc(&mut self, ptr: *mut u8, size: usize) -> *mut u8;
+    /// Called after a replay with the blocks still live: releases whatever a reset does
+    /// not (the system allocator has no reset, so its leftovers are freed here).
+    ///
+    /// # Safety
+    /// Every pointer in `live` is null or a live block of this subject.
+    unsafe fn finish(&mut self, live: &[*mut u8]);
+    /// The heap, where the subject has one the driver can see.
+    fn heap_span(&self) -> Option<HeapSpan>;
+    /// The subject's own heap checker.
+    fn check_heap(&self) -> Result<(), HeapCheckError>;
+}
+
+/// One of our strategies.
+pub struct Ours(pub Box<dyn Allocator>);
+
+impl Subject for Ours {
+    fn alignment(&self) -> usize {
+        self.0.alignment().get()
+    }
+
+    fn start(&mut self) -> Result<(), InitError> {
+        self.0.heap_mut().reset_brk();
+        self.0.init()
+    }
+
+    fn malloc(&mut self, size: usize) -> *mut u8 {
+        self.0.malloc(size).map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    unsafe fn free(&mut self, ptr: *mut u8) {
+        if let Some(p) = NonNull::new(ptr) {
+            // SAFETY: the caller guarantees `ptr` is a live block of this allocator.
+            unsafe { self.0.free(p) }
+        }
+    }
+
+    unsafe fn realloc(&mut self, ptr: *mut u8, size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees `ptr` is null or live.
+        unsafe { self.0.realloc(NonNull::new(ptr), size) }.map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    unsafe fn finish(&mut self, _live: &[*mut u8]) {
+        // The next `start` resets the heap, which releases everything at once.
+    }
+
+    fn heap_span(&self) -> Option<HeapSpan> {
+        let heap = self.0.heap();
+        Some(HeapSpan { lo: heap.heap_lo() as usize, size: heap.heap_size() })
+    }
+
+    fn check_heap(&self) -> Result<(), HeapCheckError> {
+        self.0.check_heap()
+    }
+}
+
+/// The system allocator (glibc's `malloc` on Linux), the baseline of every ratio.
+pub struct Libc;
+
+/// What glibc guarantees on x86-64 and aarch64 (`2 * sizeof(size_t)`).
+const LIBC_ALIGNMENT: usize = 2 * std::mem::size_of::<usize>();
+
+impl Subject for Libc {
+    fn alignment(&self) -> usize {
+        LIBC_ALIGNMENT
+    }
+
+    fn start(&mut self) -> Result<(), InitError> {
+        Ok(())
+    }
+
+    fn malloc(&mut self, size: usize) -> *mut u8 {
+        // SAFETY: `malloc` has no preconditions.
+        unsafe { libc::malloc(size).cast() }
+    }
+
+    unsafe fn free(&mut self, ptr: *mut u8) {
+        // SAFETY: the caller guarantees `ptr` came from this `malloc` and is live.
+        unsafe { libc::free(ptr.cast()) }
+    }
+
+    unsafe fn realloc(&mut self, ptr: *mut u8, size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees `ptr` is null or live.
+        unsafe { libc::realloc(ptr.cast(), size).cast() }
+    }
+
+    unsafe fn finish(&mut self, live: &[*mut u8]) {
+        for &ptr in live {
+            // SAFETY: the caller guarantees each pointer is null or live; `free(NULL)`
+            // is a no-op.
+            unsafe { libc::free(ptr.cast()) }
+        }
+    }
+
+    fn heap_span(&self) -> Option<HeapSpan> {
+        None
+    }
+
+    fn check_heap(&self) -> Result<(), HeapCheckError> {
+        Ok(())
+    }
+}

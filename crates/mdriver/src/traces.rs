@@ -1,0 +1,68 @@
+//! Where traces come from: files, directories, or the bundled suite built into the binary.
+
+use std::path::{Path, PathBuf};
+
+use mm_core::{Trace, TraceError};
+
+mod bundled {
+    include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
+}
+
+pub use bundled::BUNDLED_TRACES;
+
+/// Why traces could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A trace file is unreadable or malformed (the message names file and line).
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// A trace directory could not be listed.
+    #[error("{dir}: {source}")]
+    Dir {
+        /// The directory.
+        dir: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A trace directory holds no `.rep` file.
+    #[error("{0}: no .rep trace files in this directory")]
+    EmptyDir(String),
+}
+
+/// The bundled suite, parsed. The files are validated by the test suite, so a failure
+/// here means the binary was built from a broken checkout.
+pub fn bundled() -> Result<Vec<Trace>, TraceError> {
+    BUNDLED_TRACES.iter().map(|(name, bytes)| Trace::parse(&format!("traces/{name}"), bytes)).collect()
+}
+
+/// The `.rep` files of a directory, sorted by name.
+pub fn rep_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let listing =
+        std::fs::read_dir(dir).map_err(|source| LoadError::Dir { dir: dir.display().to_string(), source })?;
+    let mut files = Vec::new();
+    for entry in listing {
+        let path = entry.map_err(|source| LoadError::Dir { dir: dir.display().to_string(), source })?.path();
+        if path.extension().is_some_and(|e| e == "rep") {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        return Err(LoadError::EmptyDir(dir.display().to_string()));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The traces named on the command line: every `.rep` in `dir` (if given), then each
+/// `file`; the bundled suite when neither is given.
+pub fn load(dir: Option<&Path>, files: &[PathBuf]) -> Result<Vec<Trace>, LoadError> {
+    if dir.is_none() && files.is_empty() {
+        return Ok(bundled()?);
+    }
+    let mut paths = match dir {
+        Some(dir) => rep_files(dir)?,
+        None => Vec::new(),
+    };
+    paths.extend(files.iter().cloned());
+    paths.iter().map(|p| Trace::read(p).map_err(LoadError::from)).collect()
+}

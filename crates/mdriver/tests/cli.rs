@@ -1,0 +1,169 @@
+//! The `mdriver` binary's interface: exit statuses, error messages, output formats and
+//! the `gen` subcommand, run as a user would run them.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn mdriver(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mdriver")).args(args).output().expect("mdriver runs")
+}
+
+/// A scratch directory unique to one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mdriver-cli-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+const SMALL: &str = "0\n3\n7\n1\na 0 40\na 1 24\nr 0 100\na 2 8\nf 1\nf 2\nr 0 0\n";
+
+#[test]
+fn a_correct_race_exits_zero_and_prints_every_table() {
+    let dir = scratch("ok");
+    let file = write(&dir, "small.rep", SMALL);
+    let out = mdriver(&["-f", &file, "--reps", "1", "--check-heap", "-v"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for needle in ["Utilization", "Throughput", "Summary", "Per-run detail", "implicit", "libc", "small"] {
+        assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
+    }
+}
+
+#[test]
+fn json_has_the_documented_fields() {
+    let dir = scratch("json");
+    let file = write(&dir, "small.rep", SMALL);
+    let out = mdriver(&["-f", &file, "--reps", "1", "--format", "json", "-s", "implicit", "-s", "libc"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for field in ["strategy", "trace", "ops", "correct", "error", "util", "secs", "kops"] {
+        assert!(runs[0].get(field).is_some(), "runs[] lacks {field}");
+    }
+    assert_eq!(runs[0]["strategy"], "implicit");
+    assert_eq!(runs[0]["trace"], "small");
+    assert_eq!(runs[0]["ops"], 7);
+    assert_eq!(runs[0]["correct"], true);
+    assert!(runs[0]["error"].is_null());
+    assert!(runs[1]["util"].is_null(), "libc has no utilization");
+    let summary = json["summary"].as_array().unwrap();
+    for field in ["strategy", "avg_util", "kops", "thru_ratio_vs_libc", "perf_index"] {
+        assert!(summary[0].get(field).is_some(), "summary[] lacks {field}");
+    }
+    let index = summary[0]["perf_index"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&index));
+    assert!(summary[1]["avg_util"].is_null() && summary[1]["perf_index"].is_null());
+}
+
+#[test]
+fn libc_is_measured_but_not_listed_when_not_selected() {
+    let dir = scratch("nolibc");
+    let file = write(&dir, "small.rep", SMALL);
+    let out = mdriver(&["-f", &file, "--reps", "1", "--format", "json", "-s", "implicit"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["runs"].as_array().unwrap().len(), 1);
+    assert!(json["summary"][0]["thru_ratio_vs_libc"].as_f64().is_some());
+}
+
+#[test]
+fn csv_and_markdown_render() {
+    let dir = scratch("csv");
+    let file = write(&dir, "small.rep", SMALL);
+    let out = mdriver(&["-f", &file, "--reps", "1", "--format", "csv"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut sections = text.split("\n\n");
+    let runs = sections.next().unwrap();
+    assert!(runs.starts_with("strategy,trace,ops,correct,error,util,secs,kops"), "{text}");
+    assert!(sections.next().unwrap().starts_with("strategy,description,correct"), "{text}");
+    let out = mdriver(&["-f", &file, "--reps", "1", "--format", "markdown"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("| trace | ops | implicit | libc |"), "{text}");
+}
+
+#[test]
+fn malformed_traces_exit_two_naming_file_and_line() {
+    let dir = scratch("bad");
+    let file = write(&dir, "bad.rep", "0\n2\n2\n1\na 0 8\nf 1\n");
+    for format in ["table", "json"] {
+        let out = mdriver(&["-f", &file, "--format", format]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{file}:6: 'f' on id 1, which is not live (never allocated)")),
+            "{stderr}"
+        );
+        if format == "json" {
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON even on error");
+            assert!(json["error"].as_str().unwrap().contains("bad.rep:6"));
+        }
+    }
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    let missing = mdriver(&["-f", "/nonexistent/trace.rep"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/trace.rep"));
+    let unknown = mdriver(&["-s", "no-such-strategy"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("implicit"), "the valid names are listed");
+    let align = mdriver(&["--align", "12"]);
+    assert_eq!(align.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&align.stderr).contains("alignment 12 is not a power of two"));
+    let empty = scratch("empty");
+    let out = mdriver(&["-t", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no .rep trace files"));
+}
+
+#[test]
+fn exhausting_a_small_heap_is_reported_not_a_crash() {
+    let dir = scratch("oom");
+    let file = write(&dir, "big.rep", "0\n1\n1\n1\na 0 100000\n");
+    let out = mdriver(&["-f", &file, "--max-heap", "65536", "-s", "implicit", "--reps", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("implicit on trace big: op 0 (a 0 100000): malloc(100000) returned null"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn gen_writes_a_valid_deterministic_trace() {
+    let dir = scratch("gen");
+    let path = dir.join("g.rep");
+    let out = mdriver(&[
+        "gen",
+        "--workload",
+        "random",
+        "--seed",
+        "7",
+        "--ops",
+        "500",
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = mdriver(&["gen", "--workload", "random", "--seed", "7", "--ops", "500"]).stdout;
+    assert_eq!(std::fs::read(&path).unwrap(), stdout, "the file and stdout agree");
+    let trace = mm_core::Trace::parse("g.rep", &stdout).unwrap();
+    assert_eq!(trace.ops.len(), 500);
+    let bad = mdriver(&["gen", "--workload", "nope", "--seed", "1", "--ops", "10"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("random"), "valid workloads are named");
+}
+
+#[test]
+fn the_bundled_suite_is_embedded() {
+    assert!(mdriver::traces::BUNDLED_TRACES.len() >= 10);
+    let traces = mdriver::traces::bundled().expect("the bundled traces parse");
+    assert_eq!(traces.len(), mdriver::traces::BUNDLED_TRACES.len());
+}

@@ -1,0 +1,16 @@
+//! The shared conformance suite, once per fit policy.
+
+use mm_implicit::{Implicit, ImplicitConfig, Placement};
+
+mm_core::conformance_tests!(first_fit, |heap, align| Implicit::new(
+    heap,
+    ImplicitConfig::new(align, Placement::FirstFit)
+));
+mm_core::conformance_tests!(next_fit, |heap, align| Implicit::new(
+    heap,
+    ImplicitConfig::new(align, Placement::NextFit)
+));
+mm_core::conformance_tests!(best_fit, |heap, align| Implicit::new(
+    heap,
+    ImplicitConfig::new(align, Placement::BestFit)
+));
