@@ -23,3 +23,7 @@ gen-traces:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# Criterion benchmarks (HTML reports under target/criterion).
+bench *ARGS:
+    cargo bench -p mm-benches {{ARGS}}
