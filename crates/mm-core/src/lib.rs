@@ -14,5 +14,5 @@ pub mod trace;
 pub mod workload;
 
 pub use allocator::{Align, Allocator, ConfigError, HeapCheckError, InitError, Invariant, resize_by_moving};
-pub use memlib::{DEFAULT_MAX_HEAP, MemError, MemLib, PAGE_SIZE, SbrkError};
+pub use memlib::{DEFAULT_MAX_HEAP, HeapWord, MemError, MemLib, PAGE_SIZE, SbrkError};
 pub use trace::{Op, Trace, TraceError, TraceErrorKind};

@@ -56,6 +56,22 @@ pub enum SbrkError {
     },
 }
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for u16 {}
+    impl Sealed for u32 {}
+    impl Sealed for u64 {}
+    impl Sealed for usize {}
+}
+
+/// A plain integer a strategy may store in the heap as metadata (a header, a footer, a
+/// link): any bit pattern is a valid value.
+pub trait HeapWord: Copy + sealed::Sealed {}
+impl HeapWord for u16 {}
+impl HeapWord for u32 {}
+impl HeapWord for u64 {}
+impl HeapWord for usize {}
+
 /// A contiguous, real, writable region that only grows through [`MemLib::sbrk`].
 pub struct MemLib {
     /// Start of the reservation; page aligned; valid for `max` bytes.
@@ -158,6 +174,85 @@ impl MemLib {
         (ptr as usize).wrapping_sub(self.start.as_ptr() as usize)
     }
 
+    /// True when a `W` at heap offset `at` is aligned for `W` and lies wholly inside the
+    /// bytes in use.
+    pub fn is_word_slot<W: HeapWord>(&self, at: usize) -> bool {
+        let size = size_of::<W>();
+        at.is_multiple_of(align_of::<W>()) && self.brk >= size && at <= self.brk - size
+    }
+
+    /// Reads the allocator-metadata word at heap offset `at`.
+    ///
+    /// Strategies keep their headers, footers and links in the heap itself; these
+    /// accessors are the one place that turns an offset into memory, so a strategy can
+    /// name blocks by offset and stay in safe code.
+    ///
+    /// # Panics
+    /// When `at` is not an aligned `W` slot inside the bytes in use (a corrupted heap or
+    /// a bug): a damaged heap makes the allocator panic, never touch memory outside it.
+    #[inline]
+    pub fn read<W: HeapWord>(&self, at: usize) -> W {
+        assert!(self.is_word_slot::<W>(at), "no heap word at offset {at:#x} (heap is {:#x} bytes)", self.brk);
+        // SAFETY: the slot is in bounds and aligned (checked above).
+        unsafe { self.read_unchecked(at) }
+    }
+
+    /// Writes the allocator-metadata word at heap offset `at`.
+    ///
+    /// # Panics
+    /// As [`MemLib::read`].
+    #[inline]
+    pub fn write<W: HeapWord>(&mut self, at: usize, word: W) {
+        assert!(self.is_word_slot::<W>(at), "no heap word at offset {at:#x} (heap is {:#x} bytes)", self.brk);
+        // SAFETY: the slot is in bounds and aligned (checked above).
+        unsafe { self.write_unchecked(at, word) }
+    }
+
+    /// [`MemLib::read`] without the bounds check, for hot paths whose offsets come from
+    /// the strategy's own invariants.
+    ///
+    /// # Safety
+    /// `self.is_word_slot::<W>(at)` holds.
+    #[inline]
+    pub unsafe fn read_unchecked<W: HeapWord>(&self, at: usize) -> W {
+        debug_assert!(
+            self.is_word_slot::<W>(at),
+            "no heap word at offset {at:#x} (heap is {:#x} bytes)",
+            self.brk
+        );
+        // SAFETY: the caller guarantees `[at, at + size_of::<W>())` is inside the bytes
+        // in use, which the reservation keeps allocated while `self` lives, and aligned
+        // for `W` (`heap_lo` is page aligned). Every bit pattern is a valid `W`.
+        unsafe { self.start.as_ptr().add(at).cast::<W>().read() }
+    }
+
+    /// [`MemLib::write`] without the bounds check.
+    ///
+    /// # Safety
+    /// `self.is_word_slot::<W>(at)` holds, and the word is allocator metadata, not part
+    /// of a live payload.
+    #[inline]
+    pub unsafe fn write_unchecked<W: HeapWord>(&mut self, at: usize, word: W) {
+        debug_assert!(
+            self.is_word_slot::<W>(at),
+            "no heap word at offset {at:#x} (heap is {:#x} bytes)",
+            self.brk
+        );
+        // SAFETY: in bounds and aligned as for `read_unchecked`; `&mut self` means the
+        // strategy that owns the heap is the one writing.
+        unsafe { self.start.as_ptr().add(at).cast::<W>().write(word) }
+    }
+
+    /// The heap address of offset `at`, as a payload pointer for the caller of `malloc`.
+    ///
+    /// # Panics
+    /// When `at` is past the break.
+    pub fn ptr_at(&self, at: usize) -> NonNull<u8> {
+        assert!(at <= self.brk, "offset {at:#x} is past the break ({:#x})", self.brk);
+        // SAFETY: `at <= brk <= max`: inside the reservation or one past it, never null.
+        unsafe { self.start.add(at) }
+    }
+
     fn brk_ptr(&self) -> NonNull<u8> {
         // SAFETY: `brk <= max`, so the result is inside the reservation or one past its
         // end, which is a valid place for a pointer to point; it is never null because
@@ -238,6 +333,22 @@ mod tests {
         assert!(!heap.contains(lo.wrapping_sub(1), 1));
         assert!(!heap.contains(lo.wrapping_add(64), 1));
         assert!(heap.contains(lo.wrapping_add(64), 0));
+    }
+
+    #[test]
+    fn metadata_words_are_bounds_checked() {
+        let mut heap = MemLib::new(4096).unwrap();
+        heap.extend(64).unwrap();
+        heap.write::<usize>(56, 7);
+        heap.write::<u32>(4, 0xDEAD_BEEF);
+        assert_eq!(heap.read::<usize>(56), 7);
+        assert_eq!(heap.read::<u32>(4), 0xDEAD_BEEF);
+        for at in [52, 57, 64, usize::MAX - 7] {
+            let r = std::panic::catch_unwind(|| heap.read::<usize>(at));
+            assert!(r.is_err(), "offset {at:#x} should be refused");
+        }
+        assert!(std::panic::catch_unwind(|| heap.read::<u32>(62)).is_err(), "misaligned u32");
+        assert_eq!(heap.ptr_at(64).as_ptr(), heap.heap_lo().wrapping_add(64));
     }
 
     #[test]

@@ -110,36 +110,20 @@ impl fmt::Debug for Tag {
 const ALLOCATED_BIT: usize = TagFlags::ALLOCATED.bits();
 const KNOWN_FLAG_BITS: usize = TagFlags::all().bits();
 
-/// True when `at` is a word boundary (every tag is: the prologue sits on one and block
-/// sizes are multiples of 8, even as read from a corrupted tag) and the word lies wholly
-/// inside the heap's in-use bytes.
-fn is_tag_slot(heap: &MemLib, at: usize) -> bool {
-    at.is_multiple_of(WORD) && heap.heap_size() >= WORD && at <= heap.heap_size() - WORD
-}
-
-/// Reads the word at heap offset `at`.
+/// Reads the tag word at heap offset `at` (bounds-checked by [`MemLib::read`]).
 ///
 /// # Panics
 /// When `at` is not a word boundary inside the in-use heap (a corrupted heap, or a bug).
 pub(crate) fn read_word(heap: &MemLib, at: usize) -> usize {
-    assert!(is_tag_slot(heap, at), "no heap word at offset {at:#x} (heap is {:#x} bytes)", heap.heap_size());
-    // SAFETY: `[at, at + WORD)` is inside the heap's in-use bytes (checked above), which
-    // the `MemLib` keeps allocated for as long as it lives. It is aligned for `usize`:
-    // `heap_lo` is page aligned and `at` a multiple of the word size (checked above).
-    // Every bit pattern is a valid `usize`.
-    unsafe { heap.heap_lo().add(at).cast::<usize>().read() }
+    heap.read(at)
 }
 
-/// Writes the word at heap offset `at`.
+/// Writes the tag word at heap offset `at` (bounds-checked by [`MemLib::write`]).
 ///
 /// # Panics
 /// When `at` is not a word boundary inside the in-use heap (a corrupted heap, or a bug).
 pub(crate) fn write_word(heap: &mut MemLib, at: usize, word: usize) {
-    assert!(is_tag_slot(heap, at), "no heap word at offset {at:#x} (heap is {:#x} bytes)", heap.heap_size());
-    // SAFETY: in bounds and aligned as in `read_word`; `&mut MemLib` means the allocator
-    // that owns the heap is the one writing. The word belongs to allocator metadata,
-    // never to a live payload (for a sound heap), so no user data is overwritten.
-    unsafe { heap.heap_lo().add(at).cast::<usize>().write(word) }
+    heap.write(at, word)
 }
 
 /// A block, named by the heap offset of its header.

@@ -145,7 +145,7 @@ impl Implicit {
     }
 
     fn payload_ptr(&self, block: Block) -> NonNull<u8> {
-        NonNull::new(self.heap.heap_lo().wrapping_add(block.payload())).expect("heap pointers are not null")
+        self.heap.ptr_at(block.payload())
     }
 
     fn block_of(&self, ptr: NonNull<u8>) -> Block {
