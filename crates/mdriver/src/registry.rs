@@ -3,8 +3,11 @@
 //! Adding a strategy crate to the race is one entry in [`STRATEGIES`]: its name, whether
 //! the default race includes it, and a constructor from a heap and an alignment.
 
+use mm_buddy::{Buddy, BuddyConfig};
 use mm_core::{Align, Allocator, MemLib};
+use mm_explicit::{Explicit, ExplicitConfig, FreeListOrder};
 use mm_implicit::{Implicit, ImplicitConfig, Placement};
+use mm_segregated::{Segregated, SegregatedConfig};
 
 /// The name of the system allocator baseline.
 pub const LIBC: &str = "libc";
@@ -24,6 +27,10 @@ fn implicit(heap: MemLib, align: Align, placement: Placement) -> Box<dyn Allocat
     Box::new(Implicit::new(heap, ImplicitConfig { align, placement }))
 }
 
+fn explicit(heap: MemLib, align: Align, order: FreeListOrder) -> Box<dyn Allocator> {
+    Box::new(Explicit::new(heap, ExplicitConfig { align, order }))
+}
+
 /// Every strategy of ours, in report order.
 pub static STRATEGIES: &[StrategyInfo] = &[
     StrategyInfo {
@@ -40,6 +47,26 @@ pub static STRATEGIES: &[StrategyInfo] = &[
         name: "implicit-bestfit",
         in_default_race: false,
         build: |h, a| implicit(h, a, Placement::BestFit),
+    },
+    StrategyInfo {
+        name: "explicit",
+        in_default_race: true,
+        build: |h, a| explicit(h, a, FreeListOrder::Lifo),
+    },
+    StrategyInfo {
+        name: "explicit-addr",
+        in_default_race: false,
+        build: |h, a| explicit(h, a, FreeListOrder::AddressOrdered),
+    },
+    StrategyInfo {
+        name: "segregated",
+        in_default_race: true,
+        build: |heap, align| Box::new(Segregated::new(heap, SegregatedConfig { align })),
+    },
+    StrategyInfo {
+        name: "buddy",
+        in_default_race: true,
+        build: |heap, align| Box::new(Buddy::new(heap, BuddyConfig::new(align))),
     },
 ];
 

@@ -243,6 +243,20 @@ impl MemLib {
         unsafe { self.start.as_ptr().add(at).cast::<W>().write(word) }
     }
 
+    /// Copies `len` bytes from heap offset `src` to heap offset `dst` (the ranges may
+    /// overlap, as `memmove`). Strategies use it to slide a payload when `realloc` grows a
+    /// block into its left neighbour.
+    ///
+    /// # Panics
+    /// When either range is not inside the bytes in use.
+    pub fn copy_within(&mut self, src: usize, dst: usize, len: usize) {
+        let fits = |at: usize| len <= self.brk && at <= self.brk - len;
+        assert!(fits(src) && fits(dst), "copy of {len} bytes {src:#x} -> {dst:#x} leaves the heap");
+        // SAFETY: both ranges are inside the bytes in use (checked above); `ptr::copy`
+        // allows them to overlap.
+        unsafe { std::ptr::copy(self.start.as_ptr().add(src), self.start.as_ptr().add(dst), len) }
+    }
+
     /// The heap address of offset `at`, as a payload pointer for the caller of `malloc`.
     ///
     /// # Panics
@@ -349,6 +363,19 @@ mod tests {
         }
         assert!(std::panic::catch_unwind(|| heap.read::<u32>(62)).is_err(), "misaligned u32");
         assert_eq!(heap.ptr_at(64).as_ptr(), heap.heap_lo().wrapping_add(64));
+    }
+
+    #[test]
+    fn copy_within_moves_overlapping_ranges() {
+        let mut heap = MemLib::new(4096).unwrap();
+        heap.extend(64).unwrap();
+        for i in 0..8u16 {
+            heap.write::<u16>(2 * i as usize, i);
+        }
+        heap.copy_within(0, 4, 12);
+        let moved: Vec<u16> = (0..8).map(|i| heap.read::<u16>(2 * i)).collect();
+        assert_eq!(moved, [0, 1, 0, 1, 2, 3, 4, 5]);
+        assert!(std::panic::catch_unwind(move || heap.copy_within(0, 60, 8)).is_err());
     }
 
     #[test]

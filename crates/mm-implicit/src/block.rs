@@ -7,6 +7,9 @@
 //! offset, including one computed from a corrupted tag: a damaged heap makes the
 //! allocator panic, never read or write outside its heap.
 //!
+//! The layer is public: `mm-explicit` uses the same blocks and tags, and adds a free list
+//! threaded through the free blocks' payloads.
+//!
 //! ```text
 //!  a tag (header or footer), one word:
 //!   63                                        3   2   1   0
@@ -21,10 +24,10 @@ use bitflags::bitflags;
 use mm_core::MemLib;
 
 /// One tag: a machine word.
-pub(crate) const WORD: usize = size_of::<usize>();
+pub const WORD: usize = size_of::<usize>();
 
 /// Per-block bookkeeping: a header and a footer.
-pub(crate) const OVERHEAD: usize = 2 * WORD;
+pub const OVERHEAD: usize = 2 * WORD;
 
 /// The low bits of a tag that can hold flags: sizes are multiples of at least 8.
 const FLAG_BITS: usize = 0b111;
@@ -48,47 +51,56 @@ impl Tag {
     pub const EPILOGUE: Tag = Tag(TagFlags::ALLOCATED.bits());
 
     /// A tag for a block of `size` bytes (a multiple of 8).
+    #[inline]
     pub fn new(size: usize, flags: TagFlags) -> Tag {
         debug_assert_eq!(size & FLAG_BITS, 0, "block sizes are multiples of 8");
         Tag(size | flags.bits())
     }
 
     /// An allocated block of `size` bytes.
+    #[inline]
     pub fn allocated(size: usize) -> Tag {
         Tag::new(size, TagFlags::ALLOCATED)
     }
 
     /// A free block of `size` bytes.
+    #[inline]
     pub fn free(size: usize) -> Tag {
         Tag::new(size, TagFlags::empty())
     }
 
     /// Reads a raw word as a tag (e.g. one reported in a heap-check error).
+    #[inline]
     pub const fn from_word(word: usize) -> Tag {
         Tag(word)
     }
 
     /// The raw word.
+    #[inline]
     pub const fn word(self) -> usize {
         self.0
     }
 
     /// The block size in bytes, header and footer included.
+    #[inline]
     pub const fn size(self) -> usize {
         self.0 & !FLAG_BITS
     }
 
     /// The flags, including any bits no [`TagFlags`] constant names.
+    #[inline]
     pub const fn flags(self) -> TagFlags {
         TagFlags::from_bits_retain(self.0 & FLAG_BITS)
     }
 
     /// True for an allocated block (and for the prologue and epilogue).
+    #[inline]
     pub const fn is_allocated(self) -> bool {
         self.0 & ALLOCATED_BIT != 0
     }
 
     /// Flag bits that no [`TagFlags`] constant names; a sound heap has none.
+    #[inline]
     pub const fn unknown_flags(self) -> usize {
         self.0 & FLAG_BITS & !KNOWN_FLAG_BITS
     }
@@ -114,6 +126,7 @@ const KNOWN_FLAG_BITS: usize = TagFlags::all().bits();
 ///
 /// # Panics
 /// When `at` is not a word boundary inside the in-use heap (a corrupted heap, or a bug).
+#[inline]
 pub(crate) fn read_word(heap: &MemLib, at: usize) -> usize {
     heap.read(at)
 }
@@ -122,6 +135,7 @@ pub(crate) fn read_word(heap: &MemLib, at: usize) -> usize {
 ///
 /// # Panics
 /// When `at` is not a word boundary inside the in-use heap (a corrupted heap, or a bug).
+#[inline]
 pub(crate) fn write_word(heap: &mut MemLib, at: usize, word: usize) {
     heap.write(at, word)
 }
@@ -134,59 +148,73 @@ pub(crate) fn write_word(heap: &mut MemLib, at: usize, word: usize) {
 ///  |<------------------ size ---------------------->|
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct Block(usize);
+pub struct Block(usize);
 
 impl Block {
     /// The block whose header is at heap offset `offset`.
-    pub(crate) const fn at(offset: usize) -> Block {
+    #[inline]
+    pub const fn at(offset: usize) -> Block {
         Block(offset)
     }
 
     /// The block whose payload starts at heap offset `payload`.
-    pub(crate) const fn from_payload(payload: usize) -> Block {
+    #[inline]
+    pub const fn from_payload(payload: usize) -> Block {
         Block(payload.wrapping_sub(WORD))
     }
 
     /// The heap offset of the header.
-    pub(crate) const fn offset(self) -> usize {
+    #[inline]
+    pub const fn offset(self) -> usize {
         self.0
     }
 
     /// The heap offset of the payload.
-    pub(crate) const fn payload(self) -> usize {
+    #[inline]
+    pub const fn payload(self) -> usize {
         self.0 + WORD
     }
 
-    pub(crate) fn header(self, heap: &MemLib) -> Tag {
+    /// The header tag.
+    #[inline]
+    pub fn header(self, heap: &MemLib) -> Tag {
         Tag(read_word(heap, self.0))
     }
 
-    pub(crate) fn size(self, heap: &MemLib) -> usize {
+    /// The block size in bytes, tags included.
+    #[inline]
+    pub fn size(self, heap: &MemLib) -> usize {
         self.header(heap).size()
     }
 
-    pub(crate) fn is_free(self, heap: &MemLib) -> bool {
+    /// True when the header's allocated bit is clear.
+    #[inline]
+    pub fn is_free(self, heap: &MemLib) -> bool {
         !self.header(heap).is_allocated()
     }
 
     /// One past the block's last byte: the next block's header.
-    pub(crate) fn end(self, heap: &MemLib) -> usize {
+    #[inline]
+    pub fn end(self, heap: &MemLib) -> usize {
         self.0 + self.size(heap)
     }
 
     /// The right neighbour (the epilogue after the last block).
-    pub(crate) fn next(self, heap: &MemLib) -> Block {
+    #[inline]
+    pub fn next(self, heap: &MemLib) -> Block {
         Block(self.end(heap))
     }
 
     /// The left neighbour, found through its footer just below our header (the
     /// prologue before the first block).
-    pub(crate) fn prev(self, heap: &MemLib) -> Block {
+    #[inline]
+    pub fn prev(self, heap: &MemLib) -> Block {
         Block(self.0 - Tag(read_word(heap, self.0 - WORD)).size())
     }
 
     /// Writes `tag` as both header and footer: the block now spans `tag.size()` bytes.
-    pub(crate) fn set(self, heap: &mut MemLib, tag: Tag) {
+    #[inline]
+    pub fn set(self, heap: &mut MemLib, tag: Tag) {
         debug_assert!(tag.size() >= OVERHEAD, "a block holds at least its two tags: {tag:?}");
         write_word(heap, self.0, tag.0);
         write_word(heap, self.0 + tag.size() - WORD, tag.0);
@@ -201,7 +229,7 @@ impl fmt::Debug for Block {
 
 /// Walks the blocks from `from` up to (not including) the epilogue, yielding each with
 /// its header. Trusts the tags: [`crate::check`] is the walk that doubts them.
-pub(crate) fn walk(heap: &MemLib, from: Block) -> impl Iterator<Item = (Block, Tag)> + '_ {
+pub fn walk(heap: &MemLib, from: Block) -> impl Iterator<Item = (Block, Tag)> + '_ {
     let mut at = from;
     std::iter::from_fn(move || {
         let tag = at.header(heap);

@@ -57,8 +57,10 @@ use std::ptr::NonNull;
 
 use mm_core::{Align, Allocator, HeapCheckError, InitError, MemLib};
 
-use crate::block::{Block, OVERHEAD, WORD, write_word};
-pub use crate::block::{Tag, TagFlags};
+use crate::block::write_word;
+// The boundary-tag layer is public so that strategies with the same block layout (the
+// explicit free list) build on it instead of repeating it.
+pub use crate::block::{Block, OVERHEAD, Tag, TagFlags, WORD, walk};
 pub use crate::placement::Placement;
 
 /// How to build an [`Implicit`] allocator.

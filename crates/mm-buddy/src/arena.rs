@@ -1,0 +1,341 @@
+//! Where everything lives in the heap, and the only code that reads or writes it.
+//!
+//! ```text
+//!  heap offset 0                                          base           base + F     brk
+//!  | frontier | nonempty | head[min] ... head[top] | pad | arena: blocks  | untouched |
+//!  |  usize   |   u64    |  u32 per order          |     | tile [0, F)    | [F, E)    |
+//!  |<------------------ the control area ---------------->|
+//! ```
+//!
+//! * Blocks are named by their **arena offset** ([`Block`]), the distance from `base`.
+//!   A block of order `k` starts at a multiple of `2^k`, so its buddy is at
+//!   `offset XOR 2^k`: that is the whole point of measuring from `base` and not from
+//!   `heap_lo`.
+//! * `base` is chosen so that `base + HEADER_BYTES` is a multiple of the alignment:
+//!   every block starts at a multiple of the minimum block (itself a multiple of the
+//!   alignment), so every payload, two bytes into its block, is aligned.
+//! * The **frontier** `F` is the end of the last block; `[F, E)` (with `E = brk - base`)
+//!   is heap that was handed out by `sbrk` once and is free again, but belongs to no
+//!   block: the *untouched tail*. Past `E` lies heap not yet asked for.
+//! * `nonempty` has bit `k - min_order` set when the free list of order `k` is not
+//!   empty, so the smallest order with a free block is one `trailing_zeros` away.
+//! * Free-list links (in the free blocks) and heads (here) are 32-bit: `0` is the end
+//!   of a list, `n` names arena offset `(n - 1) * 16`. That keeps the smallest block at
+//!   16 bytes (a 2-byte header and two links) and caps the arena at 2^35 bytes.
+//!
+//! Every access goes through [`MemLib::read`] / [`MemLib::write`], which bounds-check
+//! the offset, so a corrupted heap makes the allocator panic rather than touch memory
+//! outside its heap.
+
+use std::fmt;
+
+use mm_core::{Align, MemLib};
+
+use crate::header::{HEADER_BYTES, Header};
+
+/// Heap offset of the frontier word.
+pub(crate) const FRONTIER_AT: usize = 0;
+/// Heap offset of the non-empty-lists mask.
+pub(crate) const NONEMPTY_AT: usize = 8;
+/// Heap offset of the first free-list head.
+pub(crate) const HEADS_AT: usize = 16;
+/// Bytes per free-list head or link.
+const LINK_BYTES: usize = size_of::<u32>();
+
+/// Links count in units of the smallest possible block.
+const LINK_SHIFT: u32 = 4;
+/// The smallest order any configuration uses: a header and two links need 10 bytes.
+pub(crate) const MIN_ORDER_FLOOR: u32 = 4;
+/// The largest order links can name (and that fits a `usize` with room to spare).
+const MAX_ORDER_CAP: u32 = if usize::BITS > 36 { 35 } else { usize::BITS - 2 };
+
+/// Where things are, fixed by the alignment and the heap's maximum size alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// The smallest block's order: 16 bytes, or the alignment if that is larger.
+    pub(crate) min_order: u32,
+    /// The largest block's order: the largest power of two the arena can ever hold.
+    /// Below `min_order` only for a heap too small to hold one block.
+    pub(crate) max_order: u32,
+    /// How many free-list heads the control area holds (orders `min_order..`).
+    pub(crate) lists: usize,
+    /// Heap offset of arena offset 0.
+    pub(crate) base: usize,
+    /// The most arena bytes the heap can ever hold.
+    pub(crate) capacity: usize,
+}
+
+impl Layout {
+    pub(crate) fn new(align: Align, max_heap: usize) -> Layout {
+        let min_order = align.get().trailing_zeros().max(MIN_ORDER_FLOOR);
+        // One head per order that could ever fit in the heap (an upper bound: the
+        // control area itself takes a little of it).
+        let top = max_heap.checked_ilog2().unwrap_or(0).min(MAX_ORDER_CAP);
+        let lists = (top.saturating_sub(min_order) + 1) as usize;
+        let control_end = HEADS_AT + LINK_BYTES * lists;
+        let base =
+            align.round_up(control_end + HEADER_BYTES).expect("alignments are at most a page") - HEADER_BYTES;
+        let capacity = max_heap.saturating_sub(base);
+        let max_order = capacity.checked_ilog2().unwrap_or(0).min(MAX_ORDER_CAP);
+        Layout { min_order, max_order, lists, base, capacity }
+    }
+
+    /// The bit of `order` in the non-empty mask.
+    pub(crate) fn list_bit(&self, order: u32) -> u64 {
+        1 << (order - self.min_order)
+    }
+
+    /// Heap offset of the free-list head of `order`.
+    pub(crate) fn head_at(&self, order: u32) -> usize {
+        HEADS_AT + LINK_BYTES * (order - self.min_order) as usize
+    }
+}
+
+/// A block, named by its arena offset.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Block(usize);
+
+impl Block {
+    /// The block at arena offset `offset`.
+    pub(crate) const fn at(offset: usize) -> Block {
+        Block(offset)
+    }
+
+    /// The arena offset.
+    pub(crate) const fn offset(self) -> usize {
+        self.0
+    }
+
+    /// The buddy of this block at `order`: the other half of the block of `order + 1`
+    /// that contains it.
+    pub(crate) const fn buddy(self, order: u32) -> Block {
+        Block(self.0 ^ (1 << order))
+    }
+
+    /// True when this block is the left (lower) half of its parent at `order`.
+    pub(crate) const fn is_left(self, order: u32) -> bool {
+        self.0 & (1 << order) == 0
+    }
+
+    /// The block `bytes` further on.
+    pub(crate) const fn plus(self, bytes: usize) -> Block {
+        Block(self.0 + bytes)
+    }
+}
+
+impl fmt::Debug for Block {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Block@{:#x}", self.0)
+    }
+}
+
+/// `2^order` bytes.
+pub(crate) const fn size_of_order(order: u32) -> usize {
+    1 << order
+}
+
+/// A link word for `block` (`0` for none).
+fn encode(block: Option<Block>) -> u32 {
+    block.map_or(0, |b| (b.0 >> LINK_SHIFT) as u32 + 1)
+}
+
+/// The block a link word names.
+pub(crate) fn decode(link: u32) -> Option<Block> {
+    link.checked_sub(1).map(|n| Block((n as usize) << LINK_SHIFT))
+}
+
+/// The heap and its layout: typed reads and writes of the control area and of blocks.
+pub(crate) struct Arena<'a> {
+    pub(crate) heap: &'a MemLib,
+    pub(crate) layout: &'a Layout,
+}
+
+impl Arena<'_> {
+    pub(crate) fn frontier(&self) -> usize {
+        self.heap.read(FRONTIER_AT)
+    }
+
+    pub(crate) fn nonempty(&self) -> u64 {
+        self.heap.read(NONEMPTY_AT)
+    }
+
+    pub(crate) fn head_word(&self, order: u32) -> u32 {
+        self.heap.read(self.layout.head_at(order))
+    }
+
+    pub(crate) fn head(&self, order: u32) -> Option<Block> {
+        decode(self.head_word(order))
+    }
+
+    pub(crate) fn header(&self, block: Block) -> Header {
+        Header::from_word(self.heap.read(self.layout.base + block.0))
+    }
+
+    pub(crate) fn next_word(&self, block: Block) -> u32 {
+        self.heap.read(self.layout.base + block.0 + HEADER_BYTES)
+    }
+
+    pub(crate) fn prev_word(&self, block: Block) -> u32 {
+        self.heap.read(self.layout.base + block.0 + HEADER_BYTES + LINK_BYTES)
+    }
+
+    pub(crate) fn next(&self, block: Block) -> Option<Block> {
+        decode(self.next_word(block))
+    }
+
+    pub(crate) fn prev(&self, block: Block) -> Option<Block> {
+        decode(self.prev_word(block))
+    }
+
+    /// Arena bytes the heap holds so far: the blocks and the untouched tail.
+    pub(crate) fn materialized(&self) -> usize {
+        self.heap.heap_size() - self.layout.base
+    }
+
+    /// The block that ends at `end` (a block boundary, `0 < end <= frontier`): the
+    /// node `[end - 2^t, end)` with `t = trailing_zeros(end)` starts a block, and if that
+    /// block is smaller the node is split, so its right half starts one, and so on down.
+    /// `None` only in a damaged heap.
+    pub(crate) fn block_ending_at(&self, end: usize) -> Option<(Block, u32)> {
+        let mut order = end.trailing_zeros().min(self.layout.max_order);
+        loop {
+            let block = Block(end - size_of_order(order));
+            if self.header(block).order() == order {
+                return Some((block, order));
+            }
+            if order <= self.layout.min_order {
+                return None;
+            }
+            order -= 1;
+        }
+    }
+}
+
+/// The heap and its layout, for writing.
+pub(crate) struct ArenaMut<'a> {
+    pub(crate) heap: &'a mut MemLib,
+    pub(crate) layout: &'a Layout,
+}
+
+impl ArenaMut<'_> {
+    pub(crate) fn view(&self) -> Arena<'_> {
+        Arena { heap: self.heap, layout: self.layout }
+    }
+
+    pub(crate) fn set_frontier(&mut self, frontier: usize) {
+        self.heap.write(FRONTIER_AT, frontier);
+    }
+
+    pub(crate) fn set_nonempty(&mut self, mask: u64) {
+        self.heap.write(NONEMPTY_AT, mask);
+    }
+
+    pub(crate) fn set_head(&mut self, order: u32, block: Option<Block>) {
+        self.heap.write(self.layout.head_at(order), encode(block));
+    }
+
+    pub(crate) fn set_header(&mut self, block: Block, header: Header) {
+        self.heap.write(self.layout.base + block.0, header.word());
+    }
+
+    pub(crate) fn set_next(&mut self, block: Block, next: Option<Block>) {
+        self.heap.write(self.layout.base + block.0 + HEADER_BYTES, encode(next));
+    }
+
+    pub(crate) fn set_prev(&mut self, block: Block, prev: Option<Block>) {
+        self.heap.write(self.layout.base + block.0 + HEADER_BYTES + LINK_BYTES, encode(prev));
+    }
+
+    /// Writes an empty control area: no blocks, every list empty.
+    pub(crate) fn clear(&mut self) {
+        self.set_frontier(0);
+        self.set_nonempty(0);
+        for i in 0..self.layout.lists {
+            self.set_head(self.layout.min_order + i as u32, None);
+        }
+    }
+
+    /// Makes `block` a free block of `order` at the head of its list.
+    pub(crate) fn push(&mut self, block: Block, order: u32) {
+        let head = self.view().head(order);
+        self.set_header(block, Header::free(order));
+        self.set_next(block, head);
+        self.set_prev(block, None);
+        if let Some(head) = head {
+            self.set_prev(head, Some(block));
+        }
+        self.set_head(order, Some(block));
+        let mask = self.view().nonempty() | self.layout.list_bit(order);
+        self.set_nonempty(mask);
+    }
+
+    /// Takes the free `block` off the list of `order` (its header is left as it was:
+    /// the caller re-labels the block).
+    pub(crate) fn unlink(&mut self, block: Block, order: u32) {
+        let (next, prev) = (self.view().next(block), self.view().prev(block));
+        match prev {
+            Some(prev) => self.set_next(prev, next),
+            None => self.set_head(order, next),
+        }
+        if let Some(next) = next {
+            self.set_prev(next, prev);
+        }
+        if next.is_none() && prev.is_none() {
+            let mask = self.view().nonempty() & !self.layout.list_bit(order);
+            self.set_nonempty(mask);
+        }
+    }
+
+    /// Takes the first block off the list of `order`.
+    pub(crate) fn pop(&mut self, order: u32) -> Option<Block> {
+        let block = self.view().head(order)?;
+        self.unlink(block, order);
+        Some(block)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buddies_are_found_by_xor() {
+        let b = Block::at(0x40);
+        assert_eq!(b.buddy(6), Block::at(0x00));
+        assert_eq!(b.buddy(4), Block::at(0x50));
+        assert_eq!(b.buddy(5), Block::at(0x60));
+        assert!(b.is_left(4) && b.is_left(5) && !b.is_left(6));
+        // Buddy of the buddy is the block.
+        for order in 4..10 {
+            let x = Block::at(0x400);
+            assert_eq!(x.buddy(order).buddy(order), x);
+        }
+    }
+
+    #[test]
+    fn links_round_trip() {
+        for off in [0, 16, 0x1230, (1 << 35) - 16] {
+            assert_eq!(decode(encode(Some(Block::at(off)))), Some(Block::at(off)));
+        }
+        assert_eq!(encode(None), 0);
+        assert_eq!(decode(0), None);
+    }
+
+    #[test]
+    fn the_layout_aligns_payloads_and_sizes_the_lists() {
+        let l = Layout::new(Align::MIN, 20 << 20);
+        // 20 MiB: orders 4..=24, 21 heads; 16 + 84 = 100 bytes, then 2 of pad.
+        assert_eq!((l.min_order, l.max_order, l.lists, l.base), (4, 24, 21, 102));
+        assert_eq!(l.capacity, (20 << 20) - 102);
+        for bytes in [8, 16, 32, 64, 4096] {
+            let align = Align::new(bytes).unwrap();
+            let l = Layout::new(align, 1 << 20);
+            assert!(align.is_aligned(l.base + HEADER_BYTES), "alignment {bytes}");
+            assert!(l.base >= HEADS_AT + 4 * l.lists);
+            assert_eq!(l.min_order, bytes.trailing_zeros().max(4));
+        }
+        // A heap too small for any block.
+        let tiny = Layout::new(Align::MAX, 4096);
+        assert!(tiny.max_order < tiny.min_order);
+    }
+}

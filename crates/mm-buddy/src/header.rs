@@ -1,0 +1,135 @@
+//! The block header: one 16-bit word in front of every block's payload.
+//!
+//! ```text
+//!   15         10    9     8    7   6   5                 0
+//!  +------------+------+-----+-------+---------------------+
+//!  |  0 (spare) | FREE |ALLOC|   0   | order (log2 of size) |
+//!  +------------+------+-----+-------+---------------------+
+//! ```
+//!
+//! The order is six bits (blocks of up to 2^63 bytes can be named); exactly one of
+//! [`HeaderFlags::ALLOCATED`] and [`HeaderFlags::FREE`] is set in a sound header, so an
+//! all-zero word (memory never written) is never mistaken for a block.
+
+use std::fmt;
+
+use bitflags::bitflags;
+
+/// Bytes of header in front of every payload.
+pub const HEADER_BYTES: usize = size_of::<u16>();
+
+/// The bits of a header that hold the order.
+const ORDER_MASK: u16 = 0x3f;
+
+bitflags! {
+    /// The state bits of a [`Header`].
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct HeaderFlags: u16 {
+        /// The block is handed out to a caller.
+        const ALLOCATED = 1 << 8;
+        /// The block is on the free list of its order.
+        const FREE = 1 << 9;
+    }
+}
+
+/// A block header: the block's order and whether it is allocated or free.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Header(u16);
+
+impl Header {
+    /// The header of an allocated block of `2^order` bytes.
+    pub const fn allocated(order: u32) -> Header {
+        debug_assert!(order <= ORDER_MASK as u32);
+        Header(order as u16 | HeaderFlags::ALLOCATED.bits())
+    }
+
+    /// The header of a free block of `2^order` bytes.
+    pub const fn free(order: u32) -> Header {
+        debug_assert!(order <= ORDER_MASK as u32);
+        Header(order as u16 | HeaderFlags::FREE.bits())
+    }
+
+    /// Reads a raw word as a header (e.g. one found in a damaged heap).
+    pub const fn from_word(word: u16) -> Header {
+        Header(word)
+    }
+
+    /// The raw word.
+    pub const fn word(self) -> u16 {
+        self.0
+    }
+
+    /// The block's order: its size is `2^order` bytes, header included.
+    pub const fn order(self) -> u32 {
+        (self.0 & ORDER_MASK) as u32
+    }
+
+    /// The state flags, including any bits no [`HeaderFlags`] constant names.
+    pub const fn flags(self) -> HeaderFlags {
+        HeaderFlags::from_bits_retain(self.0 & !ORDER_MASK)
+    }
+
+    /// True for a free block (and only a sound header says so: the allocated bit is clear).
+    pub const fn is_free(self) -> bool {
+        self.0 & STATE_BITS == FREE_BIT
+    }
+
+    /// True for an allocated block.
+    pub const fn is_allocated(self) -> bool {
+        self.0 & STATE_BITS == ALLOCATED_BIT
+    }
+
+    /// Bits that are neither the order nor a known flag; a sound header has none.
+    pub const fn unknown_bits(self) -> u16 {
+        self.0 & !ORDER_MASK & !STATE_BITS
+    }
+}
+
+// Plain masks for the hot paths.
+const ALLOCATED_BIT: u16 = HeaderFlags::ALLOCATED.bits();
+const FREE_BIT: u16 = HeaderFlags::FREE.bits();
+const STATE_BITS: u16 = ALLOCATED_BIT | FREE_BIT;
+
+impl fmt::Debug for Header {
+    /// `Header { order: 7, allocated }`, with a broken state or stray bits spelled out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.0 & STATE_BITS {
+            ALLOCATED_BIT => "allocated",
+            FREE_BIT => "free",
+            0 => "neither allocated nor free",
+            _ => "both allocated and free",
+        };
+        write!(f, "Header {{ order: {}, {state}", self.order())?;
+        if self.unknown_bits() != 0 {
+            write!(f, ", unknown bits: {:#06x}", self.unknown_bits())?;
+        }
+        write!(f, " }}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_pack_order_and_state() {
+        let h = Header::allocated(12);
+        assert_eq!((h.order(), h.is_allocated(), h.is_free()), (12, true, false));
+        assert_eq!(h.word(), 0x010c);
+        assert_eq!(Header::free(4).word(), 0x0204);
+        assert_eq!(Header::free(4).flags(), HeaderFlags::FREE);
+        assert_eq!(format!("{h:?}"), "Header { order: 12, allocated }");
+        assert_eq!(format!("{:?}", Header::free(63)), "Header { order: 63, free }");
+        let zero = Header::from_word(0);
+        assert!(!zero.is_free() && !zero.is_allocated());
+        assert_eq!(format!("{zero:?}"), "Header { order: 0, neither allocated nor free }");
+        let both = Header::from_word(0x0305);
+        assert!(!both.is_free() && !both.is_allocated());
+        assert_eq!(
+            format!("{:?}", Header::from_word(0x8205)),
+            "Header { order: 5, free, unknown bits: 0x8000 }"
+        );
+        assert_eq!(Header::from_word(0x8205).unknown_bits(), 0x8000);
+        assert_eq!(HEADER_BYTES, 2);
+    }
+}

@@ -1,0 +1,441 @@
+//! # mm-buddy: a binary buddy allocator
+//!
+//! Every block is a power of two, `2^k` bytes for an *order* `k` between a minimum (16
+//! bytes, or the alignment if larger) and a maximum (the largest power of two the heap
+//! could hold), and starts at a multiple of its own size, counted from the start of
+//! the *arena*. Cut a block of order `k + 1` in two and you get two *buddies* of order
+//! `k`; the buddy of the block at offset `o` is at `o XOR 2^k`. That one XOR is the
+//! whole trick: a freed block finds its buddy by arithmetic, checks one header, and
+//! merges if the buddy is free and whole, then tries again one order up. There is a
+//! free list per order, so `malloc` and `free` cost O(number of orders).
+//!
+//! ## Layout
+//!
+//! ```text
+//!  heap_lo                                        base                  base+F       brk
+//!  | frontier | nonempty | heads[min..=top] | pad | blocks tiling [0, F)  | untouched |
+//!  '------------ control area (init) -------------'
+//!
+//!  the arena as a tree of buddies (arena offsets; the buddy of (o, k) is o XOR 2^k):
+//!   offset  0       16      32              64                              128
+//!   order 7 |                        split (the root)                       |
+//!   order 6 |             split             |        free, on list 6        |
+//!   order 5 |     split     |   allocated   |
+//!   order 4 | alloc |  free |  <- free, on list 4: its buddy [0, 16) is allocated
+//!
+//!  a block:       | hdr | payload ..........................|   (2^k bytes)
+//!  a free block:  | hdr | next | prev | (unused) ............|
+//!                   u16 ^ u32    u32
+//!                       payload: aligned to `align`
+//! ```
+//!
+//! * **Header, not bitmap.** Each block starts with a 2-byte [`Header`] (order and
+//!   free/allocated). `base` is placed so that the byte after every header is aligned
+//!   (blocks start at multiples of the minimum block, which is a multiple of the
+//!   alignment), so the header costs 2 bytes and never a whole alignment unit. Side
+//!   bitmaps would make payload = block start, and save the doubling of requests of
+//!   exactly `2^k` bytes (a 4096-byte request takes an 8192-byte block here), but they
+//!   must live in the heap and grow with the arena, while the heap only grows at its
+//!   end where the arena grows: they would have to be sized for the largest heap up
+//!   front (320 KiB for the 20 MiB heap at 2 bits per 16 bytes, more than the whole
+//!   heap of four of the bundled traces) or moved on every doubling. `docs/buddy.md`
+//!   measures what the header costs.
+//! * **Free lists** are doubly linked (32-bit links inside the free blocks, heads in
+//!   the control area) so a buddy can be unlinked in O(1) when it merges; a 64-bit
+//!   mask of non-empty lists finds the smallest order with a free block in one step.
+//! * **Growth: the arena doubles, lazily.** The arena is one buddy tree whose root is
+//!   the smallest power of two covering every block (see [`BuddyStats::root_order`]);
+//!   a request that fits nowhere doubles it as often as needed, the old arena becoming
+//!   the left buddy of the new root, so requests of any size up to the heap's work
+//!   with the same arithmetic. But the new right half is not `sbrk`ed up front: the
+//!   arena is used from the bottom up to a *frontier* `F`, and everything above is the
+//!   *untouched tail*, free by definition and on no list. A request with no free
+//!   block carves the first aligned block at or above `F` out of the tail, puts the
+//!   skipped gap on the free lists (as the blocks a buddy split would have made), and
+//!   asks `sbrk` only for the bytes up to the block's end. A free block that ends at
+//!   `F` is given back to the tail (its buddy, or the rest of its parent, is tail), so
+//!   no free block ever touches the frontier.
+//! * **Realloc** keeps the block whenever the new size fits it, growing *or shrinking*:
+//!   a buffer that shrinks usually grows back, and a kept block grows back for free,
+//!   while released halves are soon split for small requests and force a move later
+//!   (on `realloc-shrink-1` keeping scores 0.445 against 0.247 for releasing;
+//!   [`BuddyConfig::release_on_shrink`] selects the latter). To grow, it takes the
+//!   block's ancestor of the needed order whole when, at every order on the way up,
+//!   the other half is a whole free block or untouched tail (the last block grows by
+//!   `sbrk`): in place when those halves are all on the right, with the payload slid
+//!   down when some were on the left. Otherwise it allocates, copies and frees.
+//!
+//! ## Trade-offs
+//!
+//! The buddy system buys fast, bounded `malloc` and `free` and cheap, complete
+//! merging with **internal fragmentation**: a request is rounded up to a power of two,
+//! so on average a quarter of each block is waste, and a request just over a power of
+//! two wastes almost half. Blocks must also sit at multiples of their size, so a big
+//! block after small ones leaves a gap (on the free lists, but only reusable by
+//! requests that fit its pieces). Freed blocks merge only with their own buddy, never
+//! with the free neighbour on the other side.
+
+mod arena;
+mod check;
+mod header;
+
+use std::ptr::NonNull;
+
+use mm_core::{Align, Allocator, HeapCheckError, InitError, MemLib, resize_by_moving};
+
+use crate::arena::{Arena, ArenaMut, Block, Layout, size_of_order};
+pub use crate::header::{HEADER_BYTES, Header, HeaderFlags};
+
+/// How to build a [`Buddy`] allocator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct BuddyConfig {
+    /// The alignment of every payload (default 8). Alignments above 16 raise the
+    /// minimum block to the alignment.
+    pub align: Align,
+    /// Whether a shrinking `realloc` gives back the halves it no longer needs (default
+    /// `false`: the block is kept whole, ready to grow back; see the crate docs).
+    pub release_on_shrink: bool,
+}
+
+impl BuddyConfig {
+    /// A configuration with the given alignment (and the default policies).
+    pub const fn new(align: Align) -> Self {
+        BuddyConfig { align, release_on_shrink: false }
+    }
+}
+
+/// Where the heap's bytes are, block by block (see [`Buddy::stats`]). The fields add
+/// up: `heap_bytes = control_bytes + allocated_bytes + free_bytes + untouched_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BuddyStats {
+    /// The heap's size (its break).
+    pub heap_bytes: usize,
+    /// The control area and the padding that aligns the arena.
+    pub control_bytes: usize,
+    /// Allocated blocks, headers and rounding included.
+    pub allocated_bytes: usize,
+    /// How many blocks are allocated.
+    pub allocated_blocks: usize,
+    /// Free blocks (all on the free lists).
+    pub free_bytes: usize,
+    /// How many blocks are free.
+    pub free_blocks: usize,
+    /// Heap above the frontier: handed out by `sbrk` once, part of no block now.
+    pub untouched_bytes: usize,
+    /// The order of the smallest buddy tree holding every block (the arena's current
+    /// root; `None` while there are no blocks).
+    pub root_order: Option<u32>,
+}
+
+/// The binary buddy allocator. Build it with [`Buddy::new`], then call
+/// [`Allocator::init`] before anything else.
+///
+/// All of its state (frontier, free-list heads, headers, links) lives in the heap; the
+/// struct holds only the configuration and the layout derived from it.
+#[derive(Debug)]
+pub struct Buddy {
+    heap: MemLib,
+    config: BuddyConfig,
+    layout: Layout,
+    /// Set by a successful `init`; until then every request fails.
+    ready: bool,
+}
+
+impl Buddy {
+    /// An allocator that will live in `heap`. Nothing is written until `init`.
+    pub fn new(heap: MemLib, config: BuddyConfig) -> Buddy {
+        let layout = Layout::new(config.align, heap.max_size());
+        Buddy { heap, config, layout, ready: false }
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> BuddyConfig {
+        self.config
+    }
+
+    /// The order of the smallest block.
+    pub fn min_order(&self) -> u32 {
+        self.layout.min_order
+    }
+
+    /// The order of the largest block the heap could ever hold.
+    pub fn max_order(&self) -> u32 {
+        self.layout.max_order
+    }
+
+    /// The block size (header included) that holds `size` payload bytes; `None` when no
+    /// block of this heap can.
+    pub fn block_size_for(&self, size: usize) -> Option<usize> {
+        self.order_for(size).map(size_of_order)
+    }
+
+    /// Counts the heap's bytes by what they hold, walking every block (O(blocks)).
+    pub fn stats(&self) -> BuddyStats {
+        let mut stats = BuddyStats { heap_bytes: self.heap.heap_size(), ..BuddyStats::default() };
+        if !self.ready {
+            stats.control_bytes = stats.heap_bytes;
+            return stats;
+        }
+        let arena = self.arena();
+        let frontier = arena.frontier();
+        let mut at = 0;
+        while at < frontier {
+            let header = arena.header(Block::at(at));
+            let size = size_of_order(header.order());
+            if header.is_free() {
+                stats.free_bytes += size;
+                stats.free_blocks += 1;
+            } else {
+                stats.allocated_bytes += size;
+                stats.allocated_blocks += 1;
+            }
+            at += size;
+        }
+        stats.control_bytes = self.layout.base;
+        stats.untouched_bytes = arena.materialized() - frontier;
+        stats.root_order =
+            (frontier > 0).then(|| frontier.next_power_of_two().trailing_zeros().max(self.layout.min_order));
+        stats
+    }
+
+    fn arena(&self) -> Arena<'_> {
+        Arena { heap: &self.heap, layout: &self.layout }
+    }
+
+    fn arena_mut(&mut self) -> ArenaMut<'_> {
+        ArenaMut { heap: &mut self.heap, layout: &self.layout }
+    }
+
+    /// The order of the block that holds `size` payload bytes; `None` when it would be
+    /// larger than the heap allows (or the arithmetic overflows).
+    fn order_for(&self, size: usize) -> Option<u32> {
+        let need = size.checked_add(HEADER_BYTES)?.checked_next_power_of_two()?;
+        let order = need.trailing_zeros().max(self.layout.min_order);
+        (order <= self.layout.max_order).then_some(order)
+    }
+
+    fn payload_ptr(&self, block: Block) -> NonNull<u8> {
+        self.heap.ptr_at(self.layout.base + block.offset() + HEADER_BYTES)
+    }
+
+    fn block_of(&self, ptr: NonNull<u8>) -> Block {
+        Block::at(self.heap.offset_of(ptr.as_ptr()).wrapping_sub(self.layout.base + HEADER_BYTES))
+    }
+
+    /// A free block of exactly `order`, taken from the free lists: the first block of
+    /// the smallest non-empty list of at least `order`, split down with the right
+    /// halves going onto their lists. `None` when every list from `order` up is empty.
+    fn take_listed(&mut self, order: u32) -> Option<Block> {
+        let above = self.arena().nonempty() >> (order - self.layout.min_order);
+        if above == 0 {
+            return None;
+        }
+        let from = order + above.trailing_zeros();
+        let mut arena = self.arena_mut();
+        let block = arena.pop(from)?;
+        for k in (order..from).rev() {
+            arena.push(block.plus(size_of_order(k)), k);
+        }
+        Some(block)
+    }
+
+    /// A block of `order` carved out of the untouched tail: the first multiple of its
+    /// size at or above the frontier. The gap between the frontier and it becomes free
+    /// blocks (each the largest aligned block that fits where it starts, which is what
+    /// splitting the tree down to the new block would leave). The heap grows only up to
+    /// the new block's end. `None`, with nothing changed, when the heap cannot grow.
+    fn carve(&mut self, order: u32) -> Option<Block> {
+        let frontier = self.arena().frontier();
+        let size = size_of_order(order);
+        let start = frontier.checked_next_multiple_of(size)?;
+        let end = start.checked_add(size).filter(|&end| end <= self.layout.capacity)?;
+        let materialized = self.arena().materialized();
+        if end > materialized {
+            self.heap.extend(end - materialized).ok()?;
+        }
+        let mut arena = self.arena_mut();
+        let mut at = frontier;
+        while at < start {
+            let k = at.trailing_zeros();
+            arena.push(Block::at(at), k);
+            at += size_of_order(k);
+        }
+        arena.set_frontier(end);
+        Some(Block::at(start))
+    }
+
+    /// Gives free blocks at the frontier back to the untouched tail, for as long as the
+    /// block ending at the frontier is free.
+    fn trim(&mut self) {
+        let mut frontier = self.arena().frontier();
+        while frontier > 0 {
+            let Some((block, order)) = self.arena().block_ending_at(frontier) else { break };
+            if !self.arena().header(block).is_free() {
+                break;
+            }
+            self.arena_mut().unlink(block, order);
+            frontier = block.offset();
+        }
+        self.arena_mut().set_frontier(frontier);
+    }
+
+    /// Frees `block` of `order`: merges it with its buddy for as long as the buddy is a
+    /// whole free block of the same order, then lists the result, or gives it to the
+    /// untouched tail if it ends at the frontier.
+    fn release(&mut self, mut block: Block, mut order: u32) {
+        let frontier = self.arena().frontier();
+        while order < self.layout.max_order {
+            let buddy = block.buddy(order);
+            // A left block ending at the frontier has the tail for its buddy.
+            if buddy > block && buddy.offset() >= frontier {
+                break;
+            }
+            if self.arena().header(buddy) != Header::free(order) {
+                break;
+            }
+            self.arena_mut().unlink(buddy, order);
+            block = block.min(buddy);
+            order += 1;
+        }
+        if block.offset() + size_of_order(order) == frontier {
+            self.arena_mut().set_frontier(block.offset());
+            self.trim();
+        } else {
+            self.arena_mut().push(block, order);
+        }
+    }
+
+    /// Shrinks the allocated `block` from `order` to `want`, freeing the right halves
+    /// (each one's buddy is the part kept, so none merges; the topmost may return to
+    /// the tail).
+    fn shrink(&mut self, block: Block, order: u32, want: u32) {
+        let mut arena = self.arena_mut();
+        arena.set_header(block, Header::allocated(want));
+        for k in want..order {
+            arena.push(block.plus(size_of_order(k)), k);
+        }
+        if block.offset() + size_of_order(order) == self.arena().frontier() {
+            self.trim();
+        }
+    }
+
+    /// Grows the allocated `block` from `order` to `want` by merging: the block of
+    /// `want` that contains it (its ancestor in the tree) is taken whole when, at every
+    /// order on the way up, the other half is a whole free block, or lies in the
+    /// untouched tail (then the heap grows to the new end). When the ancestor starts
+    /// below the block (some of those halves were on its left) the payload slides
+    /// down. Returns the grown block, or `None` with nothing changed.
+    fn grow_by_merging(&mut self, block: Block, order: u32, want: u32) -> Option<Block> {
+        let frontier = self.arena().frontier();
+        // The other half of the block's ancestor of each order from `order` up.
+        let halves =
+            || (order..want).map(|k| (Block::at(block.offset() & !(size_of_order(k) - 1)).buddy(k), k));
+        let in_tail = |half: Block| half.offset() >= frontier;
+        if halves().any(|(half, k)| !in_tail(half) && self.arena().header(half) != Header::free(k)) {
+            return None;
+        }
+        let start = Block::at(block.offset() & !(size_of_order(want) - 1));
+        let end = start.offset() + size_of_order(want);
+        if end > frontier {
+            let materialized = self.arena().materialized();
+            if end > self.layout.capacity
+                || (end > materialized && self.heap.extend(end - materialized).is_err())
+            {
+                return None;
+            }
+        }
+        let mut arena = self.arena_mut();
+        for (half, k) in halves().filter(|&(half, _)| !in_tail(half)) {
+            arena.unlink(half, k);
+        }
+        if end > frontier {
+            arena.set_frontier(end);
+        }
+        arena.set_header(start, Header::allocated(want));
+        if start < block {
+            let base = self.layout.base + HEADER_BYTES;
+            let len = size_of_order(order) - HEADER_BYTES;
+            self.heap.copy_within(base + block.offset(), base + start.offset(), len);
+        }
+        Some(start)
+    }
+}
+
+impl Allocator for Buddy {
+    fn describe(&self) -> String {
+        format!(
+            "binary buddy, orders 2^{}..2^{}, 2-byte header per block, lazily doubled arena",
+            self.layout.min_order, self.layout.max_order
+        )
+    }
+
+    fn heap(&self) -> &MemLib {
+        &self.heap
+    }
+
+    fn heap_mut(&mut self) -> &mut MemLib {
+        &mut self.heap
+    }
+
+    fn alignment(&self) -> Align {
+        self.config.align
+    }
+
+    /// Writes the control area on an empty heap: no blocks, every list empty (the break
+    /// is reset first, so a second `init` without `reset_brk` also starts over).
+    fn init(&mut self) -> Result<(), InitError> {
+        self.ready = false;
+        self.heap.reset_brk();
+        self.heap.extend(self.layout.base)?;
+        self.arena_mut().clear();
+        self.ready = true;
+        Ok(())
+    }
+
+    fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+        if !self.ready {
+            return None;
+        }
+        let order = self.order_for(size)?;
+        let block = match self.take_listed(order) {
+            Some(block) => block,
+            None => self.carve(order)?,
+        };
+        self.arena_mut().set_header(block, Header::allocated(order));
+        Some(self.payload_ptr(block))
+    }
+
+    unsafe fn free(&mut self, ptr: NonNull<u8>) {
+        let block = self.block_of(ptr);
+        let order = self.arena().header(block).order();
+        self.release(block, order);
+    }
+
+    unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
+        size_of_order(self.arena().header(self.block_of(ptr)).order()) - HEADER_BYTES
+    }
+
+    unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
+        let block = self.block_of(ptr);
+        let order = self.arena().header(block).order();
+        let want = self.order_for(size)?;
+        if want <= order {
+            if want < order && self.config.release_on_shrink {
+                self.shrink(block, order, want);
+            }
+            return Some(ptr);
+        }
+        if let Some(grown) = self.grow_by_merging(block, order, want) {
+            return Some(self.payload_ptr(grown));
+        }
+        // SAFETY: the caller guarantees `ptr` is live, and nothing above changed it.
+        unsafe { resize_by_moving(self, ptr, size) }
+    }
+
+    fn check_heap(&self) -> Result<(), HeapCheckError> {
+        self.check()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,544 @@
+//! White-box tests: block placement after each policy decision (split, merge, the
+//! untouched tail, growth, realloc), and a checker that names each kind of damage. The
+//! conformance kit (tests/conformance.rs) covers the contract.
+
+use std::ptr::NonNull;
+
+use mm_core::{Align, Allocator, Invariant, MemLib};
+
+use super::*;
+use crate::arena::{FRONTIER_AT, NONEMPTY_AT};
+
+const HEAP: usize = 1 << 20;
+
+fn buddy_with(config: BuddyConfig) -> Buddy {
+    let mut a = Buddy::new(MemLib::new(HEAP).unwrap(), config);
+    a.init().unwrap();
+    a
+}
+
+fn buddy() -> Buddy {
+    buddy_with(BuddyConfig::default())
+}
+
+/// Every block below the frontier as (arena offset, order, free).
+fn blocks(a: &Buddy) -> Vec<(usize, u32, bool)> {
+    let arena = a.arena();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < arena.frontier() {
+        let h = arena.header(Block::at(at));
+        out.push((at, h.order(), h.is_free()));
+        at += size_of_order(h.order());
+    }
+    out
+}
+
+/// The arena offsets on the free list of `order`, head first.
+fn list(a: &Buddy, order: u32) -> Vec<usize> {
+    let arena = a.arena();
+    std::iter::successors(arena.head(order), |&b| arena.next(b)).map(Block::offset).collect()
+}
+
+fn frontier(a: &Buddy) -> usize {
+    a.arena().frontier()
+}
+
+/// The arena offset of the block whose payload is `p`.
+fn off(a: &Buddy, p: NonNull<u8>) -> usize {
+    a.block_of(p).offset()
+}
+
+fn malloc(a: &mut Buddy, size: usize) -> NonNull<u8> {
+    let p = a.malloc(size).expect("malloc");
+    a.check_heap().unwrap();
+    p
+}
+
+/// `malloc`, returning the block's arena offset.
+fn malloc_at(a: &mut Buddy, size: usize) -> usize {
+    let p = malloc(a, size);
+    off(a, p)
+}
+
+fn free(a: &mut Buddy, p: NonNull<u8>) {
+    // SAFETY: every pointer the tests free came from `malloc` and is freed once.
+    unsafe { a.free(p) };
+    a.check_heap().unwrap();
+}
+
+fn realloc(a: &mut Buddy, p: NonNull<u8>, size: usize) -> NonNull<u8> {
+    // SAFETY: `p` is live.
+    let q = unsafe { a.realloc(Some(p), size) }.expect("realloc");
+    a.check_heap().unwrap();
+    q
+}
+
+fn fill(p: NonNull<u8>, len: usize, byte: u8) {
+    // SAFETY: the tests only fill bytes of live blocks they own.
+    unsafe { p.as_ptr().write_bytes(byte, len) };
+}
+
+fn holds(p: NonNull<u8>, len: usize, byte: u8) -> bool {
+    // SAFETY: as in `fill`.
+    unsafe { std::slice::from_raw_parts(p.as_ptr(), len) }.iter().all(|&b| b == byte)
+}
+
+// --- sizes and layout -------------------------------------------------------------------
+
+#[test]
+fn requests_round_up_to_a_power_of_two_with_the_header() {
+    let a = buddy();
+    let cases = [(0, 16), (1, 16), (14, 16), (15, 32), (30, 32), (31, 64), (4094, 4096), (4095, 8192)];
+    for (size, block) in cases {
+        assert_eq!(a.block_size_for(size), Some(block), "malloc({size})");
+    }
+    // 1 MiB heap, 102-byte control area: the largest block is 512 KiB.
+    assert_eq!((a.min_order(), a.max_order()), (4, 19));
+    assert_eq!(a.block_size_for((1 << 19) - 2), Some(1 << 19));
+    for size in [(1 << 19) - 1, HEAP, usize::MAX / 2 + 1, usize::MAX - 1, usize::MAX] {
+        assert_eq!(a.block_size_for(size), None, "malloc({size:#x})");
+    }
+    let wide = buddy_with(BuddyConfig::new(Align::new(64).unwrap()));
+    assert_eq!(
+        (wide.block_size_for(1), wide.block_size_for(62), wide.block_size_for(63)),
+        (Some(64), Some(64), Some(128))
+    );
+}
+
+#[test]
+fn every_payload_is_aligned_two_bytes_into_its_block() {
+    for bytes in [8, 16, 32, 256, 4096] {
+        let align = Align::new(bytes).unwrap();
+        let mut a = buddy_with(BuddyConfig::new(align));
+        assert_eq!(a.heap.heap_size(), a.layout.base);
+        let ps: Vec<_> = [1, 3 * bytes, 100, 0, 5000].into_iter().map(|s| malloc(&mut a, s)).collect();
+        for &p in &ps {
+            assert!(align.is_aligned(p.as_ptr() as usize), "alignment {bytes}");
+            assert_eq!(a.heap.offset_of(p.as_ptr()), a.layout.base + off(&a, p) + HEADER_BYTES);
+        }
+        // SAFETY: `ps[0]` is live.
+        assert_eq!(unsafe { a.usable_size(ps[0]) }, bytes.max(16) - HEADER_BYTES);
+        ps.into_iter().for_each(|p| free(&mut a, p));
+        assert_eq!(frontier(&a), 0);
+    }
+}
+
+// --- split, carve, merge, trim --------------------------------------------------------------
+
+#[test]
+fn the_first_blocks_are_carved_from_the_tail_leaving_the_gap_on_the_lists() {
+    let mut a = buddy();
+    let base = a.layout.base;
+    let p = malloc(&mut a, 1);
+    assert_eq!((off(&a, p), frontier(&a), a.heap.heap_size()), (0, 16, base + 16));
+    // A 128-byte block must start at a multiple of 128: [16, 128) is the gap.
+    let q = malloc(&mut a, 100);
+    assert_eq!((off(&a, q), frontier(&a), a.heap.heap_size()), (128, 256, base + 256));
+    assert_eq!(blocks(&a), [(0, 4, false), (16, 4, true), (32, 5, true), (64, 6, true), (128, 7, false)]);
+    assert_eq!((list(&a, 4), list(&a, 5), list(&a, 6)), (vec![16], vec![32], vec![64]));
+    // The gap serves the next small requests without growing the heap.
+    assert_eq!(malloc_at(&mut a, 14), 16);
+    assert_eq!(malloc_at(&mut a, 40), 64);
+    assert_eq!(a.heap.heap_size(), base + 256);
+}
+
+#[test]
+fn a_free_block_is_split_down_with_the_right_halves_listed() {
+    let mut a = buddy();
+    let big = malloc(&mut a, 1000);
+    let _fence = malloc(&mut a, 1000);
+    free(&mut a, big);
+    assert_eq!(list(&a, 10), [0]);
+    let small = malloc(&mut a, 10);
+    assert_eq!(off(&a, small), 0);
+    for k in 4..10 {
+        assert_eq!(list(&a, k), [1 << k], "order {k}");
+    }
+    assert!(list(&a, 10).is_empty());
+    assert_eq!(a.arena().nonempty(), 0b11_1111);
+}
+
+#[test]
+fn freed_buddies_merge_up_to_an_allocated_buddy() {
+    let mut a = buddy();
+    // Eight 16-byte blocks, then a fence that keeps them off the frontier.
+    let ps: Vec<_> = (0..8).map(|_| malloc(&mut a, 1)).collect();
+    let _fence = malloc(&mut a, 100);
+    free(&mut a, ps[0]);
+    assert_eq!(list(&a, 4), [0]);
+    // Its right buddy: the two merge into an order-5 block.
+    free(&mut a, ps[1]);
+    assert_eq!((list(&a, 4), list(&a, 5)), (vec![], vec![0]));
+    // A left block whose buddy is allocated stays small.
+    free(&mut a, ps[2]);
+    assert_eq!((list(&a, 4), list(&a, 5)), (vec![32], vec![0]));
+    // ps[3] completes [32, 64), which completes [0, 64).
+    free(&mut a, ps[3]);
+    assert_eq!((list(&a, 4), list(&a, 5), list(&a, 6)), (vec![], vec![], vec![0]));
+    // The other half, freed from the right: [0, 128) merges, and stops at the fence's
+    // buddy level (the fence is the order-7 block at 128).
+    for &p in ps[4..].iter().rev() {
+        free(&mut a, p);
+    }
+    assert_eq!(blocks(&a), [(0, 7, true), (128, 7, false)]);
+    assert_eq!(list(&a, 7), [0]);
+}
+
+#[test]
+fn free_blocks_at_the_frontier_go_back_to_the_tail() {
+    let mut a = buddy();
+    let base = a.layout.base;
+    let ps: Vec<_> = [1, 1, 40, 100].into_iter().map(|s| malloc(&mut a, s)).collect();
+    assert_eq!(blocks(&a), [(0, 4, false), (16, 4, false), (32, 5, true), (64, 6, false), (128, 7, false)]);
+    let high = a.heap.heap_size();
+    // The last block is the left half of an order-8 block whose right half is tail.
+    free(&mut a, ps[3]);
+    assert_eq!(frontier(&a), 128);
+    // [64, 128) is a right half with an allocated left buddy, but it ends at the
+    // frontier, so it joins the tail too; and then the free [32, 64) does.
+    free(&mut a, ps[2]);
+    assert_eq!((frontier(&a), list(&a, 5)), (32, vec![]));
+    free(&mut a, ps[0]);
+    assert_eq!(list(&a, 4), [0]);
+    free(&mut a, ps[1]);
+    assert_eq!((frontier(&a), a.arena().nonempty()), (0, 0));
+    // The heap never shrinks: the tail is reused from the bottom.
+    assert_eq!(a.heap.heap_size(), high);
+    assert_eq!(a.stats().untouched_bytes, high - base);
+    let again = malloc(&mut a, 200);
+    assert_eq!((off(&a, again), a.heap.heap_size()), (0, high));
+}
+
+#[test]
+fn a_request_beyond_the_current_root_doubles_the_arena() {
+    let mut a = buddy();
+    let base = a.layout.base;
+    let small = malloc(&mut a, 100);
+    assert_eq!(a.stats().root_order, Some(7));
+    // 200 000 bytes need an order-18 block (256 KiB): the arena doubles from 2^7 to
+    // 2^19, the old arena being the left buddy at every step, and the block is the
+    // first multiple of 2^18 above the frontier.
+    let big = malloc(&mut a, 200_000);
+    assert_eq!(off(&a, big), 1 << 18);
+    let stats = a.stats();
+    assert_eq!(stats.root_order, Some(19));
+    assert_eq!(a.heap.heap_size(), base + (1 << 19));
+    // The gap [128, 2^18) is one free block per order from 7 to 17.
+    for k in 7..18 {
+        assert_eq!(list(&a, k), [1 << k], "order {k}");
+    }
+    assert_eq!(stats.free_bytes, (1 << 18) - 128);
+    assert_eq!(stats.allocated_bytes, 128 + (1 << 18));
+    assert_eq!(
+        stats.control_bytes + stats.allocated_bytes + stats.free_bytes + stats.untouched_bytes,
+        stats.heap_bytes
+    );
+    // The biggest block this heap has room for is taken; one more byte is refused.
+    free(&mut a, big);
+    free(&mut a, small);
+    let whole = malloc(&mut a, (1 << 19) - 2);
+    assert_eq!(off(&a, whole), 0);
+    assert_eq!(a.malloc(1 << 19), None);
+}
+
+#[test]
+fn running_out_of_heap_changes_nothing() {
+    let mut a = buddy();
+    let _low = malloc(&mut a, 100);
+    let _high = malloc(&mut a, 200_000);
+    let (heap, blocks_before) = (a.heap.heap_size(), blocks(&a));
+    // Free space remains, but no aligned 512 KiB slot fits in the 1 MiB heap any more.
+    for size in [400_000, usize::MAX, usize::MAX - 1, HEAP] {
+        assert_eq!(a.malloc(size), None, "malloc({size})");
+    }
+    assert_eq!((a.heap.heap_size(), blocks(&a)), (heap, blocks_before));
+    a.check_heap().unwrap();
+}
+
+// --- realloc ----------------------------------------------------------------------------------
+
+#[test]
+fn realloc_keeps_the_block_while_the_new_size_fits_it() {
+    let mut a = buddy();
+    let p = malloc(&mut a, 1000);
+    let _fence = malloc(&mut a, 8);
+    fill(p, 1000, 0x11);
+    for size in [1022, 600, 100, 1, 513] {
+        assert_eq!(realloc(&mut a, p, size), p, "realloc to {size}");
+        assert_eq!(a.arena().header(a.block_of(p)), Header::allocated(10));
+    }
+    assert!(holds(p, 1, 0x11));
+}
+
+#[test]
+fn realloc_can_release_the_halves_it_no_longer_needs() {
+    let mut a = buddy_with(BuddyConfig { release_on_shrink: true, ..BuddyConfig::default() });
+    let p = malloc(&mut a, 1000);
+    let _fence = malloc(&mut a, 8);
+    fill(p, 1000, 0x22);
+    assert_eq!(realloc(&mut a, p, 100), p);
+    assert_eq!(a.arena().header(a.block_of(p)), Header::allocated(7));
+    assert_eq!((list(&a, 7), list(&a, 8), list(&a, 9)), (vec![128], vec![256], vec![512]));
+    assert!(holds(p, 100, 0x22));
+    // And grows back into them in place.
+    assert_eq!(realloc(&mut a, p, 1000), p);
+    assert_eq!(a.arena().nonempty(), 0);
+    // The top half of the last block goes back to the tail.
+    let q = malloc(&mut a, 3000);
+    assert_eq!(realloc(&mut a, q, 500), q);
+    assert_eq!(frontier(&a), off(&a, q) + 512);
+}
+
+#[test]
+fn realloc_grows_in_place_into_free_right_buddies_and_the_tail() {
+    let mut a = buddy();
+    let ps: Vec<_> = (0..4).map(|_| malloc(&mut a, 100)).collect();
+    let _fence = malloc(&mut a, 500);
+    fill(ps[0], 126, 0x33);
+    free(&mut a, ps[1]);
+    free(&mut a, ps[3]);
+    // [0, 128) + free [128, 256): in place.
+    assert_eq!(realloc(&mut a, ps[0], 200), ps[0]);
+    // [0, 256) + [256, 512), once both its halves are free.
+    free(&mut a, ps[2]);
+    let heap = a.heap.heap_size();
+    assert_eq!(realloc(&mut a, ps[0], 500), ps[0]);
+    assert_eq!(a.heap.heap_size(), heap);
+    assert!(holds(ps[0], 126, 0x33));
+    // A block carved above the frontier is a right half: it cannot grow in place.
+    let last = malloc(&mut a, 2000);
+    assert_eq!((off(&a, last), frontier(&a)), (2048, 4096));
+    assert_ne!(realloc(&mut a, last, 4000), last);
+
+    // The last block, a left half, grows into the tail by sbrk alone.
+    let mut a = buddy();
+    let p = malloc(&mut a, 100);
+    assert_eq!(realloc(&mut a, p, 4000), p);
+    assert_eq!((frontier(&a), a.heap.heap_size()), (4096, a.layout.base + 4096));
+    assert_eq!(a.arena().nonempty(), 0);
+}
+
+#[test]
+fn realloc_merges_a_free_left_buddy_and_slides_the_payload() {
+    let mut a = buddy();
+    let left = malloc(&mut a, 100);
+    let right = malloc(&mut a, 100);
+    let _fence = malloc(&mut a, 200);
+    fill(right, 126, 0x44);
+    free(&mut a, left);
+    let q = realloc(&mut a, right, 200);
+    assert_eq!((off(&a, q), off(&a, right)), (0, 128));
+    assert!(holds(q, 126, 0x44));
+    assert_eq!(blocks(&a)[0], (0, 8, false));
+}
+
+#[test]
+fn realloc_moves_when_boxed_in_and_keeps_the_data() {
+    let mut a = buddy();
+    let p = malloc(&mut a, 100);
+    let _neighbour = malloc(&mut a, 100);
+    fill(p, 126, 0x55);
+    let q = realloc(&mut a, p, 1000);
+    assert_ne!(q, p);
+    assert!(holds(q, 126, 0x55));
+    assert_eq!(list(&a, 7), [0]);
+}
+
+#[test]
+fn huge_reallocs_fail_without_touching_the_block() {
+    let mut a = buddy();
+    let p = malloc(&mut a, 10);
+    fill(p, 14, 0x66);
+    let heap = a.heap.heap_size();
+    for size in [usize::MAX, usize::MAX - 1, usize::MAX / 2, HEAP, 600_000] {
+        // SAFETY: `p` is live.
+        assert_eq!(unsafe { a.realloc(Some(p), size) }, None, "realloc to {size}");
+    }
+    assert_eq!(a.heap.heap_size(), heap);
+    assert!(holds(p, 14, 0x66));
+    a.check_heap().unwrap();
+}
+
+// --- init -----------------------------------------------------------------------------------
+
+#[test]
+fn nothing_is_allocated_before_init_and_init_starts_over() {
+    let mut a = Buddy::new(MemLib::new(HEAP).unwrap(), BuddyConfig::default());
+    assert_eq!(a.malloc(8), None);
+    assert!(
+        matches!(a.check_heap().unwrap_err().invariant, Invariant::Other(ref m) if m.contains("not initialised"))
+    );
+    assert_eq!(a.describe(), "binary buddy, orders 2^4..2^19, 2-byte header per block, lazily doubled arena");
+    a.init().unwrap();
+    let first: Vec<_> = [100, 5000, 1].into_iter().map(|s| malloc_at(&mut a, s)).collect();
+    a.heap_mut().reset_brk();
+    a.init().unwrap();
+    assert_eq!((frontier(&a), a.arena().nonempty(), a.heap.heap_size()), (0, 0, a.layout.base));
+    let second: Vec<_> = [100, 5000, 1].into_iter().map(|s| malloc_at(&mut a, s)).collect();
+    assert_eq!(first, second);
+    // A one-page heap at alignment 4096: the control area takes all but 2 bytes, so
+    // init works and every request is refused.
+    let mut tiny = Buddy::new(MemLib::new(64).unwrap(), BuddyConfig::new(Align::MAX));
+    tiny.init().unwrap();
+    assert!(tiny.max_order() < tiny.min_order());
+    assert_eq!((tiny.malloc(0), tiny.heap.heap_size()), (None, 4094));
+    tiny.check_heap().unwrap();
+}
+
+// --- the checker catches damage ------------------------------------------------------------
+
+/// Three allocated blocks of 16 bytes, a free one, and an allocated 64-byte block:
+/// `[0,16) a, [16,32) a, [32,48) a, [48,64) f, [64,128) a`.
+fn small_heap() -> Buddy {
+    let mut a = buddy();
+    let ps: Vec<_> = (0..4).map(|_| malloc(&mut a, 1)).collect();
+    malloc(&mut a, 40);
+    free(&mut a, ps[3]);
+    assert_eq!(blocks(&a), [(0, 4, false), (16, 4, false), (32, 4, false), (48, 4, true), (64, 6, false)]);
+    a
+}
+
+fn write_header(a: &mut Buddy, at: usize, word: u16) {
+    let base = a.layout.base;
+    a.heap_mut().write::<u16>(base + at, word);
+}
+
+#[test]
+fn the_checker_names_each_broken_header() {
+    type Damage = fn(&mut Buddy);
+    let cases: [(&str, Damage, usize, Invariant); 6] = [
+        (
+            "stray bits",
+            |a| write_header(a, 16, Header::allocated(4).word() | 0x4000),
+            16,
+            Invariant::Flags("Header { order: 4, allocated, unknown bits: 0x4000 }".into()),
+        ),
+        (
+            "never written",
+            |a| write_header(a, 16, 0),
+            16,
+            Invariant::Flags("Header { order: 0, neither allocated nor free }".into()),
+        ),
+        (
+            "order below the minimum",
+            |a| write_header(a, 16, Header::allocated(3).word()),
+            16,
+            Invariant::TooSmall { size: 8, min: 16 },
+        ),
+        (
+            "order above the maximum",
+            |a| write_header(a, 0, Header::allocated(20).word()),
+            0,
+            Invariant::Other("order 20 is above the largest order 19 of this heap".into()),
+        ),
+        (
+            "not aligned to its size",
+            |a| write_header(a, 16, Header::allocated(5).word()),
+            16,
+            Invariant::Other("a block of order 5 at arena offset 0x10 is not aligned to its size 32".into()),
+        ),
+        ("past the frontier", |a| write_header(a, 0, Header::allocated(8).word()), 0, {
+            Invariant::PastHeapEnd { size: 256 }
+        }),
+    ];
+    for (what, damage, at, invariant) in cases {
+        let mut a = small_heap();
+        damage(&mut a);
+        let err = a.check_heap().unwrap_err();
+        assert_eq!((err.offset, err.invariant), (a.layout.base + at, invariant), "{what}");
+    }
+}
+
+#[test]
+fn the_checker_finds_unmerged_buddies_and_a_free_block_at_the_frontier() {
+    let mut a = small_heap();
+    // [32, 48) marked free next to its free buddy [48, 64).
+    write_header(&mut a, 32, Header::free(4).word());
+    let err = a.check_heap().unwrap_err();
+    assert_eq!((err.offset, &err.invariant), (a.layout.base + 32, &Invariant::Uncoalesced));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "heap check: block at heap offset {:#x}: free block is followed by another free block (not coalesced)",
+            a.layout.base + 32
+        )
+    );
+
+    let mut a = small_heap();
+    write_header(&mut a, 64, Header::free(6).word());
+    let err = a.check_heap().unwrap_err();
+    assert_eq!(err.offset, a.layout.base + 64);
+    assert!(matches!(err.invariant, Invariant::Other(ref m) if m.contains("ends at the frontier")), "{err}");
+}
+
+#[test]
+fn the_checker_holds_the_free_lists_to_the_heap() {
+    let head_at = |a: &Buddy| a.layout.head_at(4);
+    let link = |at: usize| (at >> 4) as u32 + 1;
+
+    // The list names an allocated block.
+    let mut a = small_heap();
+    let at = head_at(&a);
+    a.heap_mut().write::<u32>(at, link(16));
+    let err = a.check_heap().unwrap_err();
+    assert_eq!(err.offset, at);
+    assert!(matches!(err.invariant, Invariant::FreeList(ref m) if m.contains("not a free block")), "{err}");
+
+    // A free block the list has lost.
+    let mut a = small_heap();
+    let at = head_at(&a);
+    a.heap_mut().write::<u32>(at, 0);
+    let err = a.check_heap().unwrap_err();
+    assert_eq!(
+        (err.offset, err.invariant),
+        (
+            a.layout.base + 48,
+            Invariant::FreeList("1 blocks of order 4 are free, but its list holds 0".into())
+        )
+    );
+
+    // Two entries, the second pointing back at the first: a cycle.
+    let mut a = small_heap();
+    let second = a.payload_ptr(Block::at(16));
+    free(&mut a, second);
+    assert_eq!(list(&a, 4), [16, 48]);
+    let base = a.layout.base;
+    a.heap_mut().write::<u32>(base + 48 + HEADER_BYTES, link(16));
+    let err = a.check_heap().unwrap_err();
+    assert!(matches!(err.invariant, Invariant::FreeList(ref m) if m.contains("twice")), "{err}");
+
+    // A prev link that does not name the entry before.
+    let mut a = small_heap();
+    let base = a.layout.base;
+    a.heap_mut().write::<u32>(base + 48 + HEADER_BYTES + 4, link(0));
+    let err = a.check_heap().unwrap_err();
+    assert_eq!(err.offset, base + 48);
+    assert!(matches!(err.invariant, Invariant::FreeList(ref m) if m.contains("prev link")), "{err}");
+
+    // The non-empty mask disagrees with the lists.
+    let mut a = small_heap();
+    a.heap_mut().write::<u64>(NONEMPTY_AT, 0b10);
+    let err = a.check_heap().unwrap_err();
+    assert_eq!(
+        (err.offset, err.invariant),
+        (
+            NONEMPTY_AT,
+            Invariant::FreeList("the non-empty mask is 0x2, but the non-empty lists make 0x1".into())
+        )
+    );
+}
+
+#[test]
+fn the_checker_guards_the_frontier() {
+    let mut a = small_heap();
+    let past = a.heap.heap_size() - a.layout.base + 16;
+    a.heap_mut().write::<usize>(FRONTIER_AT, past);
+    let err = a.check_heap().unwrap_err();
+    assert_eq!(err.offset, FRONTIER_AT);
+    assert!(matches!(err.invariant, Invariant::Other(ref m) if m.contains("frontier")), "{err}");
+    a.heap_mut().write::<usize>(FRONTIER_AT, 120);
+    assert_eq!(a.check_heap().unwrap_err().offset, FRONTIER_AT);
+    a.heap_mut().write::<usize>(FRONTIER_AT, 128);
+    a.check_heap().unwrap();
+}

@@ -1,0 +1,199 @@
+//! The heap checker (`mm_checkheap`): a walk of the heap that doubts every tag, then a
+//! walk of the free list that doubts every link.
+//!
+//! The heap walk validates a block's size *before* using it to find the next block, and
+//! records where the free blocks are. The list walk only follows a link after finding
+//! its target among those free blocks, so a corrupted link is reported where it is
+//! instead of sending the walk into the weeds, and it marks each block it visits, so a
+//! cycle is reported the moment the walk comes back to a block (the walk is bounded by
+//! the number of free blocks). Errors carry the heap offset of the offending block's
+//! header.
+
+use mm_core::{HeapCheckError, Invariant};
+use mm_implicit::{Block, OVERHEAD, Tag, WORD};
+
+use crate::list::{NIL, encode, next_word, prev_word};
+use crate::{Explicit, FreeListOrder, MAX_HEAP};
+
+/// A free-list rule broken at `block`.
+fn list_error(block: usize, message: String) -> HeapCheckError {
+    HeapCheckError::new(block, Invariant::FreeList(message))
+}
+
+/// A link word, for messages.
+fn show(link: u32) -> String {
+    if link == NIL { "none".to_string() } else { format!("{link:#x}") }
+}
+
+impl Explicit {
+    /// Verifies the heap, then the free list (see [`Explicit::check_blocks`] and
+    /// [`Explicit::check_list`]).
+    pub(crate) fn check(&self) -> Result<(), HeapCheckError> {
+        let free_blocks = self.check_blocks()?;
+        self.check_list(&free_blocks)
+    }
+
+    /// Verifies, in order: the heap is initialised, no larger than [`MAX_HEAP`], and the
+    /// prologue intact; along the walk every block's size is a multiple of the
+    /// alignment, at least the minimum and within the heap, its payload is aligned,
+    /// its header equals its footer, no stray flag bits are set and no two free blocks
+    /// touch; the walk ends at an epilogue that sits exactly at `brk - 8`. Returns the
+    /// offsets of the free blocks, ascending.
+    fn check_blocks(&self) -> Result<Vec<usize>, HeapCheckError> {
+        let heap = &self.heap;
+        let align = self.config.align;
+        let layout = self.layout;
+        if !self.ready || heap.heap_size() < layout.initial_heap {
+            return Err(HeapCheckError::new(0, Invariant::BadPrologue));
+        }
+        if heap.heap_size() > MAX_HEAP {
+            return Err(HeapCheckError::new(
+                0,
+                Invariant::Other(format!(
+                    "the heap is {:#x} bytes, past the {MAX_HEAP:#x} links reach",
+                    heap.heap_size()
+                )),
+            ));
+        }
+        let prologue = Tag::allocated(OVERHEAD).word();
+        let prologue_at = layout.prologue;
+        if heap.read::<usize>(prologue_at) != prologue || heap.read::<usize>(prologue_at + WORD) != prologue {
+            return Err(HeapCheckError::new(prologue_at, Invariant::BadPrologue));
+        }
+
+        let heap_lo = heap.heap_lo() as usize;
+        let epilogue = heap.heap_size() - WORD;
+        let mut free_blocks = Vec::new();
+        let mut previous_free = false;
+        let mut at = layout.first.offset();
+        loop {
+            let fail = |invariant| Err(HeapCheckError::new(at, invariant));
+            let header = Tag::from_word(heap.read(at));
+            if at == epilogue {
+                if header != Tag::EPILOGUE {
+                    return fail(Invariant::BadEpilogue);
+                }
+                return Ok(free_blocks);
+            }
+            let size = header.size();
+            if size == 0 {
+                // A size-0 header is an epilogue, and this one is not at the break.
+                return fail(Invariant::BadEpilogue);
+            }
+            if header.unknown_flags() != 0 {
+                return fail(Invariant::Flags(format!("unknown flag bits in {header:?}")));
+            }
+            if !align.is_aligned(size) {
+                return fail(Invariant::SizeNotAligned { size, align: align.get() });
+            }
+            if size < layout.min_block {
+                return fail(Invariant::TooSmall { size, min: layout.min_block });
+            }
+            if size > epilogue - at {
+                return fail(Invariant::PastHeapEnd { size });
+            }
+            if !align.is_aligned(heap_lo + at + WORD) {
+                return fail(Invariant::PayloadMisaligned { align: align.get() });
+            }
+            let footer = heap.read::<usize>(at + size - WORD);
+            if footer != header.word() {
+                return fail(Invariant::HeaderFooterMismatch { header: header.word(), footer });
+            }
+            let free = !header.is_allocated();
+            if free && previous_free {
+                let left = *free_blocks.last().expect("the previous block was free");
+                return Err(HeapCheckError::new(left, Invariant::Uncoalesced));
+            }
+            if free {
+                free_blocks.push(at);
+            }
+            previous_free = free;
+            at += size;
+        }
+    }
+
+    /// Walks the list from the head and verifies: every listed block is one of the
+    /// `free_blocks` the heap walk found (so a link is checked before it is followed);
+    /// no block is listed twice (no cycle); each block's prev link names the block
+    /// before it (none for the head), which with the next links makes `next.prev ==
+    /// self` hold everywhere; under the address order, offsets ascend; no block is
+    /// larger than the fit bound. At the end: every free block was listed, the list
+    /// ends at the recorded tail, and a free last block of the heap (the wilderness)
+    /// is that tail.
+    fn check_list(&self, free_blocks: &[usize]) -> Result<(), HeapCheckError> {
+        let heap = &self.heap;
+        let mut listed = vec![false; free_blocks.len()];
+        // The link that led here: the block holding it (none for the head) and its value.
+        let mut from: Option<usize> = None;
+        let mut link = encode(self.head);
+        while link != NIL {
+            let at = link as usize;
+            let Ok(index) = free_blocks.binary_search(&at) else {
+                let holder =
+                    from.map_or_else(|| "the list head".to_string(), |b| format!("the next link of {b:#x}"));
+                return Err(list_error(
+                    from.unwrap_or(at),
+                    format!("{holder} is {}, which is not a free block", show(link)),
+                ));
+            };
+            if listed[index] {
+                return Err(list_error(at, "the block is listed twice (the list has a cycle)".to_string()));
+            }
+            listed[index] = true;
+            let expected = encode(from.map(Block::at));
+            let prev = prev_word(heap, Block::at(at));
+            if prev != expected {
+                return Err(list_error(
+                    at,
+                    format!(
+                        "the prev link is {}, but the block before it in the list is {}",
+                        show(prev),
+                        show(expected)
+                    ),
+                ));
+            }
+            let size = Block::at(at).size(heap);
+            if size > self.fit_bound {
+                return Err(list_error(
+                    at,
+                    format!("the block is {size} bytes, more than the fit bound {}", self.fit_bound),
+                ));
+            }
+            if self.config.order == FreeListOrder::AddressOrdered
+                && let Some(before) = from
+                && before > at
+            {
+                return Err(list_error(
+                    at,
+                    format!("the address-ordered list is not sorted: {at:#x} comes after {before:#x}"),
+                ));
+            }
+            from = Some(at);
+            link = next_word(heap, Block::at(at));
+        }
+        if let Some(index) = listed.iter().position(|&seen| !seen) {
+            return Err(list_error(free_blocks[index], "the free block is not on the free list".to_string()));
+        }
+        if encode(self.tail) != encode(from.map(Block::at)) {
+            let at = from.or(self.tail.map(Block::offset)).unwrap_or(0);
+            return Err(list_error(
+                at,
+                format!(
+                    "the list ends at {}, but its recorded tail is {}",
+                    show(encode(from.map(Block::at))),
+                    show(encode(self.tail))
+                ),
+            ));
+        }
+        if let Some(&last) = free_blocks.last()
+            && self.is_last(Block::at(last))
+            && from != Some(last)
+        {
+            return Err(list_error(
+                last,
+                "the free last block of the heap is not at the back of the list".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,522 @@
+//! White-box tests: the block layout and the list after each policy decision, and a
+//! checker that notices when the heap or the list is damaged. The conformance kit
+//! (tests/conformance.rs) covers the contract.
+
+use std::ptr::NonNull;
+
+use mm_core::{Align, Allocator, Invariant, MemLib};
+use mm_implicit::walk;
+
+use super::*;
+use crate::list::{NIL, next_link_offset};
+
+const A8: Align = Align::MIN;
+const LIFO: FreeListOrder = FreeListOrder::Lifo;
+const ADDR: FreeListOrder = FreeListOrder::AddressOrdered;
+
+fn allocator(align: Align, order: FreeListOrder) -> Explicit {
+    let mut a = Explicit::new(MemLib::new(1 << 20).unwrap(), ExplicitConfig::new(align, order));
+    a.init().unwrap();
+    a
+}
+
+/// Every block as (heap offset of its header, size, allocated).
+fn blocks(a: &Explicit) -> Vec<(usize, usize, bool)> {
+    walk(&a.heap, a.layout.first).map(|(b, t)| (b.offset(), t.size(), t.is_allocated())).collect()
+}
+
+/// The free list, front to back, as heap offsets of the headers.
+fn listed(a: &Explicit) -> Vec<usize> {
+    a.free_list().map(Block::offset).collect()
+}
+
+/// The header offset of the block whose payload is `p`.
+fn hdr(a: &Explicit, p: NonNull<u8>) -> usize {
+    a.block_of(p).offset()
+}
+
+fn malloc(a: &mut Explicit, size: usize) -> NonNull<u8> {
+    let p = a.malloc(size).expect("malloc");
+    a.check_heap().unwrap();
+    p
+}
+
+fn free(a: &mut Explicit, p: NonNull<u8>) {
+    // SAFETY: every pointer the tests free came from `malloc` and is freed once.
+    unsafe { a.free(p) };
+    a.check_heap().unwrap();
+}
+
+fn realloc(a: &mut Explicit, p: NonNull<u8>, size: usize) -> NonNull<u8> {
+    // SAFETY: `p` is live.
+    let q = unsafe { a.realloc(Some(p), size) }.expect("realloc");
+    a.check_heap().unwrap();
+    q
+}
+
+/// A block of 100 payload bytes is 120 bytes at alignment 8 (16 of tags, rounded).
+const B100: usize = 120;
+
+/// `n` blocks of 100 bytes, then a small fence so that none of them is the last block.
+fn row(order: FreeListOrder, n: usize) -> (Explicit, Vec<NonNull<u8>>) {
+    let mut a = allocator(A8, order);
+    let ps = (0..n).map(|_| malloc(&mut a, 100)).collect();
+    malloc(&mut a, 8);
+    (a, ps)
+}
+
+// --- layout -------------------------------------------------------------------------
+
+#[test]
+fn layout_matches_the_implicit_list_with_room_for_two_links() {
+    for bytes in [8, 16, 32, 64, 4096] {
+        let align = Align::new(bytes).unwrap();
+        let mut a = allocator(align, LIFO);
+        assert_eq!(a.heap.heap_size(), bytes.max(24).next_multiple_of(bytes));
+        assert_eq!(a.layout.min_block, 24usize.next_multiple_of(bytes));
+        let p = malloc(&mut a, 1);
+        assert!(align.is_aligned(p.as_ptr() as usize), "alignment {bytes}");
+        let q = malloc(&mut a, 3 * bytes);
+        assert!(align.is_aligned(q.as_ptr() as usize));
+        free(&mut a, p);
+        free(&mut a, q);
+        assert_eq!(blocks(&a).len(), 1);
+        assert_eq!(listed(&a), [a.layout.first.offset()]);
+    }
+    // Four-byte links keep the smallest block at 24 bytes, what the implicit list
+    // gives a 1-byte request, so tiny blocks cost no more than there.
+    let mut a = allocator(A8, LIFO);
+    let p = malloc(&mut a, 0);
+    let q = malloc(&mut a, 8);
+    assert_eq!(a.block_of(p).size(&a.heap), 24);
+    assert_eq!(a.block_of(q).size(&a.heap), 24);
+    // SAFETY: `q` is live.
+    assert_eq!(unsafe { a.usable_size(q) }, 8);
+}
+
+#[test]
+fn the_heap_grows_by_exactly_what_is_missing() {
+    let mut a = allocator(A8, LIFO);
+    let base = a.heap.heap_size();
+    let p = malloc(&mut a, 100);
+    assert_eq!(a.heap.heap_size(), base + B100);
+    let q = malloc(&mut a, 1000);
+    assert_eq!(a.heap.heap_size(), base + B100 + 1016);
+    // The free last block is reused and topped up by the difference only.
+    free(&mut a, q);
+    let r = malloc(&mut a, 2000);
+    assert_eq!(r, q);
+    assert_eq!(a.heap.heap_size(), base + B100 + 2016);
+    free(&mut a, p);
+    free(&mut a, r);
+    assert_eq!(blocks(&a), [(a.layout.first.offset(), B100 + 2016, false)]);
+}
+
+// --- the list -----------------------------------------------------------------------
+
+#[test]
+fn lifo_reuses_the_most_recently_freed_block_and_address_order_the_lowest() {
+    for (order, expect) in [(LIFO, [5, 1, 3]), (ADDR, [1, 3, 5])] {
+        let (mut a, ps) = row(order, 7);
+        for i in [3, 1, 5] {
+            free(&mut a, ps[i]);
+        }
+        let expected: Vec<usize> = expect.iter().map(|&i| hdr(&a, ps[i])).collect();
+        assert_eq!(listed(&a), expected, "{order}");
+        assert_eq!(malloc(&mut a, 100), ps[expect[0]], "{order}");
+        assert_eq!(listed(&a), expected[1..], "{order}");
+    }
+}
+
+/// Four allocated blocks a b c d (and a fence); the test frees some, then `b`.
+fn coalesce_case(order: FreeListOrder, free_first: &[usize]) -> (Vec<(usize, usize, bool)>, Vec<usize>) {
+    let (mut a, ps) = row(order, 4);
+    for &i in free_first {
+        free(&mut a, ps[i]);
+    }
+    free(&mut a, ps[1]);
+    let first = a.layout.first.offset();
+    let index = |o: usize| (o - first) / B100;
+    let shape = blocks(&a)[..blocks(&a).len() - 1].iter().map(|&(o, s, f)| (index(o), s / B100, f)).collect();
+    (shape, listed(&a).into_iter().map(index).collect())
+}
+
+#[test]
+fn coalescing_covers_all_four_boundary_tag_cases_and_lists_the_result_once() {
+    for order in FreeListOrder::ALL {
+        // (block index, size in blocks, allocated); then the list, as block indices.
+        let (shape, list) = coalesce_case(order, &[]);
+        assert_eq!((shape, list), (vec![(0, 1, true), (1, 1, false), (2, 1, true), (3, 1, true)], vec![1]));
+        let (shape, list) = coalesce_case(order, &[2]);
+        assert_eq!((shape, list), (vec![(0, 1, true), (1, 2, false), (3, 1, true)], vec![1]));
+        let (shape, list) = coalesce_case(order, &[0]);
+        assert_eq!((shape, list), (vec![(0, 2, false), (2, 1, true), (3, 1, true)], vec![0]));
+        let (shape, list) = coalesce_case(order, &[0, 2]);
+        assert_eq!((shape, list), (vec![(0, 3, false), (3, 1, true)], vec![0]));
+    }
+}
+
+#[test]
+fn a_merged_block_takes_over_its_neighbours_place() {
+    let (mut a, ps) = row(LIFO, 10);
+    let h: Vec<usize> = ps.iter().map(|&p| hdr(&a, p)).collect();
+    for i in [1, 4, 6] {
+        free(&mut a, ps[i]);
+    }
+    assert_eq!(listed(&a), [h[6], h[4], h[1]]);
+    // Merging with its left neighbour: the merged block stays where 1 was.
+    free(&mut a, ps[2]);
+    assert_eq!(listed(&a), [h[6], h[4], h[1]]);
+    // With both: the merged block starts at 4 and is listed once, where 4 was.
+    free(&mut a, ps[5]);
+    assert_eq!(listed(&a), [h[4], h[1]]);
+    assert_eq!(a.block_of(ps[4]).size(&a.heap), 3 * B100);
+    // With its right neighbour: the merged block starts at 0, in 1's place.
+    free(&mut a, ps[0]);
+    assert_eq!(listed(&a), [h[4], h[0]]);
+    assert_eq!(a.block_of(ps[0]).size(&a.heap), 3 * B100);
+    // A block that touches no free block goes to the front.
+    free(&mut a, ps[8]);
+    assert_eq!(listed(&a), [h[8], h[4], h[0]]);
+}
+
+#[test]
+fn a_split_remainder_keeps_its_place() {
+    for (order, taken) in [(LIFO, 4), (ADDR, 1)] {
+        let (mut a, ps) = row(order, 6);
+        for i in [1, 2, 4] {
+            free(&mut a, ps[i]);
+        }
+        let before = listed(&a);
+        // 40 bytes (a 56-byte block) fit in both free blocks; LIFO takes the one
+        // freed last, address order the lower one. The rest of the block stays where
+        // the block was in the list.
+        assert_eq!(malloc(&mut a, 40), ps[taken], "{order}");
+        let cut = hdr(&a, ps[taken]);
+        let expected: Vec<usize> = before.iter().map(|&b| if b == cut { b + 56 } else { b }).collect();
+        assert_eq!(listed(&a), expected, "{order}");
+    }
+}
+
+#[test]
+fn the_wilderness_stays_at_the_back_where_first_fit_reaches_it_last() {
+    let mut a = allocator(A8, LIFO);
+    let ps: Vec<_> = (0..4).map(|_| malloc(&mut a, 100)).collect();
+    free(&mut a, ps[3]);
+    free(&mut a, ps[1]);
+    assert_eq!(listed(&a), [hdr(&a, ps[1]), hdr(&a, ps[3])]);
+    // A request both fit goes to the hole, not to the end of the heap.
+    assert_eq!(malloc(&mut a, 100), ps[1]);
+    // A block merged into the wilderness stays at the back, behind a newer free block.
+    free(&mut a, ps[2]);
+    free(&mut a, ps[0]);
+    assert_eq!(listed(&a), [hdr(&a, ps[0]), hdr(&a, ps[2])]);
+    // A request nothing fits tops the wilderness up by the shortfall.
+    let heap = a.heap.heap_size();
+    assert_eq!(malloc(&mut a, 1000), ps[2]);
+    assert_eq!(a.heap.heap_size(), heap + 1016 - 2 * B100);
+}
+
+#[test]
+fn first_fit_skips_the_walk_for_requests_above_the_bound() {
+    let (mut a, ps) = row(LIFO, 6);
+    assert_eq!(a.fit_bound, 0);
+    free(&mut a, ps[1]);
+    free(&mut a, ps[3]);
+    assert_eq!(a.fit_bound, B100);
+    // Merging raises the bound to the merged size.
+    free(&mut a, ps[2]);
+    assert_eq!(a.fit_bound, 3 * B100);
+    // Taking the block does not lower it (it is an upper bound) ...
+    let p = malloc(&mut a, 3 * B100 - 16);
+    assert_eq!(p, ps[1]);
+    assert_eq!(a.fit_bound, 3 * B100);
+    // ... a walk that finds nothing does, to the largest block it saw.
+    free(&mut a, ps[4]);
+    assert_eq!(a.find_fit(2 * B100), None);
+    assert_eq!(a.fit_bound, B100);
+    assert_eq!(a.find_fit(B100), Some(a.block_of(ps[4])));
+}
+
+#[test]
+fn address_order_finds_the_place_of_a_lone_free_block_from_any_direction() {
+    // Free blocks near the start, near the end and nowhere near, in scrambled orders:
+    // `check_heap` after each free verifies the list is sorted.
+    let (mut a, ps) = row(ADDR, 120);
+    let mut order: Vec<usize> = (0..120).step_by(2).collect();
+    order.sort_by_key(|&i| (i * 37) % 120);
+    for &i in &order {
+        free(&mut a, ps[i]);
+    }
+    let expected: Vec<usize> = (0..120).step_by(2).map(|i| hdr(&a, ps[i])).collect();
+    assert_eq!(listed(&a), expected);
+    for i in (1..120).step_by(4) {
+        free(&mut a, ps[i]);
+    }
+    assert!(listed(&a).is_sorted());
+}
+
+// --- realloc ------------------------------------------------------------------------
+
+#[test]
+fn realloc_shrinks_in_place_and_lists_the_tail() {
+    for order in FreeListOrder::ALL {
+        let mut a = allocator(A8, order);
+        let p = malloc(&mut a, 1000);
+        let next = malloc(&mut a, 100);
+        let _fence = malloc(&mut a, 8);
+        free(&mut a, next);
+        // The tail and the free right neighbour become one listed free block.
+        assert_eq!(realloc(&mut a, p, 100), p);
+        let at = hdr(&a, p);
+        assert_eq!(blocks(&a)[..2], [(at, B100, true), (at + B100, 896 + B100, false)]);
+        assert_eq!(listed(&a), [at + B100]);
+        // A shrink that would leave less than a block changes nothing.
+        assert_eq!(realloc(&mut a, p, 90), p);
+        assert_eq!(blocks(&a)[0], (at, B100, true));
+    }
+}
+
+#[test]
+fn realloc_grows_into_a_free_right_neighbour() {
+    for order in FreeListOrder::ALL {
+        let (mut a, ps) = row(order, 4);
+        free(&mut a, ps[2]);
+        free(&mut a, ps[0]);
+        free(&mut a, ps[3]);
+        let heap = a.heap.heap_size();
+        let before = listed(&a);
+        assert_eq!(realloc(&mut a, ps[1], 150), ps[1]);
+        assert_eq!(a.heap.heap_size(), heap);
+        // Block 1 took 48 bytes of the merged 2+3; the rest is listed where it was.
+        let rest = hdr(&a, ps[2]) + 48;
+        assert_eq!(blocks(&a)[2], (rest, 2 * B100 - 48, false));
+        let expected: Vec<usize> =
+            before.iter().map(|&b| if b == hdr(&a, ps[2]) { rest } else { b }).collect();
+        assert_eq!(listed(&a), expected, "{order}");
+    }
+}
+
+#[test]
+fn realloc_grows_the_last_block_by_the_shortfall_only() {
+    let mut a = allocator(A8, LIFO);
+    let p = malloc(&mut a, 100);
+    let heap = a.heap.heap_size();
+    assert_eq!(realloc(&mut a, p, 1000), p);
+    assert_eq!(a.heap.heap_size(), heap + 1016 - B100);
+    // Last block followed by a free last block: use it, extend by the rest.
+    let q = malloc(&mut a, 200);
+    let heap = a.heap.heap_size();
+    free(&mut a, q);
+    assert_eq!(realloc(&mut a, p, 3000), p);
+    assert_eq!(a.heap.heap_size(), heap + 3016 - 1016 - 216);
+    assert_eq!(listed(&a), []);
+}
+
+#[test]
+fn realloc_slides_into_a_free_left_neighbour_when_the_right_is_not_enough() {
+    for order in FreeListOrder::ALL {
+        let (mut a, ps) = row(order, 4);
+        free(&mut a, ps[0]);
+        free(&mut a, ps[2]);
+        // SAFETY: `ps[1]` has 100 usable bytes.
+        unsafe { ps[1].as_ptr().write_bytes(0x5a, 100) };
+        let heap = a.heap.heap_size();
+        // 0 + 1 + 2 hold 360 bytes: the block slides down to 0 and keeps its data.
+        let p = realloc(&mut a, ps[1], 250);
+        assert_eq!(p, ps[0], "{order}");
+        // SAFETY: `p` holds at least 250 bytes, the first 100 slid from `ps[1]`.
+        let data = unsafe { std::slice::from_raw_parts(p.as_ptr(), 100) };
+        assert!(data.iter().all(|&b| b == 0x5a), "{order}");
+        assert_eq!(a.heap.heap_size(), heap, "{order}");
+        assert_eq!(listed(&a), [hdr(&a, ps[0]) + 272], "{order}");
+    }
+    // The last block, with a free left neighbour: slide down, then extend by the rest.
+    let mut a = allocator(A8, LIFO);
+    let p = malloc(&mut a, 100);
+    let q = malloc(&mut a, 100);
+    free(&mut a, p);
+    let heap = a.heap.heap_size();
+    assert_eq!(realloc(&mut a, q, 400), p);
+    assert_eq!(a.heap.heap_size(), heap + 416 - 2 * B100);
+    assert_eq!(listed(&a), []);
+}
+
+#[test]
+fn realloc_moves_when_boxed_in_and_keeps_the_data() {
+    let mut a = allocator(A8, LIFO);
+    let p = malloc(&mut a, 100);
+    let _fence = malloc(&mut a, 8);
+    // SAFETY: `p` has 100 usable bytes.
+    unsafe { p.as_ptr().write_bytes(0x5a, 100) };
+    let q = realloc(&mut a, p, 1000);
+    assert_ne!(q, p);
+    // SAFETY: `q` holds at least 1000 bytes, the first 100 copied from `p`.
+    let data = unsafe { std::slice::from_raw_parts(q.as_ptr(), 100) };
+    assert!(data.iter().all(|&b| b == 0x5a));
+    assert_eq!(listed(&a), [hdr(&a, p)]);
+}
+
+#[test]
+fn huge_requests_fail_without_touching_the_heap() {
+    let mut a = allocator(A8, LIFO);
+    let p = malloc(&mut a, 10);
+    let heap = a.heap.heap_size();
+    for size in [usize::MAX, usize::MAX - 15, usize::MAX / 2, MAX_HEAP, 1 << 21] {
+        assert_eq!(a.malloc(size), None);
+        // SAFETY: `p` is live.
+        assert_eq!(unsafe { a.realloc(Some(p), size) }, None);
+    }
+    assert_eq!(a.heap.heap_size(), heap);
+    a.check_heap().unwrap();
+}
+
+#[test]
+fn nothing_is_allocated_before_init_and_init_starts_over() {
+    let mut a = Explicit::new(MemLib::new(4096).unwrap(), ExplicitConfig::default());
+    assert_eq!(a.malloc(8), None);
+    assert_eq!(a.check_heap().unwrap_err().invariant, Invariant::BadPrologue);
+    assert_eq!(a.describe(), "explicit free list, LIFO, first fit, boundary tags, immediate coalescing");
+    assert_eq!(ExplicitConfig::default(), ExplicitConfig::new(Align::MIN, LIFO));
+    assert_eq!(ADDR.to_string(), "address-ordered");
+    a.init().unwrap();
+    let p = malloc(&mut a, 100);
+    malloc(&mut a, 100);
+    free(&mut a, p);
+    a.init().unwrap();
+    assert_eq!((a.head, a.tail, a.fit_bound), (None, None, 0));
+    a.check_heap().unwrap();
+}
+
+// --- the checker catches damage -----------------------------------------------------
+
+/// Blocks 1, 3 and 5 of a row of 7 free (listed 5, 3, 1), and their header offsets.
+fn holes(order: FreeListOrder) -> (Explicit, Vec<NonNull<u8>>, [usize; 3]) {
+    let (mut a, ps) = row(order, 7);
+    for i in [1, 3, 5] {
+        free(&mut a, ps[i]);
+    }
+    let h = [hdr(&a, ps[1]), hdr(&a, ps[3]), hdr(&a, ps[5])];
+    (a, ps, h)
+}
+
+fn list_rule(a: &Explicit) -> (usize, String) {
+    match a.check_heap() {
+        Err(HeapCheckError { offset, invariant: Invariant::FreeList(message) }) => (offset, message),
+        other => panic!("expected a free-list error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_next_link_to_a_block_that_is_not_free_is_caught_before_it_is_followed() {
+    let (mut a, ps, [h1, h3, h5]) = holes(LIFO);
+    assert_eq!(listed(&a), [h5, h3, h1]);
+    let allocated = hdr(&a, ps[2]) as u32;
+    for (bad, what) in
+        [(allocated, "an allocated block"), (allocated + 8, "mid-block"), (0xdead_bee8, "far away")]
+    {
+        a.heap.write::<u32>(next_link_offset(Block::at(h5)), bad);
+        let (at, message) = list_rule(&a);
+        assert_eq!(at, h5, "{what}");
+        assert_eq!(
+            message,
+            format!("the next link of {h5:#x} is {bad:#x}, which is not a free block"),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn a_cycle_a_broken_prev_link_and_a_dropped_block_are_caught() {
+    // A cycle: the last block links back to the first.
+    let (mut a, _, [h1, _, h5]) = holes(LIFO);
+    a.heap.write::<u32>(next_link_offset(Block::at(h1)), h5 as u32);
+    assert_eq!(list_rule(&a), (h5, "the block is listed twice (the list has a cycle)".to_string()));
+
+    // next.prev != self.
+    let (mut a, _, [h1, h3, h5]) = holes(LIFO);
+    a.heap.write::<u32>(next_link_offset(Block::at(h3)) + 4, h1 as u32);
+    assert_eq!(
+        list_rule(&a),
+        (h3, format!("the prev link is {h1:#x}, but the block before it in the list is {h5:#x}"))
+    );
+
+    // The list cut short: block 1 is free but no longer listed.
+    let (mut a, _, [h1, h3, _]) = holes(LIFO);
+    a.heap.write::<u32>(next_link_offset(Block::at(h3)), NIL);
+    assert_eq!(list_rule(&a), (h1, "the free block is not on the free list".to_string()));
+}
+
+#[test]
+fn a_free_block_off_the_list_and_a_listed_allocated_block_are_caught() {
+    // Mark an allocated block free behind the list's back.
+    let (mut a, ps) = row(LIFO, 5);
+    free(&mut a, ps[1]);
+    let lone = a.block_of(ps[3]);
+    lone.set(&mut a.heap, Tag::free(B100));
+    assert_eq!(list_rule(&a), (lone.offset(), "the free block is not on the free list".to_string()));
+
+    // Mark the head allocated without taking it off the list.
+    let (mut a, _, [_, _, h5]) = holes(LIFO);
+    Block::at(h5).set(&mut a.heap, Tag::allocated(B100));
+    assert_eq!(list_rule(&a), (h5, format!("the list head is {h5:#x}, which is not a free block")));
+}
+
+#[test]
+fn an_unsorted_address_ordered_list_is_caught() {
+    // A LIFO list read as address-ordered: 5 comes before 3.
+    let (mut a, _, [_, h3, h5]) = holes(LIFO);
+    a.config.order = ADDR;
+    assert_eq!(
+        list_rule(&a),
+        (h3, format!("the address-ordered list is not sorted: {h3:#x} comes after {h5:#x}"))
+    );
+}
+
+#[test]
+fn the_tail_the_wilderness_and_the_fit_bound_are_checked() {
+    let (mut a, _, [h1, _, _]) = holes(LIFO);
+    a.tail = None;
+    assert_eq!(list_rule(&a), (h1, format!("the list ends at {h1:#x}, but its recorded tail is none")));
+
+    let (mut a, _, [_, _, h5]) = holes(LIFO);
+    a.fit_bound = 64;
+    assert_eq!(list_rule(&a), (h5, format!("the block is {B100} bytes, more than the fit bound 64")));
+
+    // A free last block moved to the front of the list.
+    let mut a = allocator(A8, LIFO);
+    let ps: Vec<_> = (0..3).map(|_| malloc(&mut a, 100)).collect();
+    free(&mut a, ps[0]);
+    free(&mut a, ps[2]);
+    let wilderness = a.block_of(ps[2]);
+    a.unlink(wilderness);
+    a.link(wilderness, Spot { prev: None, next: a.head });
+    assert_eq!(
+        list_rule(&a),
+        (wilderness.offset(), "the free last block of the heap is not at the back of the list".to_string())
+    );
+}
+
+#[test]
+fn the_heap_walk_still_checks_the_tags() {
+    let (mut a, ps, [h1, _, _]) = holes(LIFO);
+    // The classic bug: writing one word past the end of a payload.
+    let at = hdr(&a, ps[2]);
+    a.heap.write::<usize>(at + B100 - 8, 0xdead_beef);
+    assert_eq!(
+        a.check_heap().unwrap_err(),
+        HeapCheckError::new(at, Invariant::HeaderFooterMismatch { header: B100 | 1, footer: 0xdead_beef })
+    );
+    // Two free neighbours.
+    let (mut a, ps, _) = holes(LIFO);
+    a.block_of(ps[2]).set(&mut a.heap, Tag::free(B100));
+    assert_eq!(a.check_heap().unwrap_err(), HeapCheckError::new(h1, Invariant::Uncoalesced));
+    // A block too small to hold the links.
+    let (mut a, ps, _) = holes(LIFO);
+    let at = hdr(&a, ps[0]);
+    a.heap.write::<usize>(at, Tag::allocated(16).word());
+    assert_eq!(
+        a.check_heap().unwrap_err(),
+        HeapCheckError::new(at, Invariant::TooSmall { size: 16, min: 24 })
+    );
+}

@@ -1,0 +1,12 @@
+//! The shared conformance suite, once per list order.
+
+use mm_explicit::{Explicit, ExplicitConfig, FreeListOrder};
+
+mm_core::conformance_tests!(lifo, |heap, align| Explicit::new(
+    heap,
+    ExplicitConfig::new(align, FreeListOrder::Lifo)
+));
+mm_core::conformance_tests!(address_ordered, |heap, align| Explicit::new(
+    heap,
+    ExplicitConfig::new(align, FreeListOrder::AddressOrdered)
+));

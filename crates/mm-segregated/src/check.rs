@@ -1,0 +1,151 @@
+//! The heap checker (`mm_checkheap`): every invariant the allocator relies on, verified
+//! by a walk over the heap and a walk over every free list.
+//!
+//! The walk reads headers with the bounds-checked accessors but trusts nothing it
+//! reads: a size that would leave the heap is reported, not followed.
+
+use mm_core::{HeapCheckError, Invariant};
+
+use crate::Segregated;
+use crate::block::{Block, HEADER, Header, HeaderFlags};
+use crate::classes::{CLASSES, class_of};
+
+fn broken(block: Block, invariant: Invariant) -> HeapCheckError {
+    HeapCheckError::new(block.offset(), invariant)
+}
+
+pub(crate) fn check(alloc: &Segregated) -> Result<(), HeapCheckError> {
+    let heap = &alloc.heap;
+    let align = alloc.config.align;
+    let heap_lo = heap.heap_lo() as usize;
+    let epilogue = alloc.epilogue();
+    let first = Block::at(align.get() - HEADER);
+
+    // 1. The heap walk: sizes, alignment, flags, footers, coalescing.
+    let mut at = first;
+    let mut prev_allocated = true;
+    let mut free_blocks = 0usize;
+    while at != epilogue {
+        if at.offset() > epilogue.offset() {
+            return Err(broken(at, Invariant::BadEpilogue));
+        }
+        let header = at.header(heap);
+        let size = header.size();
+        if header.flags().bits() & !HeaderFlags::all().bits() != 0 {
+            return Err(broken(at, Invariant::Flags(format!("unknown flag bits in {header:?}"))));
+        }
+        if !size.is_multiple_of(align.get()) {
+            return Err(broken(at, Invariant::SizeNotAligned { size, align: align.get() }));
+        }
+        if size < alloc.min_block {
+            return Err(broken(at, Invariant::TooSmall { size, min: alloc.min_block }));
+        }
+        if size > epilogue.offset() - at.offset() {
+            return Err(broken(at, Invariant::PastHeapEnd { size }));
+        }
+        if !align.is_aligned(heap_lo + at.payload()) {
+            return Err(broken(at, Invariant::PayloadMisaligned { align: align.get() }));
+        }
+        if header.prev_allocated() != prev_allocated {
+            return Err(broken(
+                at,
+                Invariant::Flags(format!(
+                    "PREV_ALLOCATED is {} but the block to the left is {}",
+                    header.prev_allocated(),
+                    if prev_allocated { "allocated" } else { "free" }
+                )),
+            ));
+        }
+        if !header.is_allocated() {
+            if !prev_allocated {
+                return Err(broken(at, Invariant::Uncoalesced));
+            }
+            let footer = at.footer(heap, size) as usize;
+            if footer != size {
+                return Err(broken(at, Invariant::HeaderFooterMismatch { header: size, footer }));
+            }
+            if at.plus(size) != epilogue {
+                free_blocks += 1; // the top is not listed
+            }
+        }
+        prev_allocated = header.is_allocated();
+        at = at.plus(size);
+    }
+    let end = epilogue.header(heap);
+    if end != Header::new(0, crate::block::allocated(prev_allocated)) {
+        return Err(broken(epilogue, Invariant::BadEpilogue));
+    }
+
+    // 2. The lists: exactly the free blocks, each in its class, links mutual, bitmap
+    //    in step.
+    let mut listed = 0usize;
+    for class in 0..CLASSES {
+        let head = alloc.lists.head(class);
+        if head.is_some() != alloc.lists.bitmap.contains(class) {
+            return Err(HeapCheckError::new(
+                0,
+                Invariant::FreeList(format!(
+                    "class {class}: bitmap bit is {} but the list is {}",
+                    alloc.lists.bitmap.contains(class),
+                    if head.is_some() { "non-empty" } else { "empty" }
+                )),
+            ));
+        }
+        let mut prev: Option<Block> = None;
+        let mut block = head;
+        while let Some(b) = block {
+            listed += 1;
+            if listed > free_blocks {
+                return Err(broken(
+                    b,
+                    Invariant::FreeList(format!(
+                        "the lists hold more blocks than the heap's {free_blocks} free ones (a cycle or a stale block)"
+                    )),
+                ));
+            }
+            if b.offset() < first.offset()
+                || b.offset() >= epilogue.offset()
+                || !align.is_aligned(heap_lo + b.payload())
+            {
+                return Err(broken(
+                    b,
+                    Invariant::FreeList(format!("class {class} links to a place outside the heap")),
+                ));
+            }
+            let header = b.header(heap);
+            if header.is_allocated() {
+                return Err(broken(
+                    b,
+                    Invariant::FreeList(format!("class {class} lists an allocated block")),
+                ));
+            }
+            if class_of(header.size()) != class {
+                return Err(broken(
+                    b,
+                    Invariant::FreeList(format!(
+                        "a block of {} bytes is listed in class {class}, not {}",
+                        header.size(),
+                        class_of(header.size())
+                    )),
+                ));
+            }
+            if b.prev_link(heap) != prev {
+                return Err(broken(
+                    b,
+                    Invariant::FreeList(format!("prev link is {:?}, expected {prev:?}", b.prev_link(heap))),
+                ));
+            }
+            prev = Some(b);
+            block = b.next_link(heap);
+        }
+    }
+    if listed != free_blocks {
+        return Err(HeapCheckError::new(
+            0,
+            Invariant::FreeList(format!(
+                "the heap has {free_blocks} free blocks but the lists hold {listed}"
+            )),
+        ));
+    }
+    Ok(())
+}
