@@ -65,7 +65,9 @@
 //!
 //! ## realloc
 //!
-//! In place whenever possible, in this order: shrink by splitting off the tail; grow
+//! In place whenever possible, in this order: shrink by splitting off the tail (only
+//! when the block shrinks below half its size: smaller shrinks keep the block whole,
+//! since what shrinks a little often grows back); grow
 //! into a free right neighbour; grow into a free left neighbour (and right) by sliding
 //! the payload down. Then, before growing the heap, move into a listed free block that
 //! fits: extending the last block while free memory elsewhere lies unused would raise
@@ -337,7 +339,12 @@ impl Segregated {
     /// its payload and without growing the heap; true on success.
     fn resize_in_place(&mut self, block: Block, size: usize, asize: usize) -> bool {
         if asize <= size {
-            self.shrink(block, size, asize);
+            // A block that keeps at least half its size stays whole: what shrinks a
+            // little often grows back, and a freed tail would be nibbled by the next
+            // small requests, forcing that regrowth to move the block.
+            if asize < size / 2 {
+                self.shrink(block, size, asize);
+            }
             return true;
         }
         let next = block.plus(size);

@@ -110,6 +110,17 @@ fn realloc_shrinks_in_place_and_frees_the_tail() {
 }
 
 #[test]
+fn a_small_shrink_keeps_the_block_whole() {
+    let mut a = new(8);
+    let p = malloc(&mut a, 1000);
+    let _guard = malloc(&mut a, 8);
+    assert_eq!(realloc(&mut a, p, 600), p);
+    // SAFETY: `p` is live.
+    assert_eq!(unsafe { a.usable_size(p) }, 1000, "no tail split off above half the size");
+    assert_eq!(realloc(&mut a, p, 900), p, "and it grows back in place");
+}
+
+#[test]
 fn realloc_grows_into_a_free_right_neighbour() {
     let mut a = new(8);
     let p = malloc(&mut a, 100);
