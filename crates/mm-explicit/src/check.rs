@@ -10,7 +10,7 @@
 //! header.
 
 use mm_core::{HeapCheckError, Invariant};
-use mm_implicit::{Block, OVERHEAD, Tag, WORD};
+use mm_implicit::{Block, check_tagged_heap};
 
 use crate::list::{NIL, encode, next_word, prev_word};
 use crate::{Explicit, FreeListOrder, MAX_HEAP};
@@ -40,76 +40,24 @@ impl Explicit {
     /// touch; the walk ends at an epilogue that sits exactly at `brk - 8`. Returns the
     /// offsets of the free blocks, ascending.
     fn check_blocks(&self) -> Result<Vec<usize>, HeapCheckError> {
-        let heap = &self.heap;
-        let align = self.config.align;
-        let layout = self.layout;
-        if !self.ready || heap.heap_size() < layout.initial_heap {
+        if !self.ready {
             return Err(HeapCheckError::new(0, Invariant::BadPrologue));
         }
-        if heap.heap_size() > MAX_HEAP {
+        let heap_size = self.heap.heap_size();
+        if heap_size > MAX_HEAP {
             return Err(HeapCheckError::new(
                 0,
                 Invariant::Other(format!(
-                    "the heap is {:#x} bytes, past the {MAX_HEAP:#x} links reach",
-                    heap.heap_size()
+                    "the heap is {heap_size:#x} bytes, past the {MAX_HEAP:#x} links reach"
                 )),
             ));
         }
-        let prologue = Tag::allocated(OVERHEAD).word();
-        let prologue_at = layout.prologue;
-        if heap.read::<usize>(prologue_at) != prologue || heap.read::<usize>(prologue_at + WORD) != prologue {
-            return Err(HeapCheckError::new(prologue_at, Invariant::BadPrologue));
-        }
-
-        let heap_lo = heap.heap_lo() as usize;
-        let epilogue = heap.heap_size() - WORD;
-        let mut free_blocks = Vec::new();
-        let mut previous_free = false;
-        let mut at = layout.first.offset();
-        loop {
-            let fail = |invariant| Err(HeapCheckError::new(at, invariant));
-            let header = Tag::from_word(heap.read(at));
-            if at == epilogue {
-                if header != Tag::EPILOGUE {
-                    return fail(Invariant::BadEpilogue);
-                }
-                return Ok(free_blocks);
-            }
-            let size = header.size();
-            if size == 0 {
-                // A size-0 header is an epilogue, and this one is not at the break.
-                return fail(Invariant::BadEpilogue);
-            }
-            if header.unknown_flags() != 0 {
-                return fail(Invariant::Flags(format!("unknown flag bits in {header:?}")));
-            }
-            if !align.is_aligned(size) {
-                return fail(Invariant::SizeNotAligned { size, align: align.get() });
-            }
-            if size < layout.min_block {
-                return fail(Invariant::TooSmall { size, min: layout.min_block });
-            }
-            if size > epilogue - at {
-                return fail(Invariant::PastHeapEnd { size });
-            }
-            if !align.is_aligned(heap_lo + at + WORD) {
-                return fail(Invariant::PayloadMisaligned { align: align.get() });
-            }
-            let footer = heap.read::<usize>(at + size - WORD);
-            if footer != header.word() {
-                return fail(Invariant::HeaderFooterMismatch { header: header.word(), footer });
-            }
-            let free = !header.is_allocated();
-            if free && previous_free {
-                let left = *free_blocks.last().expect("the previous block was free");
-                return Err(HeapCheckError::new(left, Invariant::Uncoalesced));
-            }
-            if free {
-                free_blocks.push(at);
-            }
-            previous_free = free;
-            at += size;
-        }
+        let blocks = check_tagged_heap(&self.heap, self.layout)?;
+        Ok(blocks
+            .into_iter()
+            .filter(|(_, tag)| !tag.is_allocated())
+            .map(|(block, _)| block.offset())
+            .collect())
     }
 
     /// Walks the list from the head and verifies: every listed block is one of the

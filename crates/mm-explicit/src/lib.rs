@@ -94,7 +94,7 @@ use std::fmt;
 use std::ptr::NonNull;
 
 use mm_core::{Align, Allocator, HeapCheckError, InitError, MemLib};
-use mm_implicit::{Block, OVERHEAD, Tag, WORD};
+use mm_implicit::{Block, OVERHEAD, Tag, TaggedLayout, WORD};
 
 pub use crate::list::MAX_HEAP;
 use crate::list::{LINK, Spot};
@@ -147,33 +147,6 @@ impl ExplicitConfig {
     }
 }
 
-/// Where things are in a heap of a given alignment; fixed by the alignment alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Layout {
-    /// Heap offset of the prologue's header.
-    prologue: usize,
-    /// The first real block's header; the epilogue's place in an empty heap.
-    first: Block,
-    /// The heap after `init`: padding, prologue, epilogue.
-    initial_heap: usize,
-    /// The smallest block: two tags and two links, rounded up to the alignment.
-    min_block: usize,
-}
-
-impl Layout {
-    fn new(align: Align) -> Layout {
-        // As on the implicit list: the first payload is the first aligned offset with
-        // room below it for the prologue's two tags and the first header.
-        let first_payload = align.round_up(3 * WORD).expect("alignments are at most a page");
-        Layout {
-            prologue: first_payload - 3 * WORD,
-            first: Block::from_payload(first_payload),
-            initial_heap: first_payload,
-            min_block: align.round_up(OVERHEAD + 2 * LINK).expect("alignments are at most a page"),
-        }
-    }
-}
-
 /// The explicit-free-list allocator. Build it with [`Explicit::new`], then call
 /// [`Allocator::init`] before anything else.
 #[derive(Debug)]
@@ -184,7 +157,7 @@ pub struct Explicit {
     /// Fixed at construction.
     config: ExplicitConfig,
     /// Derived from `config.align`; fixed at construction.
-    layout: Layout,
+    layout: TaggedLayout,
     /// The first block of the free list, `None` when no block is free. The list holds
     /// every free block exactly once and nothing else, its links are mutually
     /// consistent, and under [`FreeListOrder::AddressOrdered`] it is sorted by address.
@@ -206,7 +179,7 @@ impl Explicit {
         Explicit {
             heap,
             config,
-            layout: Layout::new(config.align),
+            layout: TaggedLayout::new(config.align, OVERHEAD + 2 * LINK),
             head: None,
             tail: None,
             fit_bound: 0,

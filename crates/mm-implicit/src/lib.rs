@@ -50,7 +50,7 @@
 //! segregated strategies improve on.
 
 mod block;
-mod check;
+pub mod check;
 mod placement;
 
 use std::ptr::NonNull;
@@ -61,6 +61,7 @@ use crate::block::write_word;
 // The boundary-tag layer is public so that strategies with the same block layout (the
 // explicit free list) build on it instead of repeating it.
 pub use crate::block::{Block, OVERHEAD, Tag, TagFlags, WORD, walk};
+pub use crate::check::{TaggedLayout, check_tagged_heap};
 pub use crate::placement::Placement;
 
 /// How to build an [`Implicit`] allocator.
@@ -79,40 +80,13 @@ impl ImplicitConfig {
     }
 }
 
-/// Where things are in a heap of a given alignment; fixed by the alignment alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Layout {
-    /// Heap offset of the prologue's header.
-    prologue: usize,
-    /// The first real block's header; the epilogue's place in an empty heap.
-    first: Block,
-    /// The heap after `init`: padding, prologue, epilogue.
-    initial_heap: usize,
-    /// The smallest block: two tags, rounded up to the alignment.
-    min_block: usize,
-}
-
-impl Layout {
-    fn new(align: Align) -> Layout {
-        // The first payload is the first aligned offset with room below it for the
-        // prologue's two tags and the first header.
-        let first_payload = align.round_up(3 * WORD).expect("alignments are at most a page");
-        Layout {
-            prologue: first_payload - 3 * WORD,
-            first: Block::from_payload(first_payload),
-            initial_heap: first_payload,
-            min_block: align.round_up(OVERHEAD).expect("alignments are at most a page"),
-        }
-    }
-}
-
 /// The implicit-free-list allocator. Build it with [`Implicit::new`], then call
 /// [`Allocator::init`] before anything else.
 #[derive(Debug)]
 pub struct Implicit {
     heap: MemLib,
     config: ImplicitConfig,
-    layout: Layout,
+    layout: TaggedLayout,
     /// Next fit's resume point: always a block boundary (possibly the epilogue).
     /// `None` under the other policies.
     rover: Option<Block>,
@@ -123,7 +97,13 @@ pub struct Implicit {
 impl Implicit {
     /// An allocator that will live in `heap`. Nothing is written until `init`.
     pub fn new(heap: MemLib, config: ImplicitConfig) -> Implicit {
-        Implicit { heap, config, layout: Layout::new(config.align), rover: None, ready: false }
+        Implicit {
+            heap,
+            config,
+            layout: TaggedLayout::new(config.align, OVERHEAD),
+            rover: None,
+            ready: false,
+        }
     }
 
     /// The configuration it was built with.
