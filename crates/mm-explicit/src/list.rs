@@ -163,16 +163,34 @@ impl Explicit {
     ///    split remainder), given as `hint` the spot they left, takes that spot: it
     ///    occupies their addresses, so an address-ordered list stays sorted, and a LIFO
     ///    list keeps their age;
-    /// 3. any other block goes to the front (LIFO) or to its sorted place, found by
-    ///    [`Explicit::sorted_spot`] (address order).
+    /// 3. any other block goes to its sorted place, found by
+    ///    [`Explicit::sorted_spot`] (address order), or under LIFO to the front, unless
+    ///    it is *large*: more than twice the running average request. A large block
+    ///    goes to the back (just before the wilderness), so that first fit hands small
+    ///    requests the small blocks at the front instead of splitting the large ones,
+    ///    which stay whole for the large requests that need them.
     pub(crate) fn spot_for(&self, block: Block, hint: Option<Spot>) -> Spot {
         if self.is_last(block) {
             return Spot { prev: self.tail, next: None };
         }
         match (hint, self.config.order) {
             (Some(hint), _) => hint,
+            (None, FreeListOrder::Lifo) if self.is_large(block.size(&self.heap)) => self.back_spot(),
             (None, FreeListOrder::Lifo) => Spot { prev: None, next: self.head },
             (None, FreeListOrder::AddressOrdered) => self.sorted_spot(block),
+        }
+    }
+
+    /// True for a free block of more than twice the running average request.
+    fn is_large(&self, size: usize) -> bool {
+        size / 2 > self.average_request
+    }
+
+    /// The back of the list, but in front of the wilderness, which stays last.
+    fn back_spot(&self) -> Spot {
+        match self.tail {
+            Some(tail) if self.is_last(tail) => Spot { prev: prev_free(&self.heap, tail), next: Some(tail) },
+            tail => Spot { prev: tail, next: None },
         }
     }
 

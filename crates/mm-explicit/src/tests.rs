@@ -128,6 +128,23 @@ fn lifo_reuses_the_most_recently_freed_block_and_address_order_the_lowest() {
     }
 }
 
+#[test]
+fn lifo_sends_a_large_freed_block_to_the_back() {
+    let mut a = allocator(A8, LIFO);
+    // Requests of 100 bytes set the running average; a 1000-byte block is large.
+    let small: Vec<_> = (0..8).map(|_| malloc(&mut a, 100)).collect();
+    let big = malloc(&mut a, 1000);
+    let _fence = malloc(&mut a, 100);
+    free(&mut a, small[1]);
+    free(&mut a, big);
+    free(&mut a, small[3]);
+    let expected = vec![hdr(&a, small[3]), hdr(&a, small[1]), hdr(&a, big)];
+    assert_eq!(listed(&a), expected, "ordinary blocks in front, the large one at the back");
+    assert_eq!(malloc(&mut a, 100), small[3], "small requests take the small blocks");
+    assert_eq!(malloc(&mut a, 100), small[1]);
+    assert_eq!(malloc(&mut a, 100), big, "and only then cut into the large one");
+}
+
 /// Four allocated blocks a b c d (and a fence); the test frees some, then `b`.
 fn coalesce_case(order: FreeListOrder, free_first: &[usize]) -> (Vec<(usize, usize, bool)>, Vec<usize>) {
     let (mut a, ps) = row(order, 4);
