@@ -57,6 +57,9 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// Peak live payload / heap high-water mark (null for libc and incorrect runs).
     pub util: Option<f64>,
+    /// The utilization no allocator of this alignment could beat on this trace: peak
+    /// live payload / peak of the live requests rounded up to the alignment.
+    pub util_bound: Option<f64>,
     /// Median seconds per replay.
     pub secs: Option<f64>,
     /// Thousands of ops per second.
@@ -82,6 +85,9 @@ pub struct Summary {
     pub traces: usize,
     /// Mean utilization over the traces (null for libc, or when no trace was correct).
     pub avg_util: Option<f64>,
+    /// Mean of the traces' `util_bound`: the average no allocator of this alignment
+    /// could beat (null for libc).
+    pub avg_util_bound: Option<f64>,
     /// Total ops / total median seconds, in thousands per second, over correct traces.
     pub kops: Option<f64>,
     /// `kops` over libc's over the same traces, measured in this run.
@@ -249,6 +255,7 @@ fn run_one(contender: &mut Contender, trace: &Trace, config: &RaceConfig) -> Run
         correct: false,
         error: None,
         util: None,
+        util_bound: None,
         secs: None,
         kops: None,
         peak_live_bytes: None,
@@ -258,6 +265,7 @@ fn run_one(contender: &mut Contender, trace: &Trace, config: &RaceConfig) -> Run
         Ok(m) => {
             record.correct = true;
             record.util = m.checked.utilization();
+            record.util_bound = Some(m.checked.utilization_bound());
             record.secs = m.secs;
             record.kops = m.secs.map(|secs| ops as f64 / secs.max(f64::MIN_POSITIVE) / 1000.0);
             record.peak_live_bytes = Some(m.checked.peak_live_bytes);
@@ -278,8 +286,12 @@ fn summarize(strategy: &str, description: &str, runs: &[RunRecord]) -> Summary {
     let good: Vec<&RunRecord> = mine.iter().copied().filter(|r| r.correct).collect();
     let correct = good.len() == mine.len();
     let utils: Vec<f64> = good.iter().filter_map(|r| r.util).collect();
-    let avg_util =
-        (!utils.is_empty() && strategy != LIBC).then(|| utils.iter().sum::<f64>() / utils.len() as f64);
+    let mean = |values: &[f64]| {
+        (!values.is_empty() && strategy != LIBC).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
+    let avg_util = mean(&utils);
+    let bounds: Vec<f64> = good.iter().filter_map(|r| r.util_bound).collect();
+    let avg_util_bound = mean(&bounds);
     let totals = |name: &str| -> (usize, f64) {
         good.iter()
             .filter_map(|mine| runs.iter().find(|r| r.strategy == name && r.trace == mine.trace))
@@ -302,6 +314,7 @@ fn summarize(strategy: &str, description: &str, runs: &[RunRecord]) -> Summary {
         traces_correct: good.len(),
         traces: mine.len(),
         avg_util,
+        avg_util_bound,
         kops,
         thru_ratio_vs_libc,
         perf_index,

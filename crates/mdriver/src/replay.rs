@@ -17,12 +17,26 @@ pub struct CheckedRun {
     /// The heap's size at the end of the trace (its break's high-water mark), when the
     /// subject has a heap the driver can see.
     pub heap_bytes: Option<usize>,
+    /// The peak of the live requests each rounded up to the subject's alignment: the
+    /// least heap any allocator of that alignment could have needed.
+    pub peak_aligned_bytes: usize,
 }
 
 impl CheckedRun {
     /// Peak live payload over the heap high-water mark.
     pub fn utilization(&self) -> Option<f64> {
         self.heap_bytes.map(|heap| if heap == 0 { 0.0 } else { self.peak_live_bytes as f64 / heap as f64 })
+    }
+
+    /// The utilization no allocator of the subject's alignment can beat on this trace:
+    /// every block takes at least its request rounded up to the alignment, so the heap
+    /// is at least the peak of the rounded live requests.
+    pub fn utilization_bound(&self) -> f64 {
+        if self.peak_aligned_bytes == 0 {
+            1.0
+        } else {
+            self.peak_live_bytes as f64 / self.peak_aligned_bytes as f64
+        }
     }
 }
 
@@ -174,11 +188,18 @@ pub fn checked_replay(
     })?;
     let mut live = LiveSet::new(trace.num_ids);
     let mut peak = 0;
+    let align = subject.alignment();
+    let aligned = |size: usize| size.max(1).next_multiple_of(align);
+    let (mut aligned_live, mut peak_aligned) = (0usize, 0usize);
     let result = (|| {
         for (index, &op) in trace.ops.iter().enumerate() {
             let fail = |message: String| ReplayError { op_index: Some(index), op: Some(op), message };
+            let before = live.by_id[op.id()].map_or(0, |b| aligned(b.size));
             apply_checked(subject, &mut live, op).map_err(fail)?;
+            let after = live.by_id[op.id()].map_or(0, |b| aligned(b.size));
+            aligned_live = aligned_live - before + after;
             peak = peak.max(live.bytes);
+            peak_aligned = peak_aligned.max(aligned_live);
             if check_heap {
                 subject.check_heap().map_err(|e| fail(e.to_string()))?;
             }
@@ -193,7 +214,11 @@ pub fn checked_replay(
                 })?;
             }
         }
-        Ok(CheckedRun { peak_live_bytes: peak, heap_bytes: span.map(|s| s.size) })
+        Ok(CheckedRun {
+            peak_live_bytes: peak,
+            heap_bytes: span.map(|s| s.size),
+            peak_aligned_bytes: peak_aligned,
+        })
     })();
     let leftovers: Vec<*mut u8> = live.by_id.iter().flatten().map(|b| b.addr as *mut u8).collect();
     // SAFETY: the live set holds exactly the blocks the subject handed out and that

@@ -109,7 +109,7 @@ fn per_trace_matrix(report: &RaceReport, title: &str, cell: impl Fn(&RunRecord) 
 fn summary_table(report: &RaceReport) -> Table {
     let mut table = Table::new(
         "Summary (perf index = 100 * (0.6 * avg util + 0.4 * min(1, Kops/s / libc's)))",
-        &["strategy", "correct", "avg util", "Kops/s", "vs libc", "perf index", "policy"],
+        &["strategy", "correct", "avg util", "util bound", "Kops/s", "vs libc", "perf index", "policy"],
         &["strategy", "policy"],
     );
     for s in &report.summary {
@@ -117,6 +117,7 @@ fn summary_table(report: &RaceReport) -> Table {
             s.strategy.clone(),
             format!("{}/{}", s.traces_correct, s.traces),
             fmt_util(s.avg_util),
+            fmt_util(s.avg_util_bound),
             fmt_kops(s.kops),
             s.thru_ratio_vs_libc.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
             s.perf_index.map_or_else(|| "-".to_owned(), |p| format!("{p:.1}")),
@@ -129,7 +130,7 @@ fn summary_table(report: &RaceReport) -> Table {
 fn detail_table(report: &RaceReport) -> Table {
     let mut table = Table::new(
         "Per-run detail",
-        &["strategy", "trace", "ops", "peak live B", "heap B", "util", "secs/replay", "Kops/s"],
+        &["strategy", "trace", "ops", "peak live B", "heap B", "util", "util bound", "secs/replay", "Kops/s"],
         &["strategy", "trace"],
     );
     let or_dash = |v: Option<usize>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
@@ -141,6 +142,7 @@ fn detail_table(report: &RaceReport) -> Table {
             or_dash(r.peak_live_bytes),
             or_dash(r.heap_bytes),
             fmt_util(r.util),
+            fmt_util(r.util_bound),
             r.secs.map_or_else(|| "-".to_owned(), |s| format!("{s:.6}")),
             fmt_kops(r.kops),
         ]);

@@ -53,8 +53,10 @@ fn json_has_the_documented_fields() {
     assert_eq!(runs[0]["correct"], true);
     assert!(runs[0]["error"].is_null());
     assert!(runs[1]["util"].is_null(), "libc has no utilization");
+    let (util, bound) = (runs[0]["util"].as_f64().unwrap(), runs[0]["util_bound"].as_f64().unwrap());
+    assert!(util <= bound && bound <= 1.0, "util {util} cannot beat the alignment bound {bound}");
     let summary = json["summary"].as_array().unwrap();
-    for field in ["strategy", "avg_util", "kops", "thru_ratio_vs_libc", "perf_index"] {
+    for field in ["strategy", "avg_util", "avg_util_bound", "kops", "thru_ratio_vs_libc", "perf_index"] {
         assert!(summary[0].get(field).is_some(), "summary[] lacks {field}");
     }
     let index = summary[0]["perf_index"].as_f64().unwrap();
@@ -80,7 +82,7 @@ fn csv_and_markdown_render() {
     let text = String::from_utf8(out.stdout).unwrap();
     let mut sections = text.split("\n\n");
     let runs = sections.next().unwrap();
-    assert!(runs.starts_with("strategy,trace,ops,correct,error,util,secs,kops"), "{text}");
+    assert!(runs.starts_with("strategy,trace,ops,correct,error,util,util_bound,secs,kops"), "{text}");
     assert!(sections.next().unwrap().starts_with("strategy,description,correct"), "{text}");
     let out = mdriver(&["-f", &file, "--reps", "1", "--format", "markdown"]);
     let text = String::from_utf8(out.stdout).unwrap();
