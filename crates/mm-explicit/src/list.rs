@@ -104,6 +104,11 @@ impl Explicit {
 
     /// The first free block, in list order, of at least `asize` bytes (first fit).
     ///
+    /// Under LIFO a *large* request (see [`Explicit::spot_for`]) first looks among the
+    /// large blocks kept at the back, from the back: they are the only ones likely to
+    /// fit, and walking past every ordinary block at the front to reach them made large
+    /// requests the slowest part of the list.
+    ///
     /// A search that fails has seen every listed block, so it tightens `fit_bound` to
     /// the largest of them; a request above the bound then fails at once, without a
     /// walk. The bound only ever errs high (a block that shrinks or leaves the list
@@ -111,6 +116,12 @@ impl Explicit {
     pub(crate) fn find_fit(&mut self, asize: usize) -> Option<Block> {
         if asize > self.fit_bound {
             return None;
+        }
+        if self.config.order == FreeListOrder::Lifo
+            && self.is_large(asize)
+            && let Some(block) = self.find_large_fit(asize)
+        {
+            return Some(block);
         }
         let mut largest = 0;
         for block in self.free_list() {
@@ -179,6 +190,27 @@ impl Explicit {
             (None, FreeListOrder::Lifo) => Spot { prev: None, next: self.head },
             (None, FreeListOrder::AddressOrdered) => self.sorted_spot(block),
         }
+    }
+
+    /// First fit for a large request among the large blocks at the back of a LIFO list:
+    /// walks from the back (past the wilderness, which is kept for last) while the
+    /// blocks are large. `None` sends the caller to the ordinary front-to-back walk.
+    fn find_large_fit(&self, asize: usize) -> Option<Block> {
+        let mut at = match self.tail {
+            Some(tail) if self.is_last(tail) => prev_free(&self.heap, tail),
+            tail => tail,
+        };
+        while let Some(block) = at {
+            let size = block.size(&self.heap);
+            if size >= asize {
+                return Some(block);
+            }
+            if !self.is_large(size) {
+                return None;
+            }
+            at = prev_free(&self.heap, block);
+        }
+        None
     }
 
     /// True for a free block of more than twice the running average request.

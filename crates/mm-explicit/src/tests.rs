@@ -145,6 +145,22 @@ fn lifo_sends_a_large_freed_block_to_the_back() {
     assert_eq!(malloc(&mut a, 100), big, "and only then cut into the large one");
 }
 
+#[test]
+fn lifo_large_requests_search_the_large_blocks_from_the_back() {
+    let mut a = allocator(A8, LIFO);
+    let small: Vec<_> = (0..8).map(|_| malloc(&mut a, 100)).collect();
+    let big1 = malloc(&mut a, 1000);
+    let _fence1 = malloc(&mut a, 100);
+    let big2 = malloc(&mut a, 1000);
+    let _fence2 = malloc(&mut a, 100);
+    free(&mut a, small[2]);
+    free(&mut a, big1);
+    free(&mut a, big2);
+    let expected = vec![hdr(&a, small[2]), hdr(&a, big1), hdr(&a, big2)];
+    assert_eq!(listed(&a), expected);
+    assert_eq!(malloc(&mut a, 900), big2, "found walking from the back");
+}
+
 /// Four allocated blocks a b c d (and a fence); the test frees some, then `b`.
 fn coalesce_case(order: FreeListOrder, free_first: &[usize]) -> (Vec<(usize, usize, bool)>, Vec<usize>) {
     let (mut a, ps) = row(order, 4);
