@@ -72,6 +72,15 @@ impl HeapWord for u32 {}
 impl HeapWord for u64 {}
 impl HeapWord for usize {}
 
+/// Where a heap's memory came from, to give it back the same way.
+#[derive(Debug, Clone, Copy)]
+enum Backing {
+    /// From the Rust global allocator, zero-filled, with this layout.
+    Allocated(Layout),
+    /// A virtual range mapped from the OS, committed page by page as it is touched.
+    Mapped,
+}
+
 /// A contiguous, real, writable region that only grows through [`MemLib::sbrk`].
 pub struct MemLib {
     /// Start of the reservation; page aligned; valid for `max` bytes.
@@ -80,8 +89,8 @@ pub struct MemLib {
     brk: usize,
     /// Size of the reservation.
     max: usize,
-    /// The layout the reservation was allocated with, to give it back on drop.
-    layout: Layout,
+    /// How the reservation was made, to give it back on drop.
+    backing: Backing,
 }
 
 // SAFETY: `MemLib` exclusively owns its reservation (nothing else holds `start`), so
@@ -100,7 +109,37 @@ impl MemLib {
         // SAFETY: `layout` has a non-zero size (checked above).
         let raw = unsafe { alloc::alloc_zeroed(layout) };
         let start = NonNull::new(raw).ok_or(MemError::ReserveFailed(rounded))?;
-        Ok(MemLib { start, brk: 0, max: rounded, layout })
+        Ok(MemLib { start, brk: 0, max: rounded, backing: Backing::Allocated(layout) })
+    }
+
+    /// Reserves a heap of `max_size` bytes of *virtual* memory straight from the OS
+    /// (`mmap` with `MAP_NORESERVE`): the OS commits a page only when it is first
+    /// touched, so a heap can be reserved far larger than it will grow (many GiB), and
+    /// nothing goes through the Rust global allocator, which a heap that *is* the
+    /// global allocator's must not do.
+    #[cfg(unix)]
+    pub fn reserve(max_size: usize) -> Result<Self, MemError> {
+        let rounded = max_size
+            .checked_next_multiple_of(PAGE_SIZE)
+            .filter(|&n| n > 0 && n <= isize::MAX as usize)
+            .ok_or(MemError::InvalidSize(max_size))?;
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing
+        // aliases no existing memory; the arguments are valid for `mmap`.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                rounded,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return Err(MemError::ReserveFailed(rounded));
+        }
+        let start = NonNull::new(raw.cast::<u8>()).ok_or(MemError::ReserveFailed(rounded))?;
+        Ok(MemLib { start, brk: 0, max: rounded, backing: Backing::Mapped })
     }
 
     /// A heap of the classic 20 MiB.
@@ -277,8 +316,18 @@ impl MemLib {
 
 impl Drop for MemLib {
     fn drop(&mut self) {
-        // SAFETY: `start` was returned by `alloc_zeroed(self.layout)` and is freed once.
-        unsafe { alloc::dealloc(self.start.as_ptr(), self.layout) }
+        match self.backing {
+            // SAFETY: `start` was returned by `alloc_zeroed(layout)` and is freed once.
+            Backing::Allocated(layout) => unsafe { alloc::dealloc(self.start.as_ptr(), layout) },
+            Backing::Mapped => {
+                // SAFETY: `[start, start + max)` is the mapping `reserve` made, unmapped
+                // once; nothing refers to it after the heap is gone.
+                #[cfg(unix)]
+                unsafe {
+                    libc::munmap(self.start.as_ptr().cast(), self.max)
+                };
+            }
+        }
     }
 }
 
@@ -376,6 +425,20 @@ mod tests {
         let moved: Vec<u16> = (0..8).map(|i| heap.read::<u16>(2 * i)).collect();
         assert_eq!(moved, [0, 1, 0, 1, 2, 3, 4, 5]);
         assert!(std::panic::catch_unwind(move || heap.copy_within(0, 60, 8)).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_reserved_heap_can_be_far_larger_than_it_grows() {
+        let mut heap = MemLib::reserve(64 << 30).expect("64 GiB of address space");
+        assert_eq!(heap.max_size(), 64 << 30);
+        let p = heap.extend(1 << 20).unwrap();
+        // SAFETY: the first MiB was just handed out by sbrk.
+        unsafe { p.as_ptr().write_bytes(0x5A, 1 << 20) };
+        heap.write::<u64>(8, 42);
+        assert_eq!(heap.read::<u64>(8), 42);
+        assert_eq!(heap.heap_lo() as usize % PAGE_SIZE, 0);
+        assert_eq!(MemLib::reserve(0).unwrap_err(), MemError::InvalidSize(0));
     }
 
     #[test]

@@ -20,14 +20,16 @@ use crate::classes::{CLASSES, ClassBitmap, class_of};
 pub(crate) struct FreeLists {
     /// `heads[c]`: the encoded link to the first free block of class `c` (0 when empty).
     /// Every listed block is free, in the class of its size, and its links are mutual.
-    pub(crate) heads: Box<[u32; CLASSES]>,
+    pub(crate) heads: [u32; CLASSES],
     /// Bit `c` set iff `heads[c] != 0`.
     pub(crate) bitmap: ClassBitmap,
 }
 
 impl FreeLists {
     pub(crate) fn new() -> Self {
-        FreeLists { heads: Box::new([0; CLASSES]), bitmap: ClassBitmap::default() }
+        // Inline, not boxed: building an allocator must not allocate, since it may be the
+        // global allocator being built.
+        FreeLists { heads: [0; CLASSES], bitmap: ClassBitmap::default() }
     }
 
     /// Empties every list (the heap they lived in is gone).

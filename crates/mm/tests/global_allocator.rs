@@ -1,0 +1,50 @@
+//! Every strategy as the `#[global_allocator]` of a real Rust program: the `workload`
+//! example is built and run once per strategy feature, and its report must equal the
+//! same workload's report computed here on the system allocator.
+
+use std::process::Command;
+
+#[test]
+fn the_workload_example_runs_on_every_strategy() {
+    let expected = mm::workload::run();
+    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    for strategy in ["implicit", "explicit", "segregated", "buddy"] {
+        let out = Command::new(env!("CARGO"))
+            .current_dir(workspace)
+            .args([
+                "run",
+                "-q",
+                "-p",
+                "mm",
+                "--example",
+                "workload",
+                "--no-default-features",
+                "--features",
+                strategy,
+            ])
+            .output()
+            .expect("cargo runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{strategy}: the example failed: {stderr}");
+        assert!(stderr.contains(&format!("global allocator: mmlab {strategy}")), "{strategy}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{strategy}: different results");
+    }
+}
+
+#[test]
+fn choosing_no_strategy_or_two_is_a_compile_error() {
+    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    for (features, message) in [
+        (vec!["--no-default-features"], "mm: choose a strategy"),
+        (vec!["--features", "buddy,implicit"], "mm: more than one strategy feature is enabled"),
+    ] {
+        let out = Command::new(env!("CARGO"))
+            .current_dir(workspace)
+            .args(["check", "-q", "-p", "mm", "--lib"])
+            .args(&features)
+            .output()
+            .expect("cargo runs");
+        assert!(!out.status.success(), "{features:?} must not compile");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(message), "{features:?}");
+    }
+}
