@@ -22,7 +22,7 @@ mod global;
 pub mod workload;
 
 pub use global::{DEFAULT_RESERVE, LockedAllocator};
-pub use mm_core::{Align, Allocator, MemLib};
+pub use mm_core::{Align, Allocator, MemLib, PAGE_SIZE};
 
 #[cfg(not(any(
     feature = "implicit",

@@ -1,0 +1,53 @@
+//! A C program of our own, written only against `include/mm.h` and `include/memlib.h`,
+//! compiled with the system C compiler against `libmm.a` (and against `libmm.so`), run,
+//! and checked.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The directory cargo puts this build's libraries in (`target/<profile>`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its path");
+    exe.parent().and_then(Path::parent).expect("tests run from target/<profile>/deps").to_path_buf()
+}
+
+fn compile_and_run(link: &[&str], name: &str) -> String {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let include = manifest.join("../../include");
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let exe = out_dir.join(name);
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()))
+        .arg("-std=c99")
+        .arg("-Wall")
+        .arg("-Werror")
+        .arg("-I")
+        .arg(&include)
+        .arg(manifest.join("tests/c/driver.c"))
+        .arg("-o")
+        .arg(&exe)
+        .args(link)
+        .status()
+        .expect("a C compiler runs");
+    assert!(status.success(), "the C driver compiles and links ({link:?})");
+    let out = Command::new(&exe).env("LD_LIBRARY_PATH", profile_dir()).output().expect("the driver runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "the C driver reports failures:\n{stdout}");
+    stdout
+}
+
+#[test]
+fn a_classic_c_driver_links_and_runs_against_the_static_library() {
+    let lib = profile_dir().join("libmm.a");
+    assert!(lib.exists(), "{} is built", lib.display());
+    let stdout = compile_and_run(&[lib.to_str().unwrap(), "-lpthread", "-ldl", "-lm"], "driver-static");
+    assert!(stdout.ends_with("ok\n"), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("round ")).count(), 3, "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
+
+#[test]
+fn a_classic_c_driver_links_and_runs_against_the_shared_library() {
+    let dir = profile_dir();
+    let stdout = compile_and_run(&["-L", dir.to_str().unwrap(), "-lmm"], "driver-shared");
+    assert!(stdout.ends_with("ok\n"), "{stdout}");
+}
