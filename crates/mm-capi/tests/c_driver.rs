@@ -5,10 +5,35 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The directory cargo puts this build's libraries in (`target/<profile>`).
+/// The directory cargo puts this build's libraries in (`target/<profile>`), with
+/// `libmm.a` and `libmm.so` built in it for the same profile and strategy feature as this
+/// test (`cargo test` does not build a package's `staticlib`/`cdylib` for its tests).
 fn profile_dir() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().expect("the test knows its path");
-    exe.parent().and_then(Path::parent).expect("tests run from target/<profile>/deps").to_path_buf()
+    let dir =
+        exe.parent().and_then(Path::parent).expect("tests run from target/<profile>/deps").to_path_buf();
+    BUILT.call_once(|| {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.current_dir(env!("CARGO_MANIFEST_DIR")).args(["build", "-q", "-p", "mm-capi"]);
+        if dir.ends_with("release") {
+            cargo.arg("--release");
+        }
+        for strategy in ["implicit", "explicit", "segregated", "buddy"] {
+            let chosen = match strategy {
+                "implicit" => cfg!(feature = "implicit"),
+                "explicit" => cfg!(feature = "explicit"),
+                "segregated" => cfg!(feature = "segregated"),
+                _ => cfg!(feature = "buddy"),
+            };
+            if chosen {
+                cargo.args(["--no-default-features", "--features", strategy]);
+            }
+        }
+        let status = cargo.status().expect("cargo runs");
+        assert!(status.success(), "cargo build -p mm-capi");
+    });
+    dir
 }
 
 fn compile_and_run(link: &[&str], name: &str) -> String {
