@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use mm_core::{Op, Trace};
 
 use crate::payload;
-use crate::subject::{HeapSpan, Subject};
+use mm_core::MemLib;
+
+use crate::subject::Subject;
 
 /// What the checked replay measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +79,11 @@ struct LiveSet {
 }
 
 /// How the checker names an address: as a heap offset when the subject has a heap.
-fn describe_addr(addr: usize, span: Option<HeapSpan>) -> String {
-    match span {
-        Some(span) if addr >= span.lo => format!("heap offset {:#x}", addr - span.lo),
+fn describe_addr(addr: usize, heap: Option<&MemLib>) -> String {
+    match heap {
+        Some(heap) if addr >= heap.heap_lo() as usize => {
+            format!("heap offset {:#x}", heap.offset_of(addr as *const u8))
+        }
         _ => format!("address {addr:#x}"),
     }
 }
@@ -89,7 +93,7 @@ impl LiveSet {
         LiveSet { by_id: vec![None; num_ids], by_addr: BTreeMap::new(), bytes: 0 }
     }
 
-    fn insert(&mut self, id: usize, block: LiveBlock, span: Option<HeapSpan>) -> Result<(), String> {
+    fn insert(&mut self, id: usize, block: LiveBlock, heap: Option<&MemLib>) -> Result<(), String> {
         let start = block.addr;
         let end = start + block.size.max(1);
         let before = self.by_addr.range(..=start).next_back();
@@ -99,9 +103,9 @@ impl LiveSet {
                 return Err(format!(
                     "block {id} ({} bytes at {}) overlaps live block {other_id} ({} bytes at {})",
                     block.size,
-                    describe_addr(start, span),
+                    describe_addr(start, heap),
                     other_end - other_start,
-                    describe_addr(other_start, span),
+                    describe_addr(other_start, heap),
                 ));
             }
         }
@@ -129,7 +133,7 @@ unsafe fn payload_mut<'a>(block: LiveBlock) -> &'a mut [u8] {
     unsafe { std::slice::from_raw_parts_mut(block.addr as *mut u8, block.size) }
 }
 
-fn verify(id: usize, block: LiveBlock, len: usize, span: Option<HeapSpan>) -> Result<(), String> {
+fn verify(id: usize, block: LiveBlock, len: usize, heap: Option<&MemLib>) -> Result<(), String> {
     // SAFETY: every block in the live set passed the checks when it was inserted.
     let bytes = unsafe { payload_mut(block) };
     match payload::first_mismatch(&bytes[..len], id) {
@@ -137,7 +141,7 @@ fn verify(id: usize, block: LiveBlock, len: usize, span: Option<HeapSpan>) -> Re
         Some((offset, expected, found)) => Err(format!(
             "block {id} ({} bytes at {}) lost its data: byte {offset} is {found:#04x}, expected {expected:#04x}",
             block.size,
-            describe_addr(block.addr, span),
+            describe_addr(block.addr, heap),
         )),
     }
 }
@@ -154,21 +158,21 @@ fn check_new_block(
         return Err(format!("{what}({size}) returned null (out of memory?)"));
     }
     let addr = ptr as usize;
-    let span = subject.heap_span();
+    let heap = subject.heap();
     let align = subject.alignment();
     if !addr.is_multiple_of(align) {
-        return Err(format!("{what}({size}) returned {}, not aligned to {align}", describe_addr(addr, span)));
+        return Err(format!("{what}({size}) returned {}, not aligned to {align}", describe_addr(addr, heap)));
     }
-    if let Some(heap) = span
-        && !heap.contains(addr, size.max(1))
+    if let Some(h) = heap
+        && !h.contains(ptr, size.max(1))
     {
         return Err(format!(
             "{what}({size}) returned {} ({addr:#x}), which does not lie wholly inside the heap \
-             [{:#x}, {:#x}] ({} bytes)",
-            describe_addr(addr, span),
-            heap.lo,
-            (heap.lo + heap.size).wrapping_sub(1),
-            heap.size,
+             [{:p}, {:p}] ({} bytes)",
+            describe_addr(addr, heap),
+            h.heap_lo(),
+            h.heap_hi(),
+            h.heap_size(),
         ));
     }
     Ok(LiveBlock { addr, size })
@@ -204,10 +208,10 @@ pub fn checked_replay(
                 subject.check_heap().map_err(|e| fail(e.to_string()))?;
             }
         }
-        let span = subject.heap_span();
+        let heap = subject.heap();
         for (id, block) in live.by_id.iter().enumerate() {
             if let Some(block) = *block {
-                verify(id, block, block.size, span).map_err(|message| ReplayError {
+                verify(id, block, block.size, heap).map_err(|message| ReplayError {
                     op_index: None,
                     op: None,
                     message: format!("at the end of the trace: {message}"),
@@ -216,7 +220,7 @@ pub fn checked_replay(
         }
         Ok(CheckedRun {
             peak_live_bytes: peak,
-            heap_bytes: span.map(|s| s.size),
+            heap_bytes: heap.map(MemLib::heap_size),
             peak_aligned_bytes: peak_aligned,
         })
     })();
@@ -232,20 +236,20 @@ fn apply_checked(subject: &mut dyn Subject, live: &mut LiveSet, op: Op) -> Resul
         Op::Alloc { id, size } => {
             let ptr = subject.malloc(size);
             let block = check_new_block(subject, ptr, size, "malloc")?;
-            live.insert(id, block, subject.heap_span())?;
+            live.insert(id, block, subject.heap())?;
             // SAFETY: the block passed the bounds and overlap checks.
             payload::fill(unsafe { payload_mut(block) }, id, 0);
         }
         Op::Free { id } => {
             let block = live.by_id[id].expect("the trace was validated: the id is live");
-            verify(id, block, block.size, subject.heap_span())?;
+            verify(id, block, block.size, subject.heap())?;
             live.remove(id);
             // SAFETY: the block is live and was returned by this subject.
             unsafe { subject.free(block.addr as *mut u8) };
         }
         Op::Realloc { id, size } => {
             let old = live.by_id[id].expect("the trace was validated: the id is live");
-            verify(id, old, old.size, subject.heap_span())?;
+            verify(id, old, old.size, subject.heap())?;
             live.remove(id);
             // SAFETY: the block is live and was returned by this subject.
             let ptr = unsafe { subject.realloc(old.addr as *mut u8, size) };
@@ -256,9 +260,9 @@ fn apply_checked(subject: &mut dyn Subject, live: &mut LiveSet, op: Op) -> Resul
                 return Ok(());
             }
             let block = check_new_block(subject, ptr, size, "realloc")?;
-            live.insert(id, block, subject.heap_span())?;
+            live.insert(id, block, subject.heap())?;
             let kept = old.size.min(size);
-            verify(id, block, kept, subject.heap_span())
+            verify(id, block, kept, subject.heap())
                 .map_err(|m| format!("realloc did not keep the data: {m}"))?;
             // SAFETY: the block passed the bounds and overlap checks.
             payload::fill(unsafe { payload_mut(block) }, id, kept);

@@ -5,23 +5,7 @@
 
 use std::ptr::{self, NonNull};
 
-use mm_core::{Allocator, HeapCheckError, InitError};
-
-/// The heap a subject allocates from, for the bounds check and utilization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeapSpan {
-    /// Address of the first byte of the heap.
-    pub lo: usize,
-    /// Bytes in use (the break's offset from `lo`).
-    pub size: usize,
-}
-
-impl HeapSpan {
-    /// True when `[addr, addr + len)` lies inside the heap.
-    pub fn contains(&self, addr: usize, len: usize) -> bool {
-        addr >= self.lo && len <= self.size && addr - self.lo <= self.size - len
-    }
-}
+use mm_core::{Allocator, HeapCheckError, InitError, MemLib};
 
 /// A replayable allocator.
 pub trait Subject {
@@ -47,8 +31,9 @@ pub trait Subject {
     /// # Safety
     /// Every pointer in `live` is null or a live block of this subject.
     unsafe fn finish(&mut self, live: &[*mut u8]);
-    /// The heap, where the subject has one the driver can see.
-    fn heap_span(&self) -> Option<HeapSpan>;
+    /// The heap, where the subject has one the driver can see (for the bounds check
+    /// and utilization).
+    fn heap(&self) -> Option<&MemLib>;
     /// The subject's own heap checker.
     fn check_heap(&self) -> Result<(), HeapCheckError>;
 }
@@ -86,9 +71,8 @@ impl Subject for Ours {
         // The next `start` resets the heap, which releases everything at once.
     }
 
-    fn heap_span(&self) -> Option<HeapSpan> {
-        let heap = self.0.heap();
-        Some(HeapSpan { lo: heap.heap_lo() as usize, size: heap.heap_size() })
+    fn heap(&self) -> Option<&MemLib> {
+        Some(self.0.heap())
     }
 
     fn check_heap(&self) -> Result<(), HeapCheckError> {
@@ -134,7 +118,7 @@ impl Subject for Libc {
         }
     }
 
-    fn heap_span(&self) -> Option<HeapSpan> {
+    fn heap(&self) -> Option<&MemLib> {
         None
     }
 

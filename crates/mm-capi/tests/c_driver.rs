@@ -19,16 +19,15 @@ fn profile_dir() -> PathBuf {
         if dir.ends_with("release") {
             cargo.arg("--release");
         }
-        for strategy in ["implicit", "explicit", "segregated", "buddy"] {
-            let chosen = match strategy {
-                "implicit" => cfg!(feature = "implicit"),
-                "explicit" => cfg!(feature = "explicit"),
-                "segregated" => cfg!(feature = "segregated"),
-                _ => cfg!(feature = "buddy"),
-            };
-            if chosen {
-                cargo.args(["--no-default-features", "--features", strategy]);
-            }
+        // The strategy feature this test was built with, if one was named.
+        let chosen = [
+            ("implicit", cfg!(feature = "implicit")),
+            ("explicit", cfg!(feature = "explicit")),
+            ("segregated", cfg!(feature = "segregated")),
+            ("buddy", cfg!(feature = "buddy")),
+        ];
+        if let Some((strategy, _)) = chosen.into_iter().find(|&(_, on)| on) {
+            cargo.args(["--no-default-features", "--features", strategy]);
         }
         let status = cargo.status().expect("cargo runs");
         assert!(status.success(), "cargo build -p mm-capi");
