@@ -1,0 +1,351 @@
+//! The strategy backend: the chosen mmlab strategy over a heap reserved from the OS.
+//!
+//! The heap is [`MemLib::reserve`]: one `mmap(MAP_NORESERVE)` range of
+//! [`facade::DEFAULT_RESERVE`] bytes that the OS commits page by page as the strategy's
+//! `sbrk` reaches it, so nothing here comes from another allocator. The strategy is
+//! built on the first call. Every entry point takes the library's one lock.
+
+use std::num::NonZeroUsize;
+use std::ptr::{self, NonNull};
+
+use facade::{Allocator, DefaultAllocator, MemLib};
+
+use crate::aligned::AlignedTable;
+use crate::lock::{Locked, fatal};
+
+struct Heap {
+    /// The strategy; `None` until first use, or for good if it could not be built.
+    strategy: Option<DefaultAllocator>,
+    /// Building failed once: do not retry on every call.
+    failed: bool,
+    aligned: AlignedTable,
+}
+
+static HEAP: Locked<Heap> = Locked::new(Heap { strategy: None, failed: false, aligned: AlignedTable::new() });
+
+/// No request larger than the reservation can succeed; refusing it up front also keeps
+/// sizes near `usize::MAX` away from the strategy's size arithmetic.
+const MAX_REQUEST: usize = facade::DEFAULT_RESERVE;
+
+impl Heap {
+    fn strategy(&mut self) -> Option<&mut DefaultAllocator> {
+        if self.strategy.is_none() && !self.failed {
+            self.failed = true;
+            if let Ok(memory) = MemLib::reserve(facade::DEFAULT_RESERVE) {
+                let mut strategy = facade::default_allocator(memory);
+                if strategy.init().is_ok() {
+                    self.strategy = Some(strategy);
+                    self.failed = false;
+                }
+            }
+        }
+        self.strategy.as_mut()
+    }
+
+    /// True when `ptr` is in our heap. Pointers from elsewhere (the dynamic loader's
+    /// start-up allocator hands a few out before any `malloc` is ours) are not ours to
+    /// free.
+    fn owns(&self, ptr: NonNull<u8>) -> bool {
+        self.strategy.as_ref().is_some_and(|s| s.heap().contains(ptr.as_ptr(), 1))
+    }
+
+    fn malloc(&mut self, size: usize) -> *mut u8 {
+        if size > MAX_REQUEST {
+            return ptr::null_mut();
+        }
+        self.strategy().and_then(|s| s.malloc(size)).map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    /// The block to give back to the strategy for `ptr`, forgetting it if it was an
+    /// over-aligned payload.
+    fn block_of(&mut self, ptr: NonNull<u8>) -> NonNull<u8> {
+        match self.aligned.remove(ptr.as_ptr() as usize) {
+            Some(block) => at_address(ptr, block),
+            None => ptr,
+        }
+    }
+
+    /// # Safety
+    /// `ptr` is null, foreign, or a live pointer returned by this heap.
+    unsafe fn free(&mut self, ptr: NonNull<u8>) {
+        if !self.owns(ptr) {
+            return;
+        }
+        let block = self.block_of(ptr);
+        if let Some(s) = self.strategy.as_mut() {
+            // SAFETY: `block` is the live block behind `ptr` (caller's contract).
+            unsafe { s.free(block) };
+        }
+    }
+
+    /// # Safety
+    /// As for `free`.
+    unsafe fn usable_size(&mut self, ptr: NonNull<u8>) -> usize {
+        if !self.owns(ptr) {
+            return 0;
+        }
+        let addr = ptr.as_ptr() as usize;
+        let (block, offset) = match self.aligned.get(addr) {
+            Some(block) => (at_address(ptr, block), addr - block),
+            None => (ptr, 0),
+        };
+        let Some(s) = self.strategy.as_ref() else { return 0 };
+        // SAFETY: `block` is a live block of this strategy (caller's contract).
+        unsafe { s.usable_size(block) - offset }
+    }
+
+    /// # Safety
+    /// `ptr` is a live pointer returned by this heap; `size > 0`.
+    unsafe fn realloc(&mut self, ptr: NonNull<u8>, size: usize) -> *mut u8 {
+        if !self.owns(ptr) {
+            fatal(b"realloc of a pointer this allocator never returned");
+        }
+        if size > MAX_REQUEST {
+            return ptr::null_mut();
+        }
+        if self.aligned.get(ptr.as_ptr() as usize).is_none() {
+            let Some(s) = self.strategy.as_mut() else { return ptr::null_mut() };
+            // SAFETY: `ptr` is a live block of the strategy and `size > 0`: a resize.
+            return unsafe { s.realloc(Some(ptr), size) }.map_or(ptr::null_mut(), NonNull::as_ptr);
+        }
+        // An over-aligned payload: C's realloc promises only malloc's alignment, so
+        // move it to an ordinary block.
+        // SAFETY: `ptr` is live (caller's contract).
+        let old_size = unsafe { self.usable_size(ptr) };
+        let new = self.malloc(size);
+        if !new.is_null() {
+            // SAFETY: both are live and distinct; `new` holds `size` bytes and `ptr`
+            // `old_size`; the old payload is freed once.
+            unsafe {
+                ptr::copy_nonoverlapping(ptr.as_ptr(), new, old_size.min(size));
+                self.free(ptr);
+            }
+        }
+        new
+    }
+
+    fn aligned(&mut self, align: usize, size: usize) -> *mut u8 {
+        let Some(strategy) = self.strategy() else { return ptr::null_mut() };
+        if align <= strategy.alignment().get() {
+            return self.malloc(size);
+        }
+        let Heap { strategy: Some(strategy), aligned: table, .. } = self else { return ptr::null_mut() };
+        let Some(total) = size.checked_add(align).filter(|&n| n <= MAX_REQUEST) else {
+            return ptr::null_mut();
+        };
+        let Some(block) = strategy.malloc(total) else { return ptr::null_mut() };
+        let start = block.as_ptr() as usize;
+        let payload = start.next_multiple_of(align);
+        if payload != start && !table.insert(strategy, payload, start) {
+            // SAFETY: `block` was just allocated and is handed out nowhere.
+            unsafe { strategy.free(block) };
+            return ptr::null_mut();
+        }
+        // `payload + size <= start + total`: the payload lies inside the block.
+        block.as_ptr().wrapping_add(payload - start)
+    }
+}
+
+/// `ptr` moved to address `addr` in the same heap (keeping its provenance). The table
+/// never records address 0; were it to, `ptr` itself is the safe answer.
+fn at_address(ptr: NonNull<u8>, addr: usize) -> NonNull<u8> {
+    NonZeroUsize::new(addr).map_or(ptr, |addr| ptr.with_addr(addr))
+}
+
+pub fn malloc(size: usize) -> *mut u8 {
+    HEAP.with(|heap| heap.malloc(size))
+}
+
+pub fn calloc(count: usize, size: usize) -> *mut u8 {
+    HEAP.with(|heap| {
+        let bytes = count.saturating_mul(size);
+        let block = heap.malloc(bytes);
+        if !block.is_null() {
+            // SAFETY: `malloc` returned a block of at least `bytes` writable bytes.
+            unsafe { block.write_bytes(0, bytes) };
+        }
+        block
+    })
+}
+
+/// # Safety
+/// `ptr` was returned by this library's allocation functions and is not yet freed (or is
+/// foreign, and is then left alone).
+pub unsafe fn free(ptr: NonNull<u8>) {
+    // SAFETY: the caller's contract.
+    HEAP.with(|heap| unsafe { heap.free(ptr) })
+}
+
+/// # Safety
+/// `ptr` is live and was returned by this library; `size > 0`.
+pub unsafe fn realloc(ptr: NonNull<u8>, size: usize) -> *mut u8 {
+    // SAFETY: the caller's contract.
+    HEAP.with(|heap| unsafe { heap.realloc(ptr, size) })
+}
+
+/// `align` is a power of two.
+pub fn aligned(align: usize, size: usize) -> *mut u8 {
+    HEAP.with(|heap| heap.aligned(align, size))
+}
+
+/// # Safety
+/// As for [`free`].
+pub unsafe fn usable_size(ptr: NonNull<u8>) -> usize {
+    // SAFETY: the caller's contract.
+    HEAP.with(|heap| unsafe { heap.usable_size(ptr) })
+}
+
+pub fn before_fork() {
+    HEAP.acquire();
+}
+
+pub fn after_fork_parent() {
+    HEAP.release();
+}
+
+pub fn after_fork_child() {
+    HEAP.release();
+}
+
+/// Nothing to write out at exit: the heap dies with the process.
+#[cfg_attr(test, allow(dead_code))]
+pub fn at_exit() {}
+
+#[cfg(test)]
+mod tests {
+    //! The backend as the C functions use it (the symbols themselves are left out of
+    //! test builds). The tests share one heap, as threads of a program do.
+    use super::*;
+
+    fn fill(ptr: *mut u8, len: usize, seed: u8) {
+        for i in 0..len {
+            // SAFETY: the caller passes a live block of at least `len` bytes.
+            unsafe { ptr.add(i).write(seed.wrapping_add(i as u8)) };
+        }
+    }
+
+    fn holds(ptr: *const u8, len: usize, seed: u8) -> bool {
+        // SAFETY: as in `fill`.
+        (0..len).all(|i| unsafe { ptr.add(i).read() } == seed.wrapping_add(i as u8))
+    }
+
+    #[test]
+    fn aligned_payloads_are_aligned_sized_and_freed_by_plain_free() {
+        let mut live = Vec::new();
+        for (i, align) in [8, 16, 32, 64, 256, 4096, 65536].into_iter().cycle().take(70).enumerate() {
+            let size = 1 + i * 37;
+            let p = aligned(align, size);
+            assert!(!p.is_null());
+            assert_eq!(p as usize % align, 0, "align {align}");
+            // SAFETY: `p` is live.
+            assert!(unsafe { usable_size(NonNull::new(p).unwrap()) } >= size);
+            fill(p, size, i as u8);
+            live.push((p, size, i as u8));
+        }
+        for &(p, size, seed) in &live {
+            assert!(holds(p, size, seed), "a neighbour overwrote a block");
+        }
+        for (p, _, _) in live {
+            // SAFETY: each is live and freed once.
+            unsafe { free(NonNull::new(p).unwrap()) };
+        }
+        HEAP.with(|heap| heap.strategy.as_ref().unwrap().check_heap()).unwrap();
+    }
+
+    #[test]
+    fn realloc_of_an_aligned_payload_keeps_its_bytes() {
+        let p = aligned(4096, 100);
+        fill(p, 100, 7);
+        // SAFETY: `p` is live; it is resized once and the result freed once.
+        unsafe {
+            let q = realloc(NonNull::new(p).unwrap(), 10_000);
+            assert!(!q.is_null());
+            assert_eq!(q as usize % 16, 0);
+            assert!(holds(q, 100, 7));
+            free(NonNull::new(q).unwrap());
+        }
+    }
+
+    #[test]
+    fn calloc_zeroes_reused_memory_and_foreign_frees_are_ignored() {
+        let p = malloc(512);
+        fill(p, 512, 0xA5);
+        // SAFETY: `p` is live and freed once.
+        unsafe { free(NonNull::new(p).unwrap()) };
+        let q = calloc(64, 8);
+        // SAFETY: `q` holds 512 bytes.
+        assert!((0..512).all(|i| unsafe { q.add(i).read() } == 0));
+        let mut foreign = [0u8; 64];
+        // SAFETY: not ours: must be left alone (the loader's early blocks are like this).
+        unsafe { free(NonNull::new(foreign.as_mut_ptr()).unwrap()) };
+        assert_eq!(unsafe { usable_size(NonNull::new(foreign.as_mut_ptr()).unwrap()) }, 0);
+        // SAFETY: `q` is live and freed once.
+        unsafe { free(NonNull::new(q).unwrap()) };
+        assert!(malloc(MAX_REQUEST + 1).is_null());
+    }
+
+    #[test]
+    fn fork_with_the_handlers_leaves_a_usable_heap_in_both_processes() {
+        // Other tests run on other threads meanwhile: the prepare handler is what keeps
+        // the child's copy of the heap from being caught half-updated.
+        for round in 0..20 {
+            let keep = malloc(1000);
+            fill(keep, 1000, round);
+            before_fork();
+            // SAFETY: the child only calls this heap (its lock released by the child
+            // handler) and `_exit`.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                after_fork_child();
+                let p = malloc(5000);
+                let ok = !p.is_null()
+                    && holds(keep, 1000, round)
+                    && HEAP.with(|heap| heap.strategy.as_ref().unwrap().check_heap().is_ok());
+                // SAFETY: leaving the child without running the parent's destructors.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            after_fork_parent();
+            assert!(pid > 0, "fork");
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child {round} failed");
+            // SAFETY: `keep` is live and freed once.
+            unsafe { free(NonNull::new(keep).unwrap()) };
+        }
+    }
+
+    #[test]
+    fn threads_share_the_heap_without_losing_data() {
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let mut live: Vec<(usize, usize, u8)> = Vec::new();
+                    for i in 0..4000usize {
+                        let size = 1 + (i * 131 + t as usize * 17) % 700;
+                        let p = malloc(size);
+                        assert!(!p.is_null());
+                        let seed = (i as u8).wrapping_add(t);
+                        fill(p, size, seed);
+                        live.push((p as usize, size, seed));
+                        if i % 3 == 0 {
+                            let (p, size, seed) = live.swap_remove(i % live.len());
+                            assert!(holds(p as *const u8, size, seed));
+                            // SAFETY: `p` is live and freed once.
+                            unsafe { free(NonNull::new(p as *mut u8).unwrap()) };
+                        }
+                    }
+                    for (p, size, seed) in live {
+                        assert!(holds(p as *const u8, size, seed));
+                        // SAFETY: as above.
+                        unsafe { free(NonNull::new(p as *mut u8).unwrap()) };
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        HEAP.with(|heap| heap.strategy.as_ref().unwrap().check_heap()).unwrap();
+    }
+}

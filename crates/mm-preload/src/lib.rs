@@ -1,0 +1,81 @@
+//! # mm-preload: an mmlab strategy as the `malloc` of unmodified programs
+//!
+//! `cargo build --release -p mm-preload` writes `target/release/libmm_preload.so`;
+//! `LD_PRELOAD=target/release/libmm_preload.so python3 ...` then runs Python with every
+//! `malloc`, `free`, `calloc`, `realloc`, `reallocarray`, `posix_memalign`,
+//! `aligned_alloc`, `memalign`, `valloc`, `pvalloc` and `malloc_usable_size` — its own,
+//! its libraries', and libc's internal ones — served by an mmlab strategy. The strategy
+//! is a cargo feature, as in the `mm` crate: segregated fits by default,
+//! `--no-default-features --features buddy` (or `implicit`, `explicit`) for another.
+//!
+//! With `--no-default-features --features record` the same library is a *recorder*:
+//! it forwards every call to glibc's malloc and logs it (see `recorder`), for
+//! `mdriver record` to turn into a `.rep` trace.
+//!
+//! ## What a real `malloc` must do that the lab's does not
+//! * **The C contract in full** (`exports`): 16-byte alignment (x86-64's
+//!   `max_align_t`); `errno = ENOMEM` on failure; `calloc` and `reallocarray` check
+//!   `count * size` for overflow and fail rather than return a short block; the
+//!   aligned functions validate their alignment (`EINVAL`) and return pointers that a
+//!   plain `free` accepts (`aligned`).
+//! * **Threads**: one futex lock around the strategy (`lock`).
+//! * **`fork`**: a child process starts with one thread, a copy of the heap, and the
+//!   lock in whatever state another thread left it. The lock is taken before `fork`
+//!   (a `pthread_atfork` prepare handler) and released afterwards in the parent and the
+//!   child, so the child's heap is always consistent. The handlers are registered on
+//!   the first call into the library — before any other library's constructor could
+//!   register its own — because prepare handlers run in reverse order of registration:
+//!   ours runs last, after every other handler that might still want to allocate.
+//! * **No allocation inside `malloc`**: the strategy's heap comes from `mmap`, the
+//!   library keeps its state in statics, formats with stack buffers, and never panics
+//!   by design on these paths. If something did re-enter `malloc` on the same thread,
+//!   the lock notices and aborts with a message instead of deadlocking.
+//! * **Foreign pointers**: before the library is relocated, the dynamic loader serves
+//!   a few allocations from its own arena; `free` ignores pointers outside our heap.
+//!
+//! The heap is an 8 GiB `mmap(MAP_NORESERVE)` reservation the OS commits as it is
+//! touched; freed memory is reused by the strategy but not returned to the OS.
+
+mod lock;
+
+// The C symbols are left out of unit-test builds, where they would become the test
+// harness's own malloc.
+#[cfg(not(test))]
+mod exports;
+
+#[cfg(feature = "record")]
+pub mod recorder;
+#[cfg(all(feature = "record", not(test)))]
+use recorder as backend;
+
+#[cfg(not(feature = "record"))]
+mod aligned;
+#[cfg(not(feature = "record"))]
+mod heap;
+#[cfg(all(not(feature = "record"), not(test)))]
+use heap as backend;
+
+#[cfg(all(
+    feature = "record",
+    any(
+        feature = "default-strategy",
+        feature = "implicit",
+        feature = "explicit",
+        feature = "segregated",
+        feature = "buddy"
+    )
+))]
+compile_error!(
+    "mm-preload: `record` forwards to the system malloc and takes no strategy; build it with \
+     `--no-default-features --features record`"
+);
+
+#[cfg(not(any(
+    feature = "record",
+    feature = "default-strategy",
+    feature = "implicit",
+    feature = "explicit",
+    feature = "segregated",
+    feature = "buddy"
+)))]
+compile_error!("mm-preload: choose a strategy (`implicit`, `explicit`, `segregated`, `buddy`) or `record`");

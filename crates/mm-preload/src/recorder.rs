@@ -1,0 +1,375 @@
+//! The recorder backend (`--features record`): the system malloc, with every call
+//! written down.
+//!
+//! Each call is forwarded to glibc's own entry points (`__libc_malloc` and friends,
+//! exported for exactly this kind of wrapper, so no `dlsym` bootstrap is needed) and
+//! logged as one text line to `$MMLAB_RECORD_DIR/<pid>.log`; `mdriver record` turns the
+//! log into a `.rep` trace. With `MMLAB_RECORD_DIR` unset the library only forwards.
+//!
+//! The log format (see `crates/mdriver/src/record.rs` for the reader):
+//!
+//! ```text
+//! # mmlab-record 1 pid <pid> exe <path>     a process image begins
+//! m <size> <ret>                            malloc
+//! c <count> <size> <ret>                    calloc
+//! r <old> <size> <ret>                      realloc, reallocarray (size = the product)
+//! a <align> <size> <ret>                    memalign, posix_memalign, aligned_alloc, valloc, pvalloc
+//! f <ptr>                                   free
+//! ```
+//!
+//! Sizes are decimal, pointers lowercase hex, 0 is NULL. Order is exact: the call and
+//! its log line happen under one lock, so a pointer freed by one thread and returned to
+//! another appears freed before it is returned. Lines collect in a 64 KiB buffer written
+//! with `write(2)` when full and at exit. After `fork` the child starts its own log
+//! (`<child pid>.log`); after `exec` the new image appends a new header to the same
+//! file. A process that ends in `_exit` or a crash loses its last unwritten lines; the
+//! reader appends the frees.
+
+use std::ffi::{CStr, c_void};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::lock::Locked;
+
+unsafe extern "C" {
+    fn __libc_malloc(size: usize) -> *mut c_void;
+    fn __libc_calloc(count: usize, size: usize) -> *mut c_void;
+    fn __libc_realloc(ptr: *mut c_void, size: usize) -> *mut c_void;
+    fn __libc_memalign(align: usize, size: usize) -> *mut c_void;
+    fn __libc_free(ptr: *mut c_void);
+}
+
+const BUFFER: usize = 64 * 1024;
+/// The longest line: a tag, three 20-digit numbers, spaces, a newline.
+const LINE_MAX: usize = 72;
+/// The log's descriptor is moved at least this high, out of the way of programs that
+/// manage their low descriptors themselves.
+const HIGH_FD: libc::c_int = 700;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Sink {
+    /// Not opened yet in this process.
+    Unopened,
+    /// `MMLAB_RECORD_DIR` unset, or the log could not be opened: forward only.
+    Off,
+    Open(libc::c_int),
+}
+
+struct Log {
+    sink: Sink,
+    buffer: [u8; BUFFER],
+    len: usize,
+    /// After the library's destructor ran: write every line at once, for the frees
+    /// that later destructors still make.
+    unbuffered: bool,
+}
+
+static LOG: Locked<Log> =
+    Locked::new(Log { sink: Sink::Unopened, buffer: [0; BUFFER], len: 0, unbuffered: false });
+
+impl Log {
+    fn open(&mut self) {
+        self.sink = Sink::Off;
+        // SAFETY: `getenv` with a NUL-terminated name; the result, if not null, is a
+        // NUL-terminated string owned by the environment, read at once.
+        let dir = unsafe { libc::getenv(c"MMLAB_RECORD_DIR".as_ptr()) };
+        if dir.is_null() {
+            return;
+        }
+        // SAFETY: as above, `dir` is a valid C string.
+        let dir = unsafe { CStr::from_ptr(dir) }.to_bytes();
+        // SAFETY: `getpid` has no preconditions.
+        let pid = unsafe { libc::getpid() } as u64;
+        let mut path = Line::<4096>::new();
+        if dir.len() + 32 > path.bytes.len() {
+            return;
+        }
+        path.push(dir).push(b"/").dec(pid).push(b".log\0");
+        // SAFETY: `path` is NUL-terminated; flags and mode are valid for `open`.
+        let fd = unsafe {
+            libc::open(
+                path.bytes.as_ptr().cast(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC,
+                0o644,
+            )
+        };
+        if fd < 0 {
+            return;
+        }
+        // SAFETY: `fd` is ours; F_DUPFD_CLOEXEC returns a new descriptor or -1.
+        let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH_FD) };
+        let fd = if high >= 0 {
+            // SAFETY: the low descriptor is ours and no longer needed.
+            unsafe { libc::close(fd) };
+            high
+        } else {
+            fd
+        };
+        self.sink = Sink::Open(fd);
+        let mut exe = [0u8; 512];
+        // SAFETY: `readlink` writes at most `exe.len()` bytes into `exe`.
+        let n = unsafe { libc::readlink(c"/proc/self/exe".as_ptr(), exe.as_mut_ptr().cast(), exe.len()) };
+        let exe: &[u8] = if n > 0 { &exe[..n as usize] } else { b"?" };
+        let mut header = [0u8; 600];
+        let mut at = 0;
+        for part in
+            [&b"# mmlab-record 1 pid "[..], Line::<24>::new().dec(pid).as_bytes(), b" exe ", exe, b"\n"]
+        {
+            header[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        self.append(&header[..at]);
+    }
+
+    fn record(&mut self, line: &Line) {
+        if self.sink == Sink::Unopened {
+            self.open();
+        }
+        if let Sink::Open(_) = self.sink {
+            self.append(line.as_bytes());
+        }
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > BUFFER {
+            self.flush();
+        }
+        self.buffer[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+        if self.unbuffered {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let Sink::Open(fd) = self.sink else { return };
+        let mut done = 0;
+        while done < self.len {
+            // SAFETY: the range is inside `buffer`.
+            let n = unsafe { libc::write(fd, self.buffer[done..].as_ptr().cast(), self.len - done) };
+            if n <= 0 {
+                // EINTR: retry; anything else: the log is lost, stop recording.
+                // SAFETY: reading this thread's errno.
+                if n < 0 && unsafe { *libc::__errno_location() } == libc::EINTR {
+                    continue;
+                }
+                self.sink = Sink::Off;
+                break;
+            }
+            done += n as usize;
+        }
+        self.len = 0;
+    }
+}
+
+/// A line of at most `N` bytes, formatted on the stack.
+struct Line<const N: usize = LINE_MAX> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Line<N> {
+    fn new() -> Self {
+        Line { bytes: [0; N], len: 0 }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> &mut Self {
+        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+        self
+    }
+
+    fn digits(&mut self, mut value: u64, base: u64) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b"0123456789abcdef"[(value % base) as usize];
+            value /= base;
+            if value == 0 {
+                break;
+            }
+        }
+        self.push(&digits[at..])
+    }
+
+    fn dec(&mut self, value: u64) -> &mut Self {
+        self.digits(value, 10)
+    }
+
+    fn hex(&mut self, value: *const c_void) -> &mut Self {
+        self.digits(value as usize as u64, 16)
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Formats an event line and appends it to the log.
+fn event(build: impl FnOnce(&mut Line)) -> impl FnOnce(&mut Log) {
+    move |log: &mut Log| {
+        let mut line = Line::new();
+        build(&mut line);
+        line.push(b"\n");
+        log.record(&line);
+    }
+}
+
+pub fn malloc(size: usize) -> *mut u8 {
+    LOG.with(|log| {
+        // SAFETY: glibc's malloc, with any size.
+        let ret = unsafe { __libc_malloc(size) };
+        event(|l| {
+            l.push(b"m ").dec(size as u64).push(b" ").hex(ret);
+        })(log);
+        ret.cast()
+    })
+}
+
+pub fn calloc(count: usize, size: usize) -> *mut u8 {
+    LOG.with(|log| {
+        // SAFETY: glibc's calloc, which checks the product itself.
+        let ret = unsafe { __libc_calloc(count, size) };
+        event(|l| {
+            l.push(b"c ").dec(count as u64).push(b" ").dec(size as u64).push(b" ").hex(ret);
+        })(log);
+        ret.cast()
+    })
+}
+
+/// # Safety
+/// `ptr` came from glibc's malloc family (through this library) and is live.
+pub unsafe fn free(ptr: NonNull<u8>) {
+    LOG.with(|log| {
+        event(|l| {
+            l.push(b"f ").hex(ptr.as_ptr().cast());
+        })(log);
+        // SAFETY: the caller's contract.
+        unsafe { __libc_free(ptr.as_ptr().cast()) };
+    })
+}
+
+/// # Safety
+/// As for [`free`]; `size > 0`.
+pub unsafe fn realloc(ptr: NonNull<u8>, size: usize) -> *mut u8 {
+    LOG.with(|log| {
+        // SAFETY: the caller's contract.
+        let ret = unsafe { __libc_realloc(ptr.as_ptr().cast(), size) };
+        event(|l| {
+            l.push(b"r ").hex(ptr.as_ptr().cast()).push(b" ").dec(size as u64).push(b" ").hex(ret);
+        })(log);
+        ret.cast()
+    })
+}
+
+pub fn aligned(align: usize, size: usize) -> *mut u8 {
+    LOG.with(|log| {
+        // SAFETY: glibc's memalign; `align` is a power of two.
+        let ret = unsafe { __libc_memalign(align, size) };
+        event(|l| {
+            l.push(b"a ").dec(align as u64).push(b" ").dec(size as u64).push(b" ").hex(ret);
+        })(log);
+        ret.cast()
+    })
+}
+
+/// glibc's `malloc_usable_size`, found behind ours once (`dlsym` is not called with
+/// the lock held, and allocates nothing on success).
+static GLIBC_USABLE_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// # Safety
+/// As for [`free`].
+#[cfg_attr(test, allow(dead_code))]
+pub unsafe fn usable_size(ptr: NonNull<u8>) -> usize {
+    let mut f = GLIBC_USABLE_SIZE.load(Ordering::Acquire);
+    if f == 0 {
+        // SAFETY: a NUL-terminated symbol name; RTLD_NEXT finds glibc's definition.
+        f = unsafe { libc::dlsym(libc::RTLD_NEXT, c"malloc_usable_size".as_ptr()) } as usize;
+        GLIBC_USABLE_SIZE.store(f, Ordering::Release);
+    }
+    if f == 0 {
+        return 0;
+    }
+    // SAFETY: `f` is glibc's `size_t malloc_usable_size(void *)`.
+    let usable: unsafe extern "C" fn(*mut c_void) -> usize = unsafe { std::mem::transmute(f) };
+    // SAFETY: `ptr` is a live glibc block (caller's contract).
+    unsafe { usable(ptr.as_ptr().cast()) }
+}
+
+#[cfg_attr(test, allow(dead_code))]
+pub fn before_fork() {
+    LOG.acquire();
+}
+
+#[cfg_attr(test, allow(dead_code))]
+pub fn after_fork_parent() {
+    LOG.release();
+}
+
+#[cfg_attr(test, allow(dead_code))]
+pub fn after_fork_child() {
+    // The lock was taken before `fork` by this very thread (see `before_fork`).
+    LOG.with_held(|log| {
+        // The parent writes the buffered lines; the child opens its own log.
+        log.len = 0;
+        if let Sink::Open(fd) = log.sink {
+            // SAFETY: the child's copy of the parent's descriptor, ours to close.
+            unsafe { libc::close(fd) };
+        }
+        log.sink = Sink::Unopened;
+    });
+    LOG.release();
+}
+
+pub fn at_exit() {
+    LOG.with(|log| {
+        log.flush();
+        log.unbuffered = true;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_call_is_logged_in_order_with_its_result() {
+        let dir = std::env::temp_dir().join(format!("mmlab-recorder-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // SAFETY: this is the only test of this crate that reads or writes the
+        // environment, and it does so before logging starts.
+        unsafe { std::env::set_var("MMLAB_RECORD_DIR", &dir) };
+        let a = malloc(24);
+        let b = calloc(3, 10);
+        // SAFETY: `a` is live; resized once, then both blocks freed once.
+        let c = unsafe { realloc(NonNull::new(a).unwrap(), 4000) };
+        let d = aligned(64, 100);
+        assert_eq!(d as usize % 64, 0);
+        unsafe {
+            free(NonNull::new(b).unwrap());
+            free(NonNull::new(c).unwrap());
+            free(NonNull::new(d).unwrap());
+        }
+        at_exit();
+        let log = std::fs::read_to_string(dir.join(format!("{}.log", std::process::id()))).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert!(lines[0].starts_with(&format!("# mmlab-record 1 pid {} exe /", std::process::id())), "{log}");
+        // Other tests' threads may allocate through the test harness, but not through
+        // these functions: the log holds exactly our calls.
+        let hex = |p: *mut u8| format!("{:x}", p as usize);
+        assert_eq!(
+            &lines[1..],
+            [
+                format!("m 24 {}", hex(a)),
+                format!("c 3 10 {}", hex(b)),
+                format!("r {} 4000 {}", hex(a), hex(c)),
+                format!("a 64 100 {}", hex(d)),
+                format!("f {}", hex(b)),
+                format!("f {}", hex(c)),
+                format!("f {}", hex(d)),
+            ]
+        );
+    }
+}
