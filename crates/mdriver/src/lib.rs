@@ -12,9 +12,12 @@
 //! * [`race`]: every strategy over every trace, and the summary.
 //! * [`report`]: table, Markdown, CSV and JSON output.
 //! * [`traces`]: loading trace files and the bundled suite embedded in the binary.
+//! * [`record`]: converting the event logs of the `LD_PRELOAD` recorder (real programs'
+//!   `malloc` calls) into `.rep` traces, for `mdriver record`.
 
 pub mod payload;
 pub mod race;
+pub mod record;
 pub mod registry;
 pub mod replay;
 pub mod report;

@@ -119,6 +119,9 @@ impl Log {
             at += part.len();
         }
         self.append(&header[..at]);
+        // Written at once: a process image that `exec`s before its buffer fills still
+        // leaves its header, and the reader sees where one image ends.
+        self.flush();
     }
 
     fn record(&mut self, line: &Line) {
