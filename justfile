@@ -27,3 +27,18 @@ ci:
 # Criterion benchmarks (HTML reports under target/criterion).
 bench *ARGS:
     cargo bench -p mm-benches {{ARGS}}
+
+# Run COMMAND with STRATEGY's libmm_preload.so as its malloc: just preload buddy python3 -c 'print(42)'
+[positional-arguments]
+preload STRATEGY +COMMAND:
+    cargo build --release -p mm-preload --no-default-features --features "$1" --target-dir "target/preload-$1"
+    lib="$PWD/target/preload-$1/release/libmm_preload.so"; shift; LD_PRELOAD="$lib" "$@"
+
+# Record a program's allocations as a .rep trace: just record -o out.rep [--exe cc1] -- gcc -c hello.c
+[positional-arguments]
+record *ARGS:
+    cargo run --release -- record "$@"
+
+# Re-record the traces in traces/recorded from the programs on this machine.
+record-traces:
+    bash traces/recorded/record.sh
