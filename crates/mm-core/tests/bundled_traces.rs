@@ -254,8 +254,60 @@ fn the_readme_table_matches_the_suite() {
     // Rows for traces that are no longer in the suite.
     let stale: Vec<&str> = readme
         .lines()
-        .filter(|l| l.starts_with("| `") && l.contains(".rep`"))
+        .filter(|l| l.starts_with("| `") && l.contains(".rep`") && !l.starts_with("| `recorded/"))
         .filter(|l| !entries.iter().any(|e| l.starts_with(&format!("| `{}` |", e.file))))
         .collect();
     assert!(stale.is_empty(), "traces/README.md lists traces that SUITE does not:\n{}", stale.join("\n"));
+}
+
+/// The traces recorded from real programs (`traces/recorded/*.rep`): not generated, so
+/// not in SUITE, but they must parse, validate, end with every block freed, and match
+/// their rows in the README (ops, ids, peak live bytes, max live blocks).
+#[test]
+fn recorded_traces_are_valid_and_described() {
+    let dir = traces_dir().join("recorded");
+    let readme = fs::read_to_string(traces_dir().join("README.md")).unwrap();
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "rep"))
+        .collect();
+    files.sort();
+    assert!((3..=5).contains(&files.len()), "traces/recorded holds {} traces", files.len());
+    for path in files {
+        let trace = Trace::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        trace.validate().unwrap();
+        let mut live = std::collections::HashSet::new();
+        for op in &trace.ops {
+            match op {
+                Op::Alloc { id, .. } => {
+                    assert!(live.insert(*id), "{}: id {id} allocated twice", path.display())
+                }
+                Op::Free { id } | Op::Realloc { id, size: 0 } => {
+                    assert!(live.remove(id), "{}: id {id} freed while not live", path.display())
+                }
+                Op::Realloc { id, .. } => {
+                    assert!(live.contains(id), "{}: id {id} resized while not live", path.display())
+                }
+            }
+        }
+        assert!(live.is_empty(), "{}: {} blocks are never freed", path.display(), live.len());
+        let name = path.file_name().unwrap().to_string_lossy();
+        let row = format!("| `recorded/{name}` |");
+        let line = readme
+            .lines()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("traces/README.md has no row for recorded/{name}"));
+        let numbers: Vec<&str> = line.trim_end_matches('|').rsplit('|').take(4).map(str::trim).collect();
+        let expected = [
+            max_live_blocks(&trace).to_string(),
+            trace.sugg_heapsize.to_string(),
+            trace.num_ids.to_string(),
+            trace.ops.len().to_string(),
+        ];
+        assert_eq!(
+            numbers, expected,
+            "traces/README.md's row for recorded/{name} (ops, ids, peak, max live, reversed)"
+        );
+    }
 }
