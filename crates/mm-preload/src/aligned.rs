@@ -171,12 +171,49 @@ mod tests {
     use super::*;
     use facade::MemLib;
 
+    /// Entries not in their home slot: the probing and backward-shift paths.
+    fn displaced(table: &mut AlignedTable) -> usize {
+        let slots: Vec<Slot> = table.slots().to_vec();
+        (0..slots.len()).filter(|&i| slots[i].payload != 0 && table.home(slots[i].payload) != i).count()
+    }
+
+    #[test]
+    fn random_inserts_and_removals_agree_with_a_hash_map() {
+        let mut strategy = facade::default_allocator(MemLib::new(1 << 22).unwrap());
+        strategy.init().unwrap();
+        let mut table = AlignedTable::new();
+        let mut model = std::collections::HashMap::new();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut most_displaced = 0;
+        for step in 0..40_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Few distinct 16-byte-aligned addresses, so inserts and removals collide.
+            let key = ((x % 3000) as usize + 1) * 16;
+            if model.contains_key(&key) && x % 5 < 3 {
+                assert_eq!(table.remove(key), model.remove(&key), "step {step}");
+            } else if !model.contains_key(&key) && model.len() < 1500 {
+                assert!(table.insert(&mut strategy, key, key + 1));
+                model.insert(key, key + 1);
+            }
+            if step % 997 == 0 {
+                most_displaced = most_displaced.max(displaced(&mut table));
+                for k in (1..=3000).map(|k| k * 16) {
+                    assert_eq!(table.get(k), model.get(&k).copied(), "step {step}, key {k:#x}");
+                }
+            }
+        }
+        assert_eq!(table.len, model.len());
+        assert!(most_displaced > 50, "the keys never collided ({most_displaced} displaced)");
+        strategy.check_heap().unwrap();
+    }
+
     #[test]
     fn entries_survive_growth_and_removal_in_any_order() {
         let mut strategy = facade::default_allocator(MemLib::new(1 << 22).unwrap());
         strategy.init().unwrap();
         let mut table = AlignedTable::new();
-        // Addresses that share home slots: multiples of a large power of two.
         let keys: Vec<usize> = (1..=1000).map(|i| i * 4096).collect();
         for &k in &keys {
             assert!(table.insert(&mut strategy, k, k - 16));

@@ -27,11 +27,29 @@ static HEAP: Locked<Heap> = Locked::new(Heap { strategy: None, failed: false, al
 /// sizes near `usize::MAX` away from the strategy's size arithmetic.
 const MAX_REQUEST: usize = facade::DEFAULT_RESERVE;
 
+/// The smallest reservation tried when the full one is refused.
+const MIN_RESERVE: usize = 64 << 20;
+
+/// `calloc` blocks at least this large are zeroed by giving their whole pages back to
+/// the kernel (which refills them with zeros on first touch) instead of writing zeros,
+/// so that a large sparse table costs only the pages the program uses.
+const CALLOC_RELEASE: usize = 128 << 10;
+
 impl Heap {
     fn strategy(&mut self) -> Option<&mut DefaultAllocator> {
         if self.strategy.is_none() && !self.failed {
             self.failed = true;
-            if let Ok(memory) = MemLib::reserve(facade::DEFAULT_RESERVE) {
+            // Under `ulimit -v` or strict overcommit the full reservation can fail:
+            // settle for less rather than fail every allocation.
+            let mut reserve = facade::DEFAULT_RESERVE;
+            let memory = loop {
+                match MemLib::reserve(reserve) {
+                    Ok(memory) => break Some(memory),
+                    Err(_) if reserve > MIN_RESERVE => reserve /= 2,
+                    Err(_) => break None,
+                }
+            };
+            if let Some(memory) = memory {
                 let mut strategy = facade::default_allocator(memory);
                 if strategy.init().is_ok() {
                     self.strategy = Some(strategy);
@@ -161,12 +179,38 @@ pub fn calloc(count: usize, size: usize) -> *mut u8 {
         let bytes = count.saturating_mul(size);
         let block = heap.malloc(bytes);
         if !block.is_null() {
-            // SAFETY: `malloc` returned a block of at least `bytes` writable bytes.
-            unsafe { block.write_bytes(0, bytes) };
+            zero(block, bytes);
         }
         block
     })
 }
+
+/// Zeroes `bytes` bytes at `block`, a live block of at least that size.
+fn zero(block: *mut u8, bytes: usize) {
+    let start = block as usize;
+    let first_page = start.next_multiple_of(PAGE);
+    let last_page = (start + bytes) / PAGE * PAGE;
+    if bytes < CALLOC_RELEASE || last_page <= first_page {
+        // SAFETY: the block holds at least `bytes` writable bytes.
+        unsafe { block.write_bytes(0, bytes) };
+        return;
+    }
+    // SAFETY: the head `[start, first_page)` and tail `[last_page, start + bytes)` lie
+    // inside the block. The whole pages between lie inside it too, belong to no other
+    // block and hold none of the strategy's metadata (which sits outside the payload);
+    // the heap is a private anonymous mapping, so MADV_DONTNEED makes them read as zeros.
+    unsafe {
+        block.write_bytes(0, first_page - start);
+        block.add(last_page - start).write_bytes(0, start + bytes - last_page);
+        let middle = block.add(first_page - start);
+        if libc::madvise(middle.cast(), last_page - first_page, libc::MADV_DONTNEED) != 0 {
+            middle.write_bytes(0, last_page - first_page);
+        }
+    }
+}
+
+/// The page size `zero` releases by (the kernel's; 4 KiB on x86-64, checked by a test).
+const PAGE: usize = facade::PAGE_SIZE;
 
 /// # Safety
 /// `ptr` was returned by this library's allocation functions and is not yet freed (or is
@@ -196,15 +240,15 @@ pub unsafe fn usable_size(ptr: NonNull<u8>) -> usize {
 }
 
 pub fn before_fork() {
-    HEAP.acquire();
+    HEAP.hold_for_fork();
 }
 
 pub fn after_fork_parent() {
-    HEAP.release();
+    HEAP.release_after_fork();
 }
 
 pub fn after_fork_child() {
-    HEAP.release();
+    HEAP.release_after_fork();
 }
 
 /// Nothing to write out at exit: the heap dies with the process.
@@ -313,6 +357,25 @@ mod tests {
             // SAFETY: `keep` is live and freed once.
             unsafe { free(NonNull::new(keep).unwrap()) };
         }
+    }
+
+    #[test]
+    fn a_large_calloc_reads_as_zeros_after_its_pages_are_released() {
+        // SAFETY: `sysconf` has no preconditions.
+        assert_eq!(unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize, PAGE);
+        let dirty = malloc(3 * CALLOC_RELEASE);
+        fill(dirty, 3 * CALLOC_RELEASE, 0xEE);
+        // SAFETY: `dirty` is live and freed once.
+        unsafe { free(NonNull::new(dirty).unwrap()) };
+        for bytes in [CALLOC_RELEASE, CALLOC_RELEASE + 12_345, 2 * CALLOC_RELEASE + 1] {
+            let z = calloc(1, bytes);
+            // SAFETY: `z` holds `bytes` bytes.
+            assert!((0..bytes).all(|i| unsafe { z.add(i).read() } == 0), "calloc({bytes})");
+            fill(z, bytes, 3);
+            // SAFETY: `z` is live and freed once.
+            unsafe { free(NonNull::new(z).unwrap()) };
+        }
+        HEAP.with(|heap| heap.strategy.as_ref().unwrap().check_heap()).unwrap();
     }
 
     #[test]

@@ -22,19 +22,27 @@
 //! * **`fork`**: a child process starts with one thread, a copy of the heap, and the
 //!   lock in whatever state another thread left it. The lock is taken before `fork`
 //!   (a `pthread_atfork` prepare handler) and released afterwards in the parent and the
-//!   child, so the child's heap is always consistent. The handlers are registered on
-//!   the first call into the library — before any other library's constructor could
-//!   register its own — because prepare handlers run in reverse order of registration:
-//!   ours runs last, after every other handler that might still want to allocate.
+//!   child, so the child's heap is always consistent. Other libraries' fork handlers
+//!   may run while we hold it (prepare handlers run in reverse order of registration,
+//!   and a library's constructor can register before ours runs) and may allocate: the
+//!   forking thread is let through the lock until our parent/child handler releases it.
+//! * **`errno`** is set on failure only: `free` and successful calls preserve it, even
+//!   when a contended lock sleeps in the kernel.
 //! * **No allocation inside `malloc`**: the strategy's heap comes from `mmap`, the
-//!   library keeps its state in statics, formats with stack buffers, and never panics
-//!   by design on these paths. If something did re-enter `malloc` on the same thread,
-//!   the lock notices and aborts with a message instead of deadlocking.
+//!   library keeps its state in statics and formats with stack buffers. The strategies
+//!   do panic on some corrupted heaps (a bounds check meeting a smashed header), and
+//!   Rust's panic machinery allocates: that re-enters `malloc` on the same thread,
+//!   which the lock notices, and the library aborts with a message naming the likely
+//!   causes instead of deadlocking.
 //! * **Foreign pointers**: before the library is relocated, the dynamic loader serves
 //!   a few allocations from its own arena; `free` ignores pointers outside our heap.
 //!
 //! The heap is an 8 GiB `mmap(MAP_NORESERVE)` reservation the OS commits as it is
-//! touched; freed memory is reused by the strategy but not returned to the OS.
+//! touched (halved down to 64 MiB if the OS refuses that much); it is the process's
+//! whole heap, and explicit and segregated fits, whose links are 32-bit, use at most
+//! 4 GiB of it. Freed memory is reused by the strategy but not returned to the OS,
+//! except that a large `calloc` gives its whole pages back to the kernel to be
+//! zero-filled on demand, so a sparse table costs only the pages it touches.
 
 mod lock;
 

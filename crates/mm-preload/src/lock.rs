@@ -27,6 +27,11 @@ pub struct Locked<T> {
     state: AtomicU32,
     /// `pthread_self()` of the holder, 0 when free.
     owner: AtomicUsize,
+    /// `pthread_self()` of a thread holding the lock across `fork` (between the prepare
+    /// handler and the parent or child handler), 0 otherwise. That thread may still use
+    /// the value: other libraries' fork handlers run while we hold the lock, and may
+    /// allocate.
+    forking: AtomicUsize,
     value: UnsafeCell<T>,
 }
 
@@ -41,11 +46,25 @@ fn this_thread() -> usize {
 
 impl<T> Locked<T> {
     pub const fn new(value: T) -> Self {
-        Locked { state: AtomicU32::new(FREE), owner: AtomicUsize::new(0), value: UnsafeCell::new(value) }
+        Locked {
+            state: AtomicU32::new(FREE),
+            owner: AtomicUsize::new(0),
+            forking: AtomicUsize::new(0),
+            value: UnsafeCell::new(value),
+        }
     }
 
     /// Runs `f` with the value, holding the lock.
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let me = this_thread();
+        if self.owner.load(Ordering::Relaxed) == me && self.forking.load(Ordering::Relaxed) == me {
+            // Inside `fork`, between our prepare handler and our parent/child handler:
+            // this thread already holds the lock (see `hold_for_fork`).
+            // SAFETY: the lock is held by this thread, and no reference to the value is
+            // alive: the holder is `fork` itself, called by the program, not from inside
+            // one of our calls.
+            return f(unsafe { &mut *self.value.get() });
+        }
         self.acquire();
         // SAFETY: the lock is held, so no other reference to the value exists; this one
         // ends before `release`.
@@ -54,23 +73,24 @@ impl<T> Locked<T> {
         result
     }
 
-    /// Runs `f` with the value when the calling thread already holds the lock (taken
-    /// with [`Locked::acquire`]); aborts if it does not.
-    #[cfg_attr(not(feature = "record"), allow(dead_code))]
-    pub fn with_held<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        if self.owner.load(Ordering::Relaxed) != this_thread() || self.state.load(Ordering::Relaxed) == FREE {
-            fatal(b"internal error: the lock is not held by this thread");
-        }
-        // SAFETY: this thread holds the lock, so no other reference to the value exists.
-        f(unsafe { &mut *self.value.get() })
+    /// `pthread_atfork` prepare: takes the lock and keeps it across `fork`, letting this
+    /// thread through meanwhile (for other libraries' fork handlers that allocate).
+    pub fn hold_for_fork(&self) {
+        self.acquire();
+        self.forking.store(this_thread(), Ordering::Relaxed);
     }
 
-    /// Takes the lock without a scope: for `pthread_atfork`'s prepare handler, paired
-    /// with [`Locked::release`] in the parent and child handlers.
-    pub fn acquire(&self) {
+    /// `pthread_atfork` parent and child: the end of [`Locked::hold_for_fork`].
+    pub fn release_after_fork(&self) {
+        self.forking.store(0, Ordering::Relaxed);
+        self.release();
+    }
+
+    /// Takes the lock; aborts if this thread already holds it (re-entry).
+    fn acquire(&self) {
         let me = this_thread();
         if self.owner.load(Ordering::Relaxed) == me {
-            fatal(b"malloc was re-entered on a thread already inside it (a signal handler calling malloc, or an allocation on the allocator's own path)");
+            fatal(b"malloc was re-entered on a thread already inside it: a signal handler called malloc, or the allocator panicked (heap corruption: a buffer overflow, double free or invalid free in the program, or a bug here)");
         }
         if self.state.compare_exchange(FREE, HELD, Ordering::Acquire, Ordering::Relaxed).is_err() {
             self.acquire_contended();
@@ -95,7 +115,7 @@ impl<T> Locked<T> {
     }
 
     /// Releases the lock taken by [`Locked::acquire`] (or inherited across `fork`).
-    pub fn release(&self) {
+    fn release(&self) {
         self.owner.store(0, Ordering::Relaxed);
         if self.state.swap(FREE, Ordering::Release) == CONTENDED {
             futex(&self.state, libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
@@ -104,11 +124,28 @@ impl<T> Locked<T> {
 }
 
 fn futex(word: &AtomicU32, op: libc::c_int, value: u32) {
+    // `free` must leave errno alone (POSIX.1-2024, glibc 2.33+), and a successful
+    // `malloc` should: keep the caller's errno across the syscall.
+    let saved = errno::get();
     // SAFETY: `word` is a live, aligned 32-bit atomic for the duration of the call; a
     // null timeout means wait without one. Errors (EAGAIN when the word has changed,
     // EINTR) only mean "look again", which both callers do.
     unsafe {
         libc::syscall(libc::SYS_futex, word.as_ptr(), op, value, std::ptr::null::<libc::timespec>());
+    }
+    errno::set(saved);
+}
+
+/// This thread's `errno`.
+pub mod errno {
+    pub fn get() -> libc::c_int {
+        // SAFETY: `__errno_location` returns this thread's errno slot, always valid.
+        unsafe { *libc::__errno_location() }
+    }
+
+    pub fn set(value: libc::c_int) {
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = value };
     }
 }
 

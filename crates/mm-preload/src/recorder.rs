@@ -22,14 +22,15 @@
 //! another appears freed before it is returned. Lines collect in a 64 KiB buffer written
 //! with `write(2)` when full and at exit. After `fork` the child starts its own log
 //! (`<child pid>.log`); after `exec` the new image appends a new header to the same
-//! file. A process that ends in `_exit` or a crash loses its last unwritten lines; the
-//! reader appends the frees.
+//! file. Lines still in the buffer are lost when a process ends in `_exit` or a crash,
+//! or replaces itself with `exec` (typically a child's few allocations between `fork`
+//! and `exec`); the reader appends frees for blocks left live.
 
 use std::ffi::{CStr, c_void};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::lock::Locked;
+use crate::lock::{Locked, errno};
 
 unsafe extern "C" {
     fn __libc_malloc(size: usize) -> *mut c_void;
@@ -125,12 +126,15 @@ impl Log {
     }
 
     fn record(&mut self, line: &Line) {
+        // Opening and writing the log must not change the program's errno.
+        let saved = errno::get();
         if self.sink == Sink::Unopened {
             self.open();
         }
         if let Sink::Open(_) = self.sink {
             self.append(line.as_bytes());
         }
+        errno::set(saved);
     }
 
     fn append(&mut self, bytes: &[u8]) {
@@ -302,18 +306,19 @@ pub unsafe fn usable_size(ptr: NonNull<u8>) -> usize {
 
 #[cfg_attr(test, allow(dead_code))]
 pub fn before_fork() {
-    LOG.acquire();
+    LOG.hold_for_fork();
 }
 
 #[cfg_attr(test, allow(dead_code))]
 pub fn after_fork_parent() {
-    LOG.release();
+    LOG.release_after_fork();
 }
 
 #[cfg_attr(test, allow(dead_code))]
 pub fn after_fork_child() {
-    // The lock was taken before `fork` by this very thread (see `before_fork`).
-    LOG.with_held(|log| {
+    // The lock was taken before `fork` by this very thread, which `with` lets through
+    // (see `before_fork`).
+    LOG.with(|log| {
         // The parent writes the buffered lines; the child opens its own log.
         log.len = 0;
         if let Sink::Open(fd) = log.sink {
@@ -322,7 +327,7 @@ pub fn after_fork_child() {
         }
         log.sink = Sink::Unopened;
     });
-    LOG.release();
+    LOG.release_after_fork();
 }
 
 pub fn at_exit() {

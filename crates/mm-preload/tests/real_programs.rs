@@ -330,6 +330,40 @@ fn the_c_contract_holds_under_every_strategy() {
 }
 
 #[test]
+fn fork_works_when_another_library_registered_allocating_fork_handlers_first() {
+    // The library's constructor runs before ours, so its handlers are registered first:
+    // its prepare handler runs while we hold our lock across fork, and allocates.
+    let dir = scratch().join("preload-atfork");
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
+    let cc = || Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
+    let mut lib = cc();
+    lib.args(["-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-pthread", "-o"])
+        .arg(dir.join("libatfork_dep.so"))
+        .arg(c.join("atfork_dep.c"));
+    assert!(run(lib, None).status.success(), "atfork_dep.c compiles");
+    let exe = dir.join("fork_handlers");
+    let mut main = cc();
+    main.args(["-O1", "-Wall", "-Werror", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(c.join("fork_handlers.c"))
+        .arg("-L")
+        .arg(&dir)
+        .arg("-latfork_dep")
+        .arg(format!("-Wl,-rpath,{}", dir.display()));
+    assert!(run(main, None).status.success(), "fork_handlers.c compiles");
+    for feature in STRATEGIES.iter().chain(&["record"]) {
+        let got = run(Command::new(&exe), Some(&library(feature)));
+        let stdout = String::from_utf8_lossy(&got.stdout);
+        assert!(
+            got.status.success() && stdout.starts_with("ok "),
+            "{feature}: {stdout}{}",
+            String::from_utf8_lossy(&got.stderr)
+        );
+    }
+}
+
+#[test]
 fn the_recorder_logs_a_program_and_leaves_its_output_alone() {
     let dir = scratch().join("preload-record");
     let _ = std::fs::remove_dir_all(&dir);

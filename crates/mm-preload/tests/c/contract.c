@@ -55,6 +55,22 @@ static void *churn(void *arg) {
     return NULL;
 }
 
+/* errno must survive free() and successful allocations, even under contention
+ * (POSIX.1-2024 for free; what glibc does for both). */
+static void *keeps_errno(void *arg) {
+    (void)arg;
+    long changed = 0;
+    for (int i = 0; i < 20000; i++) {
+        errno = 1234;
+        void *p = malloc(1 + i % 500);
+        changed += errno != 1234;
+        errno = 4321;
+        free(p);
+        changed += errno != 4321;
+    }
+    return (void *)changed;
+}
+
 int main(void) {
     /* malloc: 16-byte alignment, distinct non-null results for 0 bytes. */
     void *a = malloc(0), *b = malloc(0);
@@ -161,6 +177,33 @@ int main(void) {
         void *ret = (void *)1;
         pthread_join(threads[t], &ret);
         CHECK(ret == NULL);
+    }
+
+    /* errno under contention. */
+    pthread_t keepers[4];
+    for (int t = 0; t < 4; t++) pthread_create(&keepers[t], NULL, keeps_errno, NULL);
+    for (int t = 0; t < 4; t++) {
+        void *changed = (void *)1;
+        pthread_join(keepers[t], &changed);
+        CHECK(changed == NULL);
+    }
+    /* posix_memalign reports failure by its return value and leaves errno alone. */
+    errno = 77;
+    CHECK(posix_memalign(&p, 64, huge) == ENOMEM && errno == 77);
+    /* memalign with alignment 0 or 1 is malloc; an aligned payload carved from inside
+     * its block can be grown and shrunk. */
+    void *m0 = memalign(0, 40), *m1 = memalign(1, 40);
+    CHECK(m0 && m1 && aligned_to(m0, 16) && aligned_to(m1, 16));
+    free(m0);
+    free(m1);
+    for (int i = 0; i < 8; i++) {
+        unsigned char *a = memalign(256, 24 + i);
+        memset(a, 0x3c, 24 + i);
+        a = realloc(a, 3000 + i);
+        int kept = 1;
+        for (int j = 0; j < 24 + i; j++) kept &= a[j] == 0x3c;
+        CHECK(kept && malloc_usable_size(a) >= (size_t)(3000 + i));
+        free(a);
     }
 
     printf("%s %d\n", failures ? "failed" : "ok", checks);
