@@ -330,6 +330,24 @@ fn the_c_contract_holds_under_every_strategy() {
 }
 
 #[test]
+fn eight_threads_pass_blocks_and_fork_under_every_strategy() {
+    let dir = scratch().join("preload-stress");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("stress");
+    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
+    cc.args(["-O1", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/stress.c"));
+    let built = run(cc, None);
+    assert!(built.status.success(), "stress.c compiles: {}", String::from_utf8_lossy(&built.stderr));
+    for strategy in STRATEGIES {
+        let got = run(Command::new(&exe), Some(&library(strategy)));
+        let stdout = String::from_utf8_lossy(&got.stdout);
+        assert!(got.status.success() && stdout.starts_with("ok 160000 160000 "), "{strategy}: {stdout}");
+    }
+}
+
+#[test]
 fn fork_works_when_another_library_registered_allocating_fork_handlers_first() {
     // The library's constructor runs before ours, so its handlers are registered first:
     // its prepare handler runs while we hold our lock across fork, and allocates.

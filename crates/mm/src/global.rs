@@ -67,6 +67,15 @@ impl<A: Allocator> LockedAllocator<A> {
         guard
     }
 
+    /// Runs the strategy's heap checker under the lock (`Ok` before first use).
+    pub fn check_heap(&self) -> Result<(), mm_core::HeapCheckError> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .map_or(Ok(()), A::check_heap)
+    }
+
     /// Runs `f` on the strategy, or returns null when there is none.
     fn with<R>(&self, f: impl FnOnce(&mut A) -> *mut R) -> *mut R {
         match self.lock().as_mut() {
