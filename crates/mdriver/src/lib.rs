@@ -14,8 +14,17 @@
 //! * [`traces`]: loading trace files and the bundled suite embedded in the binary.
 //! * [`record`]: converting the event logs of the `LD_PRELOAD` recorder (real programs'
 //!   `malloc` calls) into `.rep` traces, for `mdriver record`.
+//! * [`plot`]: SVG charts of a race (utilization, throughput against libc, cost
+//!   growth) with their CSVs, for `mdriver plot`.
+//! * [`growth`]: the cost-growth measurement: free + malloc pairs per second as the
+//!   live set grows from 1k to 1M blocks.
+//! * [`heapmap`]: an SVG map of what every byte of a strategy's heap holds at points
+//!   of a trace, for `mdriver heapmap`.
 
+pub mod growth;
+pub mod heapmap;
 pub mod payload;
+pub mod plot;
 pub mod race;
 pub mod record;
 pub mod registry;

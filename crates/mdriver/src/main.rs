@@ -57,6 +57,28 @@ enum Command {
         the command could not be started, or nothing usable was recorded."
     )]
     Record(RecordArgs),
+    /// Draw the race as SVG charts (utilization, throughput vs libc, cost growth), each with its CSV.
+    #[command(long_about = "Draw the race as SVG charts, each with the CSV of its numbers beside it: \
+        utilization.svg (per trace and strategy), throughput.svg (per trace, relative to libc) and \
+        cost-growth.svg (free + malloc pairs per second as the live set grows from 1k to 1M blocks).\n\n\
+        Without --input the race is run first, with the race's options, and its report printed \
+        as the race prints it. The cost-growth curves are measured for the same strategies and \
+        libc; a curve stops once one point takes longer than --growth-budget.\n\n\
+        Exit status: 0 charts written, 1 charts written but a strategy was incorrect, 2 bad \
+        usage or unreadable input.")]
+    Plot(PlotArgs),
+    /// Draw a strategy's heap at points of a trace as an SVG map of what every byte holds.
+    #[command(
+        long_about = "Draw a strategy's heap at points of a trace as an SVG map of what every byte holds: \
+        requested payload, padding (rounding and alignment waste), metadata (headers, footers, \
+        control data), free blocks, and heap beyond the break at that point. Each snapshot is \
+        the whole heap up to the trace's high-water mark, wrapped over lines, with the byte \
+        total of every kind. Strategies that do not describe their heap (heap_spans) are mapped \
+        from what the driver knows: requested payloads, and the rest as unknown.\n\n\
+        Exit status: 0 map written, 1 the strategy is incorrect on the trace, 2 bad usage or \
+        unreadable input."
+    )]
+    Heapmap(HeapmapArgs),
 }
 
 #[derive(Args)]
@@ -73,6 +95,10 @@ struct RaceArgs {
     /// Run the strategy's heap checker after every operation.
     #[arg(long)]
     check_heap: bool,
+    /// Wrap every strategy in hardened mode (double frees, invalid frees and overwritten
+    /// headers caught at free), to measure its cost.
+    #[arg(long)]
+    hardened: bool,
     /// The simulated heap's maximum size in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_HEAP)]
     max_heap: usize,
@@ -126,12 +152,72 @@ struct RecordArgs {
     command: Vec<OsString>,
 }
 
+#[derive(Args)]
+struct PlotArgs {
+    /// Draw from this race report (`mdriver --format json > r.json`) instead of racing.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Where the charts and their CSVs go.
+    #[arg(long, value_name = "DIR", default_value = "docs/results")]
+    out_dir: PathBuf,
+    /// Do not draw the cost-growth chart (measuring it takes a minute or two).
+    #[arg(long)]
+    no_growth: bool,
+    /// Redraw the cost-growth chart from this cost-growth.csv instead of measuring.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_growth")]
+    growth_input: Option<PathBuf>,
+    /// The largest live-set size of the cost-growth curves (they start at 1024 and double).
+    #[arg(long, value_name = "N", default_value_t = 1 << 20, value_parser = clap::value_parser!(usize))]
+    growth_max: usize,
+    /// Free + malloc pairs timed per cost-growth point: the live-set size, but at least N.
+    #[arg(long, value_name = "N", default_value_t = mdriver::growth::GrowthConfig::default().min_pairs)]
+    growth_pairs: usize,
+    /// A cost-growth curve stops after a point that took longer than SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    growth_budget: f64,
+    /// The simulated heap of the cost-growth measurement (room for a million blocks).
+    #[arg(long, value_name = "BYTES", default_value_t = mdriver::growth::GrowthConfig::default().max_heap)]
+    growth_heap: usize,
+    #[command(flatten)]
+    race: RaceArgs,
+}
+
+#[derive(Args)]
+struct HeapmapArgs {
+    /// The strategy to map (any strategy but libc, whose heap the driver cannot see).
+    #[arg(short, long, value_name = "NAME",
+          value_parser = PossibleValuesParser::new(registry::STRATEGIES.iter().map(|s| s.name)))]
+    strategy: String,
+    /// The trace: a .rep file, or the name of a bundled trace (e.g. churn-3).
+    #[arg(short, long, value_name = "FILE")]
+    trace: String,
+    /// Where to take snapshots: peak (of the live payload), end, or op:N (after N operations);
+    /// comma-separated or repeated [default: peak, end, and a quarter, half and three quarters through].
+    #[arg(long, value_name = "POINT", value_delimiter = ',', value_parser = clap::value_parser!(mdriver::heapmap::At))]
+    at: Vec<mdriver::heapmap::At>,
+    /// Write the SVG here [default: heapmap-<STRATEGY>-<TRACE>.svg].
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The simulated heap's maximum size in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_HEAP)]
+    max_heap: usize,
+    /// Payload alignment (a power of two, 8..=4096).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    align: usize,
+    /// Heap bytes per line of the map (rounded up to a multiple of 1024)
+    /// [default: a power of two that fits the heap on 8 to 16 lines].
+    #[arg(long, value_name = "BYTES")]
+    line_bytes: Option<usize>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Gen(args)) => generate(&args),
         Some(Command::List) => list(),
         Some(Command::Record(args)) => record(&args),
+        Some(Command::Plot(args)) => plot(&args),
+        Some(Command::Heapmap(args)) => heapmap(&args),
         None => race(&cli.race),
     };
     result.unwrap_or_else(|message| {
@@ -159,6 +245,7 @@ fn race(args: &RaceArgs) -> Result<ExitCode, String> {
     let config = RaceConfig {
         strategies,
         check_heap: args.check_heap,
+        hardened: args.hardened,
         max_heap: args.max_heap,
         align,
         reps: args.reps as usize,
@@ -425,4 +512,147 @@ fn print_segments(segments: &[Segment], chosen: &Segment) {
             segment.exe
         );
     }
+}
+
+/// `mdriver plot`: the race (or a report read back), the cost-growth curves, the charts.
+fn plot(args: &PlotArgs) -> Result<ExitCode, String> {
+    use mdriver::growth::{self, GrowthConfig};
+    use mdriver::plot::{self, PlotInput};
+
+    let (input, correct) = match &args.input {
+        Some(path) => {
+            let json =
+                std::fs::read_to_string(path).map_err(|e| format!("--input {}: {e}", path.display()))?;
+            let input =
+                PlotInput::from_json(&path.display().to_string(), &json).map_err(|e| e.to_string())?;
+            let correct = input.summary.iter().all(|s| s.correct);
+            (input, correct)
+        }
+        None => {
+            let race = &args.race;
+            let align = Align::new(race.align).map_err(|e| format!("--align: {e}"))?;
+            let traces =
+                mdriver::traces::load(race.trace_dir.as_deref(), &race.files).map_err(|e| e.to_string())?;
+            let strategies = if race.strategies.is_empty() {
+                registry::default_names().into_iter().map(str::to_owned).collect()
+            } else {
+                race.strategies.clone()
+            };
+            let config = RaceConfig {
+                strategies,
+                check_heap: race.check_heap,
+                hardened: race.hardened,
+                max_heap: race.max_heap,
+                align,
+                reps: race.reps as usize,
+                ..RaceConfig::default()
+            };
+            let report = race::run(&traces, &config).map_err(|e| e.to_string())?;
+            let mut stdout = std::io::stdout().lock();
+            report::write(&report, race.format, race.verbose, &mut stdout)
+                .and_then(|()| stdout.flush())
+                .map_err(|e| format!("writing the report: {e}"))?;
+            for run in report.runs.iter().filter(|r| !r.correct) {
+                eprintln!("mdriver: incorrect: {}", run.error.as_deref().unwrap_or("(no message)"));
+            }
+            (PlotInput::from_report(&report), report.all_correct())
+        }
+    };
+
+    let config = GrowthConfig {
+        live: (0..usize::BITS)
+            .map(|k| 1usize << k)
+            .skip_while(|&n| n < 1024.min(args.growth_max))
+            .take_while(|&n| n <= args.growth_max)
+            .collect(),
+        budget: std::time::Duration::try_from_secs_f64(args.growth_budget)
+            .map_err(|e| format!("--growth-budget {}: {e}", args.growth_budget))?,
+        max_heap: args.growth_heap,
+        min_pairs: args.growth_pairs,
+        align: Align::new(args.race.align).map_err(|e| format!("--align: {e}"))?,
+        ..GrowthConfig::default()
+    };
+    let curves = if args.no_growth {
+        None
+    } else if let Some(path) = &args.growth_input {
+        Some(plot::read_growth_csv(path).map_err(|e| e.to_string())?)
+    } else {
+        let mut names: Vec<String> = input.strategies().into_iter().map(str::to_owned).collect();
+        if !names.iter().any(|n| n == registry::LIBC) {
+            names.push(registry::LIBC.to_owned());
+        }
+        let mut curves = Vec::new();
+        for name in &names {
+            let curve = growth::measure(name, &config, |p| {
+                eprintln!(
+                    "mdriver plot: cost growth: {name} at {} live blocks: {} pairs/s ({:.2} s)",
+                    growth::count(p.live as f64),
+                    plot::short(p.pairs_per_sec),
+                    p.secs
+                );
+            })
+            .map_err(|e| e.to_string())?;
+            if let Some(stop) = &curve.stop {
+                eprintln!("mdriver plot: cost growth: {name}: {stop}");
+            }
+            curves.push(curve);
+        }
+        Some(curves)
+    };
+    let growth = curves.as_deref().map(|c| (c, args.growth_input.is_none().then_some(&config)));
+    let written = plot::write_charts(Some(&input), growth, &args.out_dir).map_err(|e| e.to_string())?;
+    for path in written {
+        eprintln!("mdriver plot: wrote {}", path.display());
+    }
+    Ok(if correct { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INCORRECT) })
+}
+
+/// `mdriver heapmap`: replay a trace, snapshot the heap, draw it.
+fn heapmap(args: &HeapmapArgs) -> Result<ExitCode, String> {
+    use mdriver::heapmap::{self, HeapmapError};
+
+    let align = Align::new(args.align).map_err(|e| format!("--align: {e}"))?;
+    let path = Path::new(&args.trace);
+    let trace = if path.exists() {
+        mm_core::Trace::read(path).map_err(|e| e.to_string())?
+    } else {
+        let bundled = mdriver::traces::bundled().map_err(|e| e.to_string())?;
+        let names: Vec<&str> = bundled.iter().map(|t| t.name.as_str()).collect();
+        let Some(found) = bundled.iter().find(|t| t.name == args.trace) else {
+            return Err(format!(
+                "--trace {}: no such file, and no bundled trace has that name (bundled: {})",
+                args.trace,
+                names.join(", ")
+            ));
+        };
+        found.clone()
+    };
+    let info =
+        registry::find(&args.strategy).ok_or_else(|| format!("unknown strategy {:?}", args.strategy))?;
+    let heap = mm_core::MemLib::new(args.max_heap).map_err(|e| format!("--max-heap: {e}"))?;
+    let map = match heapmap::map(&args.strategy, (info.build)(heap, align), &trace, &args.at) {
+        Ok(map) => map,
+        Err(e @ HeapmapError::Incorrect { .. }) => {
+            eprintln!("mdriver: incorrect: {e}");
+            return Ok(ExitCode::from(EXIT_INCORRECT));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let svg = heapmap::render(&map, args.line_bytes);
+    let output = args.output.clone().unwrap_or_else(|| {
+        let safe = |s: &str| s.replace(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'), "_");
+        PathBuf::from(format!("heapmap-{}-{}.svg", safe(&map.strategy), safe(&map.trace)))
+    });
+    std::fs::write(&output, svg).map_err(|e| format!("{}: {e}", output.display()))?;
+    for snap in &map.snapshots {
+        eprintln!("mdriver heapmap: {}", heapmap::summary_line(&map, snap));
+    }
+    if map.snapshots.iter().any(|s| !s.described) {
+        eprintln!(
+            "mdriver heapmap: {} does not describe its heap: only the requested payloads are known",
+            map.strategy
+        );
+    }
+    eprintln!("mdriver heapmap: wrote {}", output.display());
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
+use mm_core::hardened::Hardened;
 use mm_core::{Align, MemLib, Trace};
 use serde::Serialize;
 
@@ -27,6 +28,9 @@ pub struct RaceConfig {
     pub reps: usize,
     /// The shortest a timed run may be: short traces are replayed repeatedly within one.
     pub min_run: Duration,
+    /// Wrap every strategy in [`Hardened`] (double frees, invalid frees and overwritten
+    /// headers caught at `free`), to measure what that costs.
+    pub hardened: bool,
 }
 
 impl Default for RaceConfig {
@@ -38,6 +42,7 @@ impl Default for RaceConfig {
             align: Align::MIN,
             reps: 5,
             min_run: Duration::from_millis(10),
+            hardened: false,
         }
     }
 }
@@ -166,7 +171,10 @@ pub fn contender(name: &str, config: &RaceConfig) -> Result<Contender, RaceError
         });
     }
     let info = registry::find(name).ok_or_else(|| RaceError::UnknownStrategy(name.to_owned()))?;
-    let allocator = (info.build)(MemLib::new(config.max_heap)?, config.align);
+    let mut allocator = (info.build)(MemLib::new(config.max_heap)?, config.align);
+    if config.hardened {
+        allocator = Box::new(Hardened::new(allocator));
+    }
     Ok(Contender {
         name: name.to_owned(),
         description: allocator.describe(),

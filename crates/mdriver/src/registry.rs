@@ -2,6 +2,10 @@
 //!
 //! Adding a strategy crate to the race is one entry in [`STRATEGIES`]: its name, whether
 //! the default race includes it, and a constructor from a heap and an alignment.
+//!
+//! With the `peers` feature (on by default) the list ends with the published Rust
+//! allocators of `mm-peers`, after ours and before `libc`, so that every report shows
+//! them side by side with ours under the same measurements (see `docs/peers.md`).
 
 use mm_buddy::{Buddy, BuddyConfig};
 use mm_core::{Align, Allocator, MemLib};
@@ -31,7 +35,7 @@ fn explicit(heap: MemLib, align: Align, order: FreeListOrder) -> Box<dyn Allocat
     Box::new(Explicit::new(heap, ExplicitConfig { align, order }))
 }
 
-/// Every strategy of ours, in report order.
+/// Every strategy of ours, then (with the `peers` feature) the peers, in report order.
 pub static STRATEGIES: &[StrategyInfo] = &[
     StrategyInfo {
         name: "implicit",
@@ -67,6 +71,36 @@ pub static STRATEGIES: &[StrategyInfo] = &[
         name: "buddy",
         in_default_race: true,
         build: |heap, align| Box::new(Buddy::new(heap, BuddyConfig::new(align))),
+    },
+    #[cfg(feature = "peers")]
+    StrategyInfo {
+        name: "talc",
+        in_default_race: true,
+        build: |h, a| Box::new(mm_peers::TalcPeer::new(h, a)),
+    },
+    #[cfg(feature = "peers")]
+    StrategyInfo {
+        name: "rlsf",
+        in_default_race: true,
+        build: |h, a| Box::new(mm_peers::RlsfPeer::new(h, a)),
+    },
+    #[cfg(feature = "peers")]
+    StrategyInfo {
+        name: "dlmalloc",
+        in_default_race: true,
+        build: |h, a| Box::new(mm_peers::DlmallocPeer::new(h, a)),
+    },
+    #[cfg(feature = "peers")]
+    StrategyInfo {
+        name: "linked-list",
+        in_default_race: true,
+        build: |h, a| Box::new(mm_peers::LinkedListPeer::new(h, a)),
+    },
+    #[cfg(feature = "peers")]
+    StrategyInfo {
+        name: "buddy-system",
+        in_default_race: true,
+        build: |h, a| Box::new(mm_peers::BuddySystemPeer::new(h, a)),
     },
 ];
 

@@ -78,10 +78,11 @@
 mod arena;
 mod check;
 mod header;
+mod spans;
 
 use std::ptr::NonNull;
 
-use mm_core::{Align, Allocator, HeapCheckError, InitError, MemLib, resize_by_moving};
+use mm_core::{Align, Allocator, HeapCheckError, HeapSpan, InitError, MemLib, resize_by_moving};
 
 use crate::arena::{Arena, ArenaMut, Block, Layout, size_of_order};
 pub use crate::header::{HEADER_BYTES, Header, HeaderFlags};
@@ -434,6 +435,15 @@ impl Allocator for Buddy {
 
     fn check_heap(&self) -> Result<(), HeapCheckError> {
         self.check()
+    }
+
+    /// The control area, headers, payloads, free blocks and the untouched tail (see
+    /// `src/spans.rs`); `None` before `init`.
+    fn heap_spans(&self) -> Option<Vec<HeapSpan>> {
+        if !self.ready {
+            return None;
+        }
+        self.spans()
     }
 }
 

@@ -251,6 +251,204 @@ pub trait Allocator {
 
     /// Walks the heap and verifies every invariant of the strategy (`mm_checkheap`).
     fn check_heap(&self) -> Result<(), HeapCheckError>;
+
+    /// What every byte of the heap holds: [`HeapSpan`]s in address order that tile
+    /// `[0, heap().heap_size())` exactly, each labelled with a [`SpanKind`]. This is what
+    /// `mdriver heapmap` draws; [`check_span_tiling`] states the rules and the conformance
+    /// kit holds every strategy that answers to them.
+    ///
+    /// The provided version returns `None`: "this strategy does not say". A strategy
+    /// also returns `None` when it cannot say *now*: before `init`, or when the walk
+    /// finds the heap inconsistent (its `check_heap` then tells why). Walking costs
+    /// O(blocks), like `check_heap`; it is meant for tools and tests, not hot paths.
+    fn heap_spans(&self) -> Option<Vec<HeapSpan>> {
+        None
+    }
+}
+
+/// A boxed strategy is a strategy: the driver holds `Box<dyn Allocator>`, and wrappers
+/// such as [`Hardened`](crate::hardened::Hardened) take any `Allocator`.
+impl<A: Allocator + ?Sized> Allocator for Box<A> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn heap(&self) -> &MemLib {
+        (**self).heap()
+    }
+    fn heap_mut(&mut self) -> &mut MemLib {
+        (**self).heap_mut()
+    }
+    fn alignment(&self) -> Align {
+        (**self).alignment()
+    }
+    fn init(&mut self) -> Result<(), InitError> {
+        (**self).init()
+    }
+    fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+        (**self).malloc(size)
+    }
+    unsafe fn free(&mut self, ptr: NonNull<u8>) {
+        // SAFETY: forwarded with the caller's guarantee.
+        unsafe { (**self).free(ptr) }
+    }
+    unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
+        // SAFETY: forwarded with the caller's guarantee.
+        unsafe { (**self).usable_size(ptr) }
+    }
+    unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded with the caller's guarantee.
+        unsafe { (**self).resize(ptr, size) }
+    }
+    unsafe fn realloc(&mut self, ptr: Option<NonNull<u8>>, size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded with the caller's guarantee.
+        unsafe { (**self).realloc(ptr, size) }
+    }
+    fn calloc(&mut self, count: usize, size: usize) -> Option<NonNull<u8>> {
+        (**self).calloc(count, size)
+    }
+    fn check_heap(&self) -> Result<(), HeapCheckError> {
+        (**self).check_heap()
+    }
+    fn heap_spans(&self) -> Option<Vec<HeapSpan>> {
+        (**self).heap_spans()
+    }
+}
+
+/// What a run of heap bytes holds, as the strategy that owns the heap sees it (see
+/// [`Allocator::heap_spans`]).
+///
+/// The four kinds answer "where did the heap go?": the payload the program can use,
+/// memory the allocator could hand out again, the allocator's bookkeeping, and bytes
+/// that serve nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SpanKind {
+    /// The usable payload of an allocated block: from the pointer `malloc` returned,
+    /// exactly [`usable_size`](Allocator::usable_size) bytes. The allocator does not
+    /// know the request, so this includes any rounding; a caller that knows each
+    /// block's requested size (the driver does) can split the tail beyond the request
+    /// off as padding.
+    Payload,
+    /// Memory the allocator holds free and can hand out again: a free block *whole*
+    /// (its header, footer and free-list links included, since all of it is reused
+    /// when the block is), and free heap that belongs to no block yet (the buddy
+    /// system's untouched tail).
+    Free,
+    /// Bookkeeping: the headers and footers of allocated blocks, sentinel blocks
+    /// (prologue, epilogue), and control areas kept in the heap (list heads, masks).
+    Metadata,
+    /// Bytes that hold nothing and cannot be handed out as they are: the padding that
+    /// aligns the first block or the start of an arena.
+    Padding,
+}
+
+impl SpanKind {
+    /// Every kind, in the order above.
+    pub const ALL: [SpanKind; 4] = [SpanKind::Payload, SpanKind::Free, SpanKind::Metadata, SpanKind::Padding];
+
+    /// The kind's name in lower case: "payload", "free", "metadata", "padding".
+    pub const fn name(self) -> &'static str {
+        match self {
+            SpanKind::Payload => "payload",
+            SpanKind::Free => "free",
+            SpanKind::Metadata => "metadata",
+            SpanKind::Padding => "padding",
+        }
+    }
+}
+
+impl std::fmt::Display for SpanKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `len` bytes from heap offset `offset` (from `heap_lo`), all of one [`SpanKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HeapSpan {
+    /// Offset of the first byte from `heap_lo`.
+    pub offset: usize,
+    /// Length in bytes (never zero in a list built by [`HeapSpans`]).
+    pub len: usize,
+    /// What the bytes hold.
+    pub kind: SpanKind,
+}
+
+impl HeapSpan {
+    /// The span `[offset, offset + len)` of `kind`.
+    pub const fn new(offset: usize, len: usize, kind: SpanKind) -> HeapSpan {
+        HeapSpan { offset, len, kind }
+    }
+
+    /// One past the last byte.
+    pub const fn end(&self) -> usize {
+        self.offset + self.len
+    }
+}
+
+/// Builds a span list from the bottom of the heap up, for
+/// [`Allocator::heap_spans`]: each [`push`](HeapSpans::push) covers the next `len`
+/// bytes, so the spans are contiguous by construction. Empty pushes are dropped and a
+/// push of the same kind as the span before it extends that span, so the list stays
+/// short (two adjacent free blocks read as one free span).
+#[derive(Debug, Clone, Default)]
+pub struct HeapSpans {
+    spans: Vec<HeapSpan>,
+    end: usize,
+}
+
+impl HeapSpans {
+    /// An empty list, starting at heap offset 0.
+    pub fn new() -> HeapSpans {
+        HeapSpans::default()
+    }
+
+    /// Covers the next `len` bytes with `kind`.
+    pub fn push(&mut self, len: usize, kind: SpanKind) {
+        if len == 0 {
+            return;
+        }
+        match self.spans.last_mut() {
+            Some(last) if last.kind == kind => last.len += len,
+            _ => self.spans.push(HeapSpan::new(self.end, len, kind)),
+        }
+        self.end += len;
+    }
+
+    /// One past the last byte covered so far.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    /// The spans.
+    pub fn finish(self) -> Vec<HeapSpan> {
+        self.spans
+    }
+}
+
+/// Checks that `spans` tile `[0, heap_size)` exactly: in address order, each starting
+/// where the one before ended (the first at 0), none empty, the last ending at
+/// `heap_size`. Returns what is wrong otherwise, naming the span.
+pub fn check_span_tiling(spans: &[HeapSpan], heap_size: usize) -> Result<(), String> {
+    let mut at = 0;
+    for (i, span) in spans.iter().enumerate() {
+        if span.len == 0 {
+            return Err(format!("span {i} ({} at {:#x}) is empty", span.kind, span.offset));
+        }
+        if span.offset != at {
+            let what = if span.offset > at { "leaves a gap after" } else { "overlaps" };
+            return Err(format!(
+                "span {i} ({}, [{:#x}, {:#x})) {what} the bytes before it, which end at {at:#x}",
+                span.kind,
+                span.offset,
+                span.offset.wrapping_add(span.len)
+            ));
+        }
+        at = span.offset.checked_add(span.len).ok_or_else(|| format!("span {i} runs past usize::MAX"))?;
+    }
+    if at != heap_size {
+        return Err(format!("the spans end at {at:#x}, but the heap is {heap_size:#x} bytes"));
+    }
+    Ok(())
 }
 
 /// The textbook `realloc`: allocate a new block, copy `min(old, new)` bytes, free the
@@ -293,6 +491,43 @@ mod tests {
             ConfigError::BadAlignment(3).to_string(),
             "alignment 3 is not a power of two between 8 and 4096"
         );
+    }
+
+    #[test]
+    fn span_lists_merge_and_tile() {
+        let mut b = HeapSpans::new();
+        b.push(8, SpanKind::Padding);
+        b.push(0, SpanKind::Metadata);
+        b.push(16, SpanKind::Metadata);
+        b.push(32, SpanKind::Free);
+        b.push(16, SpanKind::Free);
+        b.push(8, SpanKind::Metadata);
+        assert_eq!(b.end(), 80);
+        let spans = b.finish();
+        assert_eq!(
+            spans,
+            [
+                HeapSpan::new(0, 8, SpanKind::Padding),
+                HeapSpan::new(8, 16, SpanKind::Metadata),
+                HeapSpan::new(24, 48, SpanKind::Free),
+                HeapSpan::new(72, 8, SpanKind::Metadata),
+            ]
+        );
+        assert_eq!(check_span_tiling(&spans, 80), Ok(()));
+        assert!(check_span_tiling(&spans, 88).unwrap_err().contains("heap is 0x58 bytes"));
+        let mut gap = spans.clone();
+        gap[2].offset += 8;
+        assert!(
+            check_span_tiling(&gap, 80).unwrap_err().contains("span 2 (free, [0x20, 0x50)) leaves a gap")
+        );
+        let mut overlap = spans.clone();
+        overlap[1].len += 8;
+        assert!(
+            check_span_tiling(&overlap, 80).unwrap_err().contains("span 2 (free, [0x18, 0x48)) overlaps")
+        );
+        assert!(check_span_tiling(&[HeapSpan::new(0, 0, SpanKind::Free)], 0).unwrap_err().contains("empty"));
+        assert_eq!(check_span_tiling(&[], 0), Ok(()));
+        assert_eq!(SpanKind::ALL.map(SpanKind::name), ["payload", "free", "metadata", "padding"]);
     }
 
     #[test]

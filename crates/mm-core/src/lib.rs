@@ -6,13 +6,19 @@
 //! * [`trace`]: the CS:APP `.rep` trace format, fully validated.
 //! * [`workload`]: a seeded generator of named workloads, which made the bundled traces.
 //! * [`testkit`]: the conformance kit every strategy's tests run.
+//! * [`hardened`]: any strategy with double frees, invalid frees and overwritten headers
+//!   caught at `free`.
 
 pub mod allocator;
+pub mod hardened;
 pub mod memlib;
 pub mod testkit;
 pub mod trace;
 pub mod workload;
 
-pub use allocator::{Align, Allocator, ConfigError, HeapCheckError, InitError, Invariant, resize_by_moving};
+pub use allocator::{
+    Align, Allocator, ConfigError, HeapCheckError, HeapSpan, HeapSpans, InitError, Invariant, SpanKind,
+    check_span_tiling, resize_by_moving,
+};
 pub use memlib::{DEFAULT_MAX_HEAP, HeapWord, MemError, MemLib, PAGE_SIZE, SbrkError};
 pub use trace::{Op, Trace, TraceError, TraceErrorKind};

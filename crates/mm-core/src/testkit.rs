@@ -18,6 +18,11 @@
 //! blocks (`start -> (end, id)`), and after **every** operation it checks that:
 //!
 //! * `check_heap()` is `Ok` (so a strategy's own checker runs thousands of times);
+//! * when the strategy describes its heap ([`Allocator::heap_spans`] returns `Some`),
+//!   the spans tile `[0, heap_size)` exactly (no gap, no overlap), every live block's
+//!   usable bytes lie inside one `Payload` span, and the `Payload` spans hold exactly
+//!   the live blocks' usable bytes (so their total is at least the live requested
+//!   bytes): a span list that mislabels, loses or invents a byte is caught;
 //! * every returned payload is aligned to `alignment()`, has `usable_size() >=
 //!   requested`, and all its usable bytes lie wholly inside `[heap_lo, heap_lo +
 //!   heap_size)` and overlap no other live block. The caller may use every usable byte,
@@ -70,7 +75,7 @@ use std::ptr::NonNull;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::allocator::{Align, Allocator};
+use crate::allocator::{Align, Allocator, SpanKind, check_span_tiling};
 use crate::memlib::{DEFAULT_MAX_HEAP, MemLib, PAGE_SIZE};
 
 /// The alignments every scenario runs at: the classic lab's 8 and x86-64's 16.
@@ -602,10 +607,26 @@ pub fn random_ops<A: Allocator, F: Fn(MemLib, Align) -> A>(
     seed: u64,
     ops: usize,
 ) {
+    random_ops_verifying(factory, align, profile, seed, ops, VERIFY_EVERY);
+}
+
+/// [`random_ops`], verifying every live block's full contents every `verify_every`
+/// operations (1: after every operation) besides the checks made after each one
+/// (`check_heap`, bounds, alignment, overlap, and the contents of the block the
+/// operation touched). The soak test's entry point.
+pub fn random_ops_verifying<A: Allocator, F: Fn(MemLib, Align) -> A>(
+    factory: F,
+    align: Align,
+    profile: RandomProfile,
+    seed: u64,
+    ops: usize,
+    verify_every: usize,
+) {
+    let verify_every = verify_every.max(1);
     let mut h = Harness::new(&factory, align, DEFAULT_MAX_HEAP, "random");
     h.replay = Some(format!(
-        "seed {seed:#x}; replay: mm_core::testkit::random_ops(factory, Align::new({align}).unwrap(), \
-         RandomProfile::{profile:?}, {seed:#x}, {ops})"
+        "seed {seed:#x}; replay: mm_core::testkit::random_ops_verifying(factory, Align::new({align}).unwrap(), \
+         RandomProfile::{profile:?}, {seed:#x}, {ops}, {verify_every})"
     ));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for op in 0..ops {
@@ -652,7 +673,7 @@ pub fn random_ops<A: Allocator, F: Fn(MemLib, Align) -> A>(
                 h.max_size()
             ));
         }
-        if op % VERIFY_EVERY == VERIFY_EVERY - 1 {
+        if op % verify_every == verify_every - 1 {
             h.verify_all();
         }
     }
@@ -808,6 +829,50 @@ impl<A: Allocator> Harness<A> {
     fn check_heap(&self) {
         if let Err(e) = self.alloc.check_heap() {
             self.fail(format_args!("check_heap() failed: {e}"));
+        }
+        self.check_spans();
+    }
+
+    /// When the strategy describes its heap: the spans tile it, every live block's
+    /// usable bytes are inside one `Payload` span, and the `Payload` spans hold nothing
+    /// else (their total is the live blocks' usable total, which is at least the live
+    /// requested bytes).
+    fn check_spans(&self) {
+        let Some(spans) = self.alloc.heap_spans() else { return };
+        let heap_size = self.heap_size();
+        if let Err(e) = check_span_tiling(&spans, heap_size) {
+            self.fail(format_args!("heap_spans() do not tile the heap: {e}"));
+        }
+        let mut live: Vec<&Live> = self.live.iter().filter(|b| b.usable > 0).collect();
+        live.sort_unstable_by_key(|b| b.ptr);
+        for b in live {
+            let off = self.offset(b.ptr);
+            // The last span starting at or below the payload holds its first byte.
+            let index = spans.partition_point(|s| s.offset <= off).saturating_sub(1);
+            let Some(&span) = spans.get(index) else {
+                self.fail(format_args!("heap_spans() is empty, but {} is live", b.id));
+            };
+            if span.kind != SpanKind::Payload || off + b.usable > span.end() {
+                self.fail(format_args!(
+                    "heap_spans(): the usable bytes of {} [{off:#x}, {:#x}) are not inside one payload span: \
+                     the span at {off:#x} is {} [{:#x}, {:#x})",
+                    b.id,
+                    off + b.usable,
+                    span.kind,
+                    span.offset,
+                    span.end()
+                ));
+            }
+        }
+        let payload: usize = spans.iter().filter(|s| s.kind == SpanKind::Payload).map(|s| s.len).sum();
+        let usable: usize = self.live.iter().map(|b| b.usable).sum();
+        if payload != usable {
+            self.fail(format_args!(
+                "heap_spans() label {payload} bytes as payload, but the {} live blocks have {usable} usable \
+                 bytes ({} requested)",
+                self.live.len(),
+                self.live_bytes
+            ));
         }
     }
 

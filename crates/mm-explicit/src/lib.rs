@@ -104,7 +104,7 @@ mod list;
 use std::fmt;
 use std::ptr::NonNull;
 
-use mm_core::{Align, Allocator, HeapCheckError, InitError, MemLib};
+use mm_core::{Align, Allocator, HeapCheckError, HeapSpan, InitError, MemLib};
 use mm_implicit::{Block, OVERHEAD, Tag, TaggedLayout, WORD};
 
 pub use crate::list::MAX_HEAP;
@@ -435,6 +435,16 @@ impl Allocator for Explicit {
 
     fn check_heap(&self) -> Result<(), HeapCheckError> {
         self.check()
+    }
+
+    /// The implicit list's reading of the same layout
+    /// ([`mm_implicit::tagged_heap_spans`]): a free block, links included, is free
+    /// whole. `None` before `init`.
+    fn heap_spans(&self) -> Option<Vec<HeapSpan>> {
+        if !self.ready {
+            return None;
+        }
+        mm_implicit::tagged_heap_spans(&self.heap, self.layout)
     }
 }
 

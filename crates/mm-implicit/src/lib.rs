@@ -52,10 +52,11 @@
 mod block;
 pub mod check;
 mod placement;
+mod spans;
 
 use std::ptr::NonNull;
 
-use mm_core::{Align, Allocator, HeapCheckError, InitError, MemLib};
+use mm_core::{Align, Allocator, HeapCheckError, HeapSpan, InitError, MemLib};
 
 use crate::block::write_word;
 // The boundary-tag layer is public so that strategies with the same block layout (the
@@ -63,6 +64,7 @@ use crate::block::write_word;
 pub use crate::block::{Block, OVERHEAD, Tag, TagFlags, WORD, walk};
 pub use crate::check::{TaggedLayout, check_tagged_heap};
 pub use crate::placement::Placement;
+pub use crate::spans::tagged_heap_spans;
 
 /// How to build an [`Implicit`] allocator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -311,6 +313,15 @@ impl Allocator for Implicit {
 
     fn check_heap(&self) -> Result<(), HeapCheckError> {
         self.check()
+    }
+
+    /// Padding, prologue and epilogue, tags, payloads and free blocks (see
+    /// [`tagged_heap_spans`]); `None` before `init`.
+    fn heap_spans(&self) -> Option<Vec<HeapSpan>> {
+        if !self.ready {
+            return None;
+        }
+        tagged_heap_spans(&self.heap, self.layout)
     }
 }
 

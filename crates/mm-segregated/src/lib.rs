@@ -87,12 +87,13 @@ mod block;
 mod check;
 pub mod classes;
 mod freelist;
+mod spans;
 #[cfg(test)]
 mod tests;
 
 use std::ptr::NonNull;
 
-use mm_core::{Align, Allocator, HeapCheckError, InitError, MemLib};
+use mm_core::{Align, Allocator, HeapCheckError, HeapSpan, InitError, MemLib};
 
 use crate::block::{Block, HEADER, MAX_BLOCK, MAX_HEAP, MIN_FREE, allocated};
 pub use crate::block::{Header, HeaderFlags};
@@ -508,5 +509,14 @@ impl Allocator for Segregated {
             return Ok(());
         }
         check::check(self)
+    }
+
+    /// Padding, headers, payloads, free blocks (the top among them) and the epilogue
+    /// (see `src/spans.rs`); `None` before `init`.
+    fn heap_spans(&self) -> Option<Vec<HeapSpan>> {
+        if !self.ready {
+            return None;
+        }
+        self.spans()
     }
 }

@@ -1,0 +1,821 @@
+//! Heap maps: a picture of where a strategy's heap goes, byte by byte, at chosen
+//! points of a trace.
+//!
+//! Utilization is one number; a heap map shows what makes it. Each *snapshot* is the
+//! whole heap from `heap_lo` to the trace's high-water mark, every byte coloured by
+//! what it holds ([`MapKind`]): requested payload, rounding and alignment waste
+//! inside blocks (padding), headers and footers (metadata), free blocks, and heap
+//! beyond the break at that point (unused, not yet asked of `sbrk`). A legend per
+//! snapshot gives the exact byte total of each kind, which the picture rounds.
+//!
+//! ## Where the kinds come from
+//!
+//! The strategy knows its blocks and the driver knows the requests, so each says what
+//! it knows:
+//!
+//! * the strategy labels every byte through [`Allocator::heap_spans`]: payload (the
+//!   block's *usable* bytes), free, metadata, padding;
+//! * the driver, which replayed the trace, knows each live block's address and
+//!   requested size, and splits every payload span into the requested bytes and the
+//!   rest, the rounding waste, which is shown as padding ([`refine`]).
+//!
+//! A strategy that does not describe its heap (the trait's default, e.g. a third-party
+//! allocator behind an adapter) still gets a map from what the driver alone knows:
+//! the requested bytes of the live blocks, and everything else as *free or overhead
+//! (unknown)* ([`fallback`]).
+//!
+//! ## How a snapshot is taken
+//!
+//! The trace is first replayed with every check on ([`replay::checked_replay`]): a
+//! map of an incorrect strategy would be a picture of a bug. Then, for each point, the
+//! trace's first `n` operations are replayed afresh with the race's unchecked replay
+//! ([`replay::timed_replay`], whose block table tells where every live block is) and
+//! the heap is read as it stands. Replaying a prefix from scratch works because `init`
+//! rebuilds all state (the conformance kit checks it), so the same operations leave
+//! the same heap; it keeps this module free of `unsafe`, since the replay loop owns
+//! every `free`.
+//!
+//! ## Drawing
+//!
+//! The SVG is written by hand: it is a few thousand rectangles, which a chart library
+//! would only get in the way of. Each snapshot wraps over lines of a fixed number of
+//! bytes (a power of two chosen so that the heap takes 8 to 16 lines, or
+//! `--line-bytes`), 1024 pixels wide, with the offset of each line's first byte on its
+//! left. A pixel covers `line bytes / 1024` bytes and takes the colour of the kind that
+//! covers most of them; runs of pixels of one kind become one rectangle, drawn as a
+//! subpath of one `<path>` per kind, so even a fragmented 20 MiB heap stays well under
+//! a megabyte of SVG.
+
+use std::fmt;
+use std::str::FromStr;
+
+use mm_core::{Allocator, HeapSpan, Op, SpanKind, Trace, check_span_tiling};
+
+use crate::plot::bytes;
+use crate::replay;
+use crate::subject::{Ours, Subject};
+
+/// What a byte of the map holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MapKind {
+    /// Requested payload of a live block.
+    Payload,
+    /// Inside a block but neither requested payload nor bookkeeping: the rounding of
+    /// the request up to the block size, and alignment padding.
+    Padding,
+    /// Headers, footers, sentinels and control areas.
+    Metadata,
+    /// Free blocks and other free heap the allocator can hand out again.
+    Free,
+    /// Not a requested payload, in a heap the strategy does not describe: free or
+    /// overhead, the driver cannot tell.
+    Unknown,
+    /// Beyond the break at this point (the heap grows later in the trace).
+    Unused,
+}
+
+impl MapKind {
+    /// Every kind, in legend order.
+    pub const ALL: [MapKind; 6] = [
+        MapKind::Payload,
+        MapKind::Padding,
+        MapKind::Metadata,
+        MapKind::Free,
+        MapKind::Unknown,
+        MapKind::Unused,
+    ];
+
+    /// The kind's name, as the legend shows it and the SVG's `data-` attributes spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MapKind::Payload => "payload",
+            MapKind::Padding => "padding",
+            MapKind::Metadata => "metadata",
+            MapKind::Free => "free",
+            MapKind::Unknown => "unknown",
+            MapKind::Unused => "unused",
+        }
+    }
+
+    /// What the kind means, for the legend.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            MapKind::Payload => "requested payload",
+            MapKind::Padding => "rounding and alignment waste",
+            MapKind::Metadata => "headers, footers, control data",
+            MapKind::Free => "free blocks",
+            MapKind::Unknown => "free or overhead (strategy does not say)",
+            MapKind::Unused => "beyond the break",
+        }
+    }
+
+    /// The kind's colour.
+    pub const fn colour(self) -> &'static str {
+        match self {
+            MapKind::Payload => "#3a923a",
+            MapKind::Padding => "#f0b429",
+            MapKind::Metadata => "#c2185b",
+            MapKind::Free => "#9ecae1",
+            MapKind::Unknown => "#9e9e9e",
+            MapKind::Unused => "#efefef",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl From<SpanKind> for MapKind {
+    fn from(kind: SpanKind) -> MapKind {
+        match kind {
+            SpanKind::Payload => MapKind::Payload,
+            SpanKind::Free => MapKind::Free,
+            SpanKind::Metadata => MapKind::Metadata,
+            SpanKind::Padding => MapKind::Padding,
+        }
+    }
+}
+
+/// `len` bytes from heap offset `offset`, all of one kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapSpan {
+    /// Offset from `heap_lo`.
+    pub offset: usize,
+    /// Length in bytes.
+    pub len: usize,
+    /// What they hold.
+    pub kind: MapKind,
+}
+
+/// Appends `[offset, offset + len)` of `kind`, merging with the span before when it
+/// is of the same kind and adjacent; empty spans are dropped.
+fn push(spans: &mut Vec<MapSpan>, offset: usize, len: usize, kind: MapKind) {
+    if len == 0 {
+        return;
+    }
+    if let Some(last) = spans.last_mut()
+        && last.kind == kind
+        && last.offset + last.len == offset
+    {
+        last.len += len;
+        return;
+    }
+    spans.push(MapSpan { offset, len, kind });
+}
+
+/// A live block as the driver knows it: where its payload is and what was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LiveBlock {
+    /// Heap offset of the payload.
+    pub offset: usize,
+    /// Requested bytes.
+    pub requested: usize,
+}
+
+/// The strategy's spans, with each payload span split into the live blocks' requested
+/// bytes ([`MapKind::Payload`]) and the rest ([`MapKind::Padding`]). `live` is sorted
+/// by offset. Bytes a block requested beyond its payload span (a strategy bug the
+/// conformance kit would catch) are not drawn as payload.
+pub fn refine(spans: &[HeapSpan], live: &[LiveBlock]) -> Vec<MapSpan> {
+    let mut out = Vec::with_capacity(spans.len() + live.len());
+    let mut j = 0;
+    for span in spans {
+        let end = span.offset + span.len;
+        if span.kind != SpanKind::Payload {
+            push(&mut out, span.offset, span.len, span.kind.into());
+            continue;
+        }
+        // Blocks that start before this span lie in no payload span: skip them.
+        while j < live.len() && live[j].offset < span.offset {
+            j += 1;
+        }
+        let mut at = span.offset;
+        while j < live.len() && live[j].offset < end {
+            let block = live[j];
+            push(&mut out, at, block.offset - at, MapKind::Padding);
+            let stop = (block.offset + block.requested).min(end);
+            push(&mut out, block.offset, stop - block.offset, MapKind::Payload);
+            at = stop.max(at);
+            j += 1;
+        }
+        push(&mut out, at, end - at, MapKind::Padding);
+    }
+    out
+}
+
+/// A map from what the driver alone knows, for a strategy that does not describe its
+/// heap: the live blocks' requested bytes, and the rest of `[0, heap_size)` unknown.
+/// `live` is sorted by offset.
+pub fn fallback(heap_size: usize, live: &[LiveBlock]) -> Vec<MapSpan> {
+    let mut out = Vec::with_capacity(2 * live.len() + 1);
+    let mut at = 0;
+    for block in live {
+        let start = block.offset.max(at).min(heap_size);
+        push(&mut out, at, start - at, MapKind::Unknown);
+        let stop = (block.offset + block.requested).min(heap_size).max(start);
+        push(&mut out, start, stop - start, MapKind::Payload);
+        at = stop;
+    }
+    push(&mut out, at, heap_size - at, MapKind::Unknown);
+    out
+}
+
+/// A point of the trace to take a snapshot at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// Where the live requested payload peaks (the first such point).
+    Peak,
+    /// After the last operation.
+    End,
+    /// After the first `n` operations (`op:0` is the heap right after `init`).
+    Op(usize),
+}
+
+impl FromStr for At {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<At, String> {
+        match s.trim() {
+            "peak" => Ok(At::Peak),
+            "end" => Ok(At::End),
+            other => other.strip_prefix("op:").and_then(|n| n.parse().ok()).map(At::Op).ok_or_else(|| {
+                format!("{other:?} is not a point of the trace: use peak, end or op:N (N operations done)")
+            }),
+        }
+    }
+}
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Peak => write!(f, "peak"),
+            At::End => write!(f, "end"),
+            At::Op(n) => write!(f, "op:{n}"),
+        }
+    }
+}
+
+/// Why a map could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum HeapmapError {
+    /// A point past the end of the trace (a usage error).
+    #[error("--at {at}: the trace has only {ops} operations (op:0 to op:{ops})")]
+    PastEnd {
+        /// The point asked for.
+        at: At,
+        /// The trace's length.
+        ops: usize,
+    },
+    /// The strategy failed the checked replay.
+    #[error("{strategy} is incorrect on {trace}: {message}")]
+    Incorrect {
+        /// The strategy.
+        strategy: String,
+        /// The trace.
+        trace: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// One snapshot: the heap after `ops_done` operations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Which point this is ("peak", "end", "op 500"...).
+    pub label: String,
+    /// Operations done.
+    pub ops_done: usize,
+    /// The heap's size (its break) at this point.
+    pub heap_size: usize,
+    /// Live blocks.
+    pub live_blocks: usize,
+    /// Live requested bytes.
+    pub live_bytes: usize,
+    /// The map: spans tiling `[0, high_water)` of the whole [`Heapmap`].
+    pub spans: Vec<MapSpan>,
+    /// Whether the strategy described its heap (false: [`fallback`]).
+    pub described: bool,
+}
+
+impl Snapshot {
+    /// Bytes of each kind, indexed as [`MapKind::ALL`].
+    pub fn totals(&self) -> [usize; 6] {
+        let mut totals = [0; 6];
+        for span in &self.spans {
+            totals[span.kind.index()] += span.len;
+        }
+        totals
+    }
+
+    /// Bytes of `kind`.
+    pub fn total(&self, kind: MapKind) -> usize {
+        self.totals()[kind.index()]
+    }
+}
+
+/// A heap map: one strategy, one trace, several snapshots.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heapmap {
+    /// The strategy's name.
+    pub strategy: String,
+    /// Its description.
+    pub description: String,
+    /// The trace's name.
+    pub trace: String,
+    /// Operations in the trace.
+    pub ops: usize,
+    /// The payload alignment.
+    pub align: usize,
+    /// The heap's high-water mark over the whole trace: the width of every snapshot.
+    pub high_water: usize,
+    /// The snapshots, by operation count.
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// The live requested bytes after each prefix of `trace` (index `n`: after `n` ops).
+fn live_after(trace: &Trace) -> Vec<usize> {
+    let mut sizes = vec![0usize; trace.num_ids];
+    let mut live = 0usize;
+    let mut out = Vec::with_capacity(trace.ops.len() + 1);
+    out.push(0);
+    for op in &trace.ops {
+        match *op {
+            Op::Alloc { id, size } | Op::Realloc { id, size } => {
+                live = live - sizes[id] + size;
+                sizes[id] = size;
+            }
+            Op::Free { id } => {
+                live -= sizes[id];
+                sizes[id] = 0;
+            }
+        }
+        out.push(live);
+    }
+    out
+}
+
+/// The requested size of every live block after `ops` (by id; `None` when not live).
+fn requested_sizes(num_ids: usize, ops: &[Op]) -> Vec<Option<usize>> {
+    let mut sizes = vec![None; num_ids];
+    for op in ops {
+        match *op {
+            Op::Alloc { id, size } => sizes[id] = Some(size),
+            Op::Realloc { id, size } => sizes[id] = (size > 0).then_some(size),
+            Op::Free { id } => sizes[id] = None,
+        }
+    }
+    sizes
+}
+
+/// Resolves the points to operation counts with their labels, sorted and without
+/// repeats (the first label of a count wins, so "peak" beats "op:N" at the same point).
+/// No points means the default ones: the peak, the end, and a quarter, half and three
+/// quarters of the way through.
+pub fn resolve_points(trace: &Trace, at: &[At]) -> Result<Vec<(usize, String)>, HeapmapError> {
+    let ops = trace.ops.len();
+    let live = live_after(trace);
+    let peak = live.iter().enumerate().max_by_key(|&(i, &v)| (v, std::cmp::Reverse(i))).map_or(0, |(i, _)| i);
+    let mut points: Vec<(usize, String)> = Vec::new();
+    let asked: Vec<At> = if at.is_empty() {
+        vec![At::Peak, At::End, At::Op(ops / 4), At::Op(ops / 2), At::Op(3 * ops / 4)]
+    } else {
+        at.to_vec()
+    };
+    for a in asked {
+        let (n, label) = match a {
+            At::Peak => (peak, "peak of live payload".to_owned()),
+            At::End => (ops, "end".to_owned()),
+            At::Op(n) if n <= ops => (n, format!("op {n}")),
+            At::Op(_) => return Err(HeapmapError::PastEnd { at: a, ops }),
+        };
+        if !points.iter().any(|&(m, _)| m == n) {
+            points.push((n, label));
+        }
+    }
+    points.sort_by_key(|&(n, _)| n);
+    Ok(points)
+}
+
+/// Maps the heap of `allocator` (named `strategy`, built but not initialised) over
+/// `trace` at the points `at` (the default points when empty).
+pub fn map(
+    strategy: &str,
+    allocator: Box<dyn Allocator>,
+    trace: &Trace,
+    at: &[At],
+) -> Result<Heapmap, HeapmapError> {
+    let points = resolve_points(trace, at)?;
+    let description = allocator.describe();
+    let align = allocator.alignment().get();
+    let mut ours = Ours(allocator);
+    let incorrect = |message: String| HeapmapError::Incorrect {
+        strategy: strategy.to_owned(),
+        trace: trace.name.clone(),
+        message,
+    };
+    let checked = replay::checked_replay(&mut ours, trace, false).map_err(|e| incorrect(e.to_string()))?;
+    let high_water = checked.heap_bytes.unwrap_or(0);
+    let mut blocks = Vec::new();
+    let mut snapshots = Vec::new();
+    for (n, label) in points {
+        let prefix = Trace {
+            name: trace.name.clone(),
+            sugg_heapsize: trace.sugg_heapsize,
+            num_ids: trace.num_ids,
+            weight: trace.weight,
+            ops: trace.ops[..n].to_vec(),
+        };
+        replay::timed_replay(&mut ours, &prefix, &mut blocks);
+        let heap = ours.heap().expect("our strategies have a heap");
+        let heap_size = heap.heap_size();
+        let sizes = requested_sizes(trace.num_ids, &prefix.ops);
+        let mut live: Vec<LiveBlock> = blocks
+            .iter()
+            .zip(&sizes)
+            .filter_map(|(&ptr, &size)| {
+                let requested = size.unwrap_or(0);
+                (!ptr.is_null()).then(|| LiveBlock { offset: heap.offset_of(ptr), requested })
+            })
+            .collect();
+        live.sort_unstable();
+        let spans = ours.0.heap_spans().filter(|spans| check_span_tiling(spans, heap_size).is_ok());
+        let described = spans.is_some();
+        let mut map = match spans {
+            Some(spans) => refine(&spans, &live),
+            None => fallback(heap_size, &live),
+        };
+        push(&mut map, heap_size, high_water.saturating_sub(heap_size), MapKind::Unused);
+        snapshots.push(Snapshot {
+            label,
+            ops_done: n,
+            heap_size,
+            live_blocks: live.len(),
+            live_bytes: live.iter().map(|b| b.requested).sum(),
+            spans: map,
+            described,
+        });
+    }
+    Ok(Heapmap {
+        strategy: strategy.to_owned(),
+        description,
+        trace: trace.name.clone(),
+        ops: trace.ops.len(),
+        align,
+        high_water,
+        snapshots,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// SVG
+// ---------------------------------------------------------------------------------------
+
+/// Pixels per line of heap.
+pub const LINE_PX: usize = 1024;
+const LEFT: usize = 86;
+const RIGHT: usize = 24;
+const LINE_HEIGHT: usize = 12;
+const LINE_GAP: usize = 3;
+
+/// The bytes per line when none are asked for: a power of two, at least 4 KiB, that
+/// fits the heap on at most 16 lines.
+pub fn auto_line_bytes(high_water: usize) -> usize {
+    high_water.div_ceil(16).next_power_of_two().max(4096)
+}
+
+/// Escapes text for SVG content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The kind of each pixel of a snapshot: the kind that covers most of its
+/// `bytes_per_px` bytes (ties go to the kind first in [`MapKind::ALL`]).
+fn pixels(spans: &[MapSpan], high_water: usize, bytes_per_px: usize) -> Vec<MapKind> {
+    let count = high_water.div_ceil(bytes_per_px);
+    let mut tally = vec![[0usize; 6]; count];
+    for span in spans {
+        let (mut at, end) = (span.offset, (span.offset + span.len).min(high_water));
+        while at < end {
+            let px = at / bytes_per_px;
+            let px_end = ((px + 1) * bytes_per_px).min(end);
+            if at == px * bytes_per_px && px_end == (px + 1) * bytes_per_px {
+                // Whole pixels: jump over them.
+                let whole = (end - at) / bytes_per_px;
+                for t in &mut tally[px..px + whole] {
+                    t[span.kind.index()] += bytes_per_px;
+                }
+                at += whole * bytes_per_px;
+            } else {
+                tally[px][span.kind.index()] += px_end - at;
+                at = px_end;
+            }
+        }
+    }
+    tally
+        .iter()
+        .map(|t| {
+            let best = (0..6).fold(0, |best, k| if t[k] > t[best] { k } else { best });
+            MapKind::ALL[best]
+        })
+        .collect()
+}
+
+/// The SVG of `map`, with `line_bytes` bytes per line (rounded up to a multiple of
+/// [`LINE_PX`]; [`auto_line_bytes`] when `None`).
+pub fn render(map: &Heapmap, line_bytes: Option<usize>) -> String {
+    use std::fmt::Write as _;
+
+    let line_bytes =
+        line_bytes.unwrap_or_else(|| auto_line_bytes(map.high_water)).max(1).next_multiple_of(LINE_PX);
+    let bytes_per_px = line_bytes / LINE_PX;
+    let lines = map.high_water.div_ceil(line_bytes).max(1);
+    let width = LEFT + LINE_PX + RIGHT;
+    let kinds_used: Vec<MapKind> = MapKind::ALL
+        .into_iter()
+        .filter(|&k| k != MapKind::Unknown || map.snapshots.iter().any(|s| s.total(k) > 0))
+        .collect();
+    let snapshot_height = 52 + lines * (LINE_HEIGHT + LINE_GAP) + 18;
+    // The colour key, laid out in rows that fit the width.
+    let mut key = Vec::new();
+    let (mut x, mut row) = (LEFT, 0);
+    for k in &kinds_used {
+        let text = format!("{}: {}", k.name(), k.meaning());
+        let w = 20 + text.len() * 7 + 22;
+        if x > LEFT && x + w > width - RIGHT {
+            (x, row) = (LEFT, row + 1);
+        }
+        key.push((x, row, *k, text));
+        x += w;
+    }
+    let header = 88 + 20 * (row + 1) + 6;
+    let height = header + map.snapshots.len() * snapshot_height + 10;
+
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">"#
+    );
+    svg.push_str("<style>");
+    for k in MapKind::ALL {
+        let _ = write!(svg, ".{}{{fill:{}}}", k.name(), k.colour());
+    }
+    svg.push_str(".addr{font-family:monospace;font-size:11px;fill:#555}.sub{font-size:12px;fill:#555}");
+    svg.push_str(".key{stroke:#888;stroke-width:0.5}</style>\n");
+    let _ = writeln!(svg, r#"<rect width="{width}" height="{height}" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="26" font-size="20" text-anchor="middle">Heap map: {} on {}</text>"#,
+        width / 2,
+        escape(&map.strategy),
+        escape(&map.trace)
+    );
+    let lines_of_text = [
+        format!("{} · alignment {}", map.description, map.align),
+        format!(
+            "{} ops · high-water mark {} ({} B) · one line = {} · one pixel = {}, coloured by the kind that covers most of its bytes",
+            map.ops,
+            bytes(map.high_water as f64),
+            map.high_water,
+            bytes(line_bytes as f64),
+            bytes(bytes_per_px as f64),
+        ),
+    ];
+    for (k, text) in lines_of_text.iter().enumerate() {
+        let _ = writeln!(
+            svg,
+            r#"<text class="sub" x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            width / 2,
+            46 + 16 * k,
+            escape(text)
+        );
+    }
+    for (x, row, k, text) in &key {
+        let y = 86 + 20 * row;
+        let _ = write!(
+            svg,
+            r#"<rect x="{x}" y="{}" width="14" height="14" class="{} key"/><text x="{}" y="{}" font-size="12">{}</text>"#,
+            y - 11,
+            k.name(),
+            x + 19,
+            y,
+            escape(text)
+        );
+    }
+    svg.push('\n');
+
+    for (i, snap) in map.snapshots.iter().enumerate() {
+        let top = header + i * snapshot_height;
+        let totals = snap.totals();
+        let _ = write!(
+            svg,
+            r#"<g class="snapshot" data-label="{}" data-op="{}" data-heap="{}""#,
+            escape(&snap.label),
+            snap.ops_done,
+            snap.heap_size
+        );
+        for k in MapKind::ALL {
+            let _ = write!(svg, r#" data-{}="{}""#, k.name(), totals[k.index()]);
+        }
+        svg.push_str(">\n");
+        let described = if snap.described { "" } else { " · driver's view (no heap_spans)" };
+        let _ = writeln!(
+            svg,
+            r#"<text x="{LEFT}" y="{}" font-size="14" font-weight="bold">{}</text>"#,
+            top + 16,
+            escape(&format!(
+                "{}: after {} of {} ops · break at {} · {} live blocks, {} requested{described}",
+                snap.label,
+                snap.ops_done,
+                map.ops,
+                bytes(snap.heap_size as f64),
+                snap.live_blocks,
+                bytes(snap.live_bytes as f64),
+            ))
+        );
+        // The totals of this snapshot.
+        let mut x = LEFT;
+        // Only the kinds this snapshot can hold: a strategy that does not describe its
+        // heap has no padding, metadata or free bytes the driver could know of.
+        let possible = |k: MapKind| match k {
+            MapKind::Unknown => !snap.described,
+            MapKind::Padding | MapKind::Metadata | MapKind::Free => snap.described,
+            MapKind::Payload | MapKind::Unused => true,
+        };
+        for k in kinds_used.iter().filter(|&&k| possible(k)) {
+            let total = totals[k.index()];
+            let share = if map.high_water == 0 { 0.0 } else { 100.0 * total as f64 / map.high_water as f64 };
+            let text = format!("{} {} ({share:.1}%)", k.name(), bytes(total as f64));
+            let _ = write!(
+                svg,
+                r#"<rect x="{x}" y="{}" width="11" height="11" class="{} key"/><text x="{}" y="{}" font-size="12">{}</text>"#,
+                top + 27,
+                k.name(),
+                x + 15,
+                top + 37,
+                escape(&text)
+            );
+            x += 15 + text.len() * 7 + 18;
+        }
+        svg.push('\n');
+        // The lines: offsets on the left, then one path per kind.
+        let body = top + 48;
+        let kinds = pixels(&snap.spans, map.high_water, bytes_per_px);
+        let mut paths: [String; 6] = Default::default();
+        for line in 0..lines {
+            let y = body + line * (LINE_HEIGHT + LINE_GAP);
+            let _ = write!(
+                svg,
+                r#"<text class="addr" x="{}" y="{}" text-anchor="end">{:#08x}</text>"#,
+                LEFT - 6,
+                y + LINE_HEIGHT - 2,
+                line * line_bytes
+            );
+            let row = &kinds[(line * LINE_PX).min(kinds.len())..((line + 1) * LINE_PX).min(kinds.len())];
+            let mut start = 0;
+            while start < row.len() {
+                let kind = row[start];
+                let run = row[start..].iter().take_while(|&&k| k == kind).count();
+                let _ = write!(paths[kind.index()], "M{} {}h{run}v{LINE_HEIGHT}h-{run}z", LEFT + start, y);
+                start += run;
+            }
+        }
+        svg.push('\n');
+        for k in MapKind::ALL {
+            if !paths[k.index()].is_empty() {
+                let _ = writeln!(svg, r#"<path class="{}" d="{}"/>"#, k.name(), paths[k.index()]);
+            }
+        }
+        svg.push_str("</g>\n");
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// A one-line summary of a snapshot's totals, for the terminal.
+pub fn summary_line(map: &Heapmap, snap: &Snapshot) -> String {
+    let totals = snap.totals();
+    let parts: Vec<String> = MapKind::ALL
+        .into_iter()
+        .filter(|&k| totals[k.index()] > 0)
+        .map(|k| format!("{} {}", k.name(), totals[k.index()]))
+        .collect();
+    format!("{} (after {} of {} ops): {}", snap.label, snap.ops_done, map.ops, parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(offset: usize, len: usize, kind: SpanKind) -> HeapSpan {
+        HeapSpan::new(offset, len, kind)
+    }
+
+    fn map_span(offset: usize, len: usize, kind: MapKind) -> MapSpan {
+        MapSpan { offset, len, kind }
+    }
+
+    #[test]
+    fn payload_spans_split_into_requests_and_padding() {
+        let spans = [
+            span(0, 8, SpanKind::Metadata),
+            span(8, 24, SpanKind::Payload),
+            span(32, 16, SpanKind::Metadata),
+            span(48, 40, SpanKind::Free),
+            span(88, 8, SpanKind::Metadata),
+            span(96, 32, SpanKind::Payload),
+        ];
+        let live = [LiveBlock { offset: 8, requested: 20 }, LiveBlock { offset: 96, requested: 0 }];
+        assert_eq!(
+            refine(&spans, &live),
+            [
+                map_span(0, 8, MapKind::Metadata),
+                map_span(8, 20, MapKind::Payload),
+                map_span(28, 4, MapKind::Padding),
+                map_span(32, 16, MapKind::Metadata),
+                map_span(48, 40, MapKind::Free),
+                map_span(88, 8, MapKind::Metadata),
+                map_span(96, 32, MapKind::Padding),
+            ]
+        );
+        // Two blocks in one (merged) payload span, one starting past its start.
+        let merged = [span(0, 64, SpanKind::Payload)];
+        let live = [LiveBlock { offset: 8, requested: 8 }, LiveBlock { offset: 32, requested: 40 }];
+        assert_eq!(
+            refine(&merged, &live),
+            [
+                map_span(0, 8, MapKind::Padding),
+                map_span(8, 8, MapKind::Payload),
+                map_span(16, 16, MapKind::Padding),
+                map_span(32, 32, MapKind::Payload),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_spans_the_driver_maps_what_it_knows() {
+        let live = [LiveBlock { offset: 16, requested: 10 }, LiveBlock { offset: 40, requested: 8 }];
+        assert_eq!(
+            fallback(64, &live),
+            [
+                map_span(0, 16, MapKind::Unknown),
+                map_span(16, 10, MapKind::Payload),
+                map_span(26, 14, MapKind::Unknown),
+                map_span(40, 8, MapKind::Payload),
+                map_span(48, 16, MapKind::Unknown),
+            ]
+        );
+        assert_eq!(fallback(0, &[]), []);
+    }
+
+    #[test]
+    fn points_parse_and_resolve() {
+        assert_eq!("peak".parse::<At>(), Ok(At::Peak));
+        assert_eq!(" end".parse::<At>(), Ok(At::End));
+        assert_eq!("op:12".parse::<At>(), Ok(At::Op(12)));
+        for bad in ["op:", "op:x", "middle", "op:-1", "12"] {
+            assert!(bad.parse::<At>().unwrap_err().contains("use peak, end or op:N"), "{bad}");
+        }
+        let trace = Trace::parse("t.rep", b"0\n3\n6\n1\na 0 10\na 1 30\nf 0\na 2 5\nf 1\nf 2\n").unwrap();
+        // Live bytes after each op: 0 10 40 30 35 5 0: the peak is after op 2.
+        let points = resolve_points(&trace, &[At::End, At::Op(2), At::Peak, At::Op(0)]).unwrap();
+        assert_eq!(points, [(0, "op 0".to_owned()), (2, "op 2".to_owned()), (6, "end".to_owned())]);
+        let points = resolve_points(&trace, &[]).unwrap();
+        assert_eq!(points.iter().map(|p| p.0).collect::<Vec<_>>(), [1, 2, 3, 4, 6]);
+        assert_eq!(points[1].1, "peak of live payload");
+        let err = resolve_points(&trace, &[At::Op(7)]).unwrap_err();
+        assert_eq!(err.to_string(), "--at op:7: the trace has only 6 operations (op:0 to op:6)");
+    }
+
+    #[test]
+    fn pixels_take_the_majority_kind() {
+        let spans = [
+            map_span(0, 3, MapKind::Metadata),
+            map_span(3, 13, MapKind::Payload),
+            map_span(16, 5, MapKind::Free),
+            map_span(21, 3, MapKind::Metadata),
+            map_span(24, 8, MapKind::Unused),
+        ];
+        assert_eq!(
+            pixels(&spans, 32, 8),
+            [MapKind::Payload, MapKind::Payload, MapKind::Free, MapKind::Unused]
+        );
+        assert_eq!(pixels(&spans, 32, 1).len(), 32);
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(escape(r#"a<b & "c">'"#), "a&lt;b &amp; &quot;c&quot;&gt;&apos;");
+    }
+}
