@@ -131,8 +131,21 @@ pub extern "C" fn mm_malloc(size: usize) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mm_free(ptr: *mut c_void) {
     if let (Some(p), Some(s)) = (NonNull::new(ptr.cast::<u8>()), state().as_mut()) {
-        // SAFETY: the caller guarantees `ptr` is a live block of this allocator.
-        unsafe { s.free(p) }
+        // SAFETY: the caller guarantees `ptr` is a live block of this allocator (and in
+        // a hardened build, a pointer that is not is caught instead of trusted).
+        unsafe { s.free(p) };
+        abort_on_misuse("mm_free", s);
+    }
+}
+
+/// In a hardened build (`--features hardened`), stops the program when the last call
+/// caught a misuse, as glibc does: `mm_free(): double free detected (heap offset 0x40)`.
+#[cfg_attr(not(feature = "hardened"), allow(unused_variables))]
+fn abort_on_misuse(call: &str, allocator: &mut DefaultAllocator) {
+    #[cfg(feature = "hardened")]
+    if let Some(misuse) = allocator.take_misuse() {
+        eprintln!("{call}(): {} (heap offset {:#x}): {misuse}", misuse.short(), misuse.offset());
+        std::process::abort();
     }
 }
 
@@ -145,5 +158,7 @@ pub unsafe extern "C" fn mm_realloc(ptr: *mut c_void, size: usize) -> *mut c_voi
     let mut state = state();
     let Some(s) = state.as_mut() else { return ptr::null_mut() };
     // SAFETY: the caller guarantees `ptr` is NULL or a live block of this allocator.
-    unsafe { s.realloc(NonNull::new(ptr.cast::<u8>()), size) }.map_or(ptr::null_mut(), |p| p.as_ptr().cast())
+    let moved = unsafe { s.realloc(NonNull::new(ptr.cast::<u8>()), size) };
+    abort_on_misuse("mm_realloc", s);
+    moved.map_or(ptr::null_mut(), |p| p.as_ptr().cast())
 }

@@ -91,8 +91,10 @@ impl Heap {
         }
         let block = self.block_of(ptr);
         if let Some(s) = self.strategy.as_mut() {
-            // SAFETY: `block` is the live block behind `ptr` (caller's contract).
+            // SAFETY: `block` is the live block behind `ptr` (caller's contract; a
+            // hardened build checks it instead of trusting it).
             unsafe { s.free(block) };
+            abort_on_misuse(b"free", s);
         }
     }
 
@@ -124,7 +126,9 @@ impl Heap {
         if self.aligned.get(ptr.as_ptr() as usize).is_none() {
             let Some(s) = self.strategy.as_mut() else { return ptr::null_mut() };
             // SAFETY: `ptr` is a live block of the strategy and `size > 0`: a resize.
-            return unsafe { s.realloc(Some(ptr), size) }.map_or(ptr::null_mut(), NonNull::as_ptr);
+            let moved = unsafe { s.realloc(Some(ptr), size) };
+            abort_on_misuse(b"realloc", s);
+            return moved.map_or(ptr::null_mut(), NonNull::as_ptr);
         }
         // An over-aligned payload: C's realloc promises only malloc's alignment, so
         // move it to an ordinary block.
@@ -161,6 +165,16 @@ impl Heap {
         }
         // `payload + size <= start + total`: the payload lies inside the block.
         block.as_ptr().wrapping_add(payload - start)
+    }
+}
+
+/// In a hardened build, stops the program when the last call caught a misuse, as glibc
+/// does: `mmlab preload: free(): double free detected (heap offset 0x1230)`.
+#[cfg_attr(not(feature = "hardened"), allow(unused_variables))]
+fn abort_on_misuse(call: &[u8], strategy: &mut DefaultAllocator) {
+    #[cfg(feature = "hardened")]
+    if let Some(misuse) = strategy.take_misuse() {
+        crate::lock::fatal_with(&[call, b"(): ", misuse.short().as_bytes()], misuse.offset());
     }
 }
 

@@ -149,6 +149,36 @@ pub mod errno {
     }
 }
 
+/// [`fatal`] with a message in parts followed by ` (heap offset 0x…)`.
+#[cfg_attr(not(feature = "hardened"), allow(dead_code))]
+pub fn fatal_with(parts: &[&[u8]], offset: usize) -> ! {
+    let mut message = [0u8; 160];
+    let mut len = 0;
+    let mut push = |bytes: &[u8]| {
+        let n = bytes.len().min(message.len() - len);
+        message[len..len + n].copy_from_slice(&bytes[..n]);
+        len += n;
+    };
+    for part in parts {
+        push(part);
+    }
+    push(b" (heap offset 0x");
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    let mut value = offset;
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789abcdef"[value % 16];
+        value /= 16;
+        if value == 0 {
+            break;
+        }
+    }
+    push(&digits[at..]);
+    push(b")");
+    fatal(&message[..len])
+}
+
 /// Writes `mmlab preload: <message>` to standard error and aborts, as glibc does on heap
 /// corruption. Nothing here allocates.
 pub fn fatal(message: &[u8]) -> ! {

@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 
 const STRATEGIES: [&str; 4] = ["implicit", "explicit", "segregated", "buddy"];
 
+/// The hardened build tested here (the Rust tests cover hardening for every strategy).
+const HARDENED: &str = "segregated,hardened";
+
 /// Generous: the slowest run here (gcc under the implicit free list) takes seconds.
 const TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -34,7 +37,7 @@ fn library(feature: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let target = scratch().join("preload-build");
-        for feature in STRATEGIES.iter().chain(&["record"]) {
+        for feature in STRATEGIES.iter().chain(&["record", HARDENED]) {
             let status = Command::new(env!("CARGO"))
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .args(["build", "-q", "--release", "-p", "mm-preload", "--no-default-features", "--features"])
@@ -417,4 +420,41 @@ fn the_recorder_logs_a_program_and_leaves_its_output_alone() {
         };
         assert!(arity, "malformed log line {line:?}");
     }
+}
+
+#[test]
+fn a_hardened_build_aborts_on_misuse_with_a_message() {
+    let dir = scratch().join("preload-misuse");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("misuse");
+    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
+    cc.args(["-O0", "-w", "-o"])
+        .arg(&exe)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/misuse.c"));
+    assert!(run(cc, None).status.success(), "misuse.c compiles");
+    let lib = library(HARDENED);
+    let fine = run(Command::new(&exe), Some(&lib));
+    assert!(fine.status.success() && fine.stdout == b"fine\n", "correct use passes: {fine:?}");
+    for (arg, message) in [
+        ("d", "free(): double free detected"),
+        ("i", "free(): invalid pointer"),
+        ("o", "free(): corrupted block header"),
+    ] {
+        let mut misuse = Command::new(&exe);
+        misuse.arg(arg);
+        let got = run(misuse, Some(&lib));
+        let stderr = String::from_utf8_lossy(&got.stderr);
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&got.status),
+            Some(libc_sigabrt()),
+            "{arg}: {stderr}"
+        );
+        assert!(stderr.contains(&format!("mmlab preload: {message} (heap offset 0x")), "{arg}: {stderr}");
+        assert!(got.stdout.is_empty(), "{arg}: the program went on after the misuse");
+    }
+}
+
+/// SIGABRT (6 on Linux).
+fn libc_sigabrt() -> i32 {
+    6
 }

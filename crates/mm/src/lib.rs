@@ -22,6 +22,7 @@ mod global;
 pub mod workload;
 
 pub use global::{DEFAULT_RESERVE, LockedAllocator};
+pub use mm_core::hardened::{Hardened, Misuse};
 pub use mm_core::{Align, Allocator, MemLib, PAGE_SIZE};
 
 #[cfg(not(any(
@@ -55,11 +56,11 @@ pub const ALIGN: Align = Align::SIXTEEN;
 #[cfg(all(feature = "implicit", not(any(feature = "explicit", feature = "segregated", feature = "buddy"))))]
 mod chosen {
     /// The strategy chosen by the cargo feature.
-    pub type DefaultAllocator = mm_implicit::Implicit;
+    pub type Strategy = mm_implicit::Implicit;
     /// Its name.
     pub const STRATEGY: &str = "implicit";
     /// Builds it, un-initialised, over `heap`, with 16-byte alignment.
-    pub fn default_allocator(heap: super::MemLib) -> DefaultAllocator {
+    pub fn build(heap: super::MemLib) -> Strategy {
         mm_implicit::Implicit::new(
             heap,
             mm_implicit::ImplicitConfig { align: super::ALIGN, ..Default::default() },
@@ -70,11 +71,11 @@ mod chosen {
 #[cfg(all(feature = "explicit", not(any(feature = "implicit", feature = "segregated", feature = "buddy"))))]
 mod chosen {
     /// The strategy chosen by the cargo feature.
-    pub type DefaultAllocator = mm_explicit::Explicit;
+    pub type Strategy = mm_explicit::Explicit;
     /// Its name.
     pub const STRATEGY: &str = "explicit";
     /// Builds it, un-initialised, over `heap`, with 16-byte alignment.
-    pub fn default_allocator(heap: super::MemLib) -> DefaultAllocator {
+    pub fn build(heap: super::MemLib) -> Strategy {
         mm_explicit::Explicit::new(
             heap,
             mm_explicit::ExplicitConfig { align: super::ALIGN, ..Default::default() },
@@ -88,11 +89,11 @@ mod chosen {
 ))]
 mod chosen {
     /// The strategy chosen by the cargo feature.
-    pub type DefaultAllocator = mm_segregated::Segregated;
+    pub type Strategy = mm_segregated::Segregated;
     /// Its name.
     pub const STRATEGY: &str = "segregated";
     /// Builds it, un-initialised, over `heap`, with 16-byte alignment.
-    pub fn default_allocator(heap: super::MemLib) -> DefaultAllocator {
+    pub fn build(heap: super::MemLib) -> Strategy {
         mm_segregated::Segregated::new(heap, mm_segregated::SegregatedConfig { align: super::ALIGN })
     }
 }
@@ -100,11 +101,11 @@ mod chosen {
 #[cfg(all(feature = "buddy", not(any(feature = "implicit", feature = "explicit", feature = "segregated"))))]
 mod chosen {
     /// The strategy chosen by the cargo feature.
-    pub type DefaultAllocator = mm_buddy::Buddy;
+    pub type Strategy = mm_buddy::Buddy;
     /// Its name.
     pub const STRATEGY: &str = "buddy";
     /// Builds it, un-initialised, over `heap`, with 16-byte alignment.
-    pub fn default_allocator(heap: super::MemLib) -> DefaultAllocator {
+    pub fn build(heap: super::MemLib) -> Strategy {
         mm_buddy::Buddy::new(heap, mm_buddy::BuddyConfig::new(super::ALIGN))
     }
 }
@@ -118,4 +119,40 @@ mod chosen {
     ),
     all(feature = "buddy", not(any(feature = "implicit", feature = "explicit", feature = "segregated"))),
 ))]
-pub use chosen::{DefaultAllocator, STRATEGY, default_allocator};
+pub use selected::*;
+
+/// The chosen strategy and the allocator built from it (compiled only when exactly one
+/// strategy is chosen, so that a wrong choice reports only the `compile_error!`).
+#[cfg(any(
+    all(feature = "implicit", not(any(feature = "explicit", feature = "segregated", feature = "buddy"))),
+    all(feature = "explicit", not(any(feature = "implicit", feature = "segregated", feature = "buddy"))),
+    all(
+        any(feature = "segregated", feature = "default-strategy"),
+        not(any(feature = "implicit", feature = "explicit", feature = "buddy"))
+    ),
+    all(feature = "buddy", not(any(feature = "implicit", feature = "explicit", feature = "segregated"))),
+))]
+mod selected {
+    use super::MemLib;
+    pub use super::chosen::{STRATEGY, Strategy};
+
+    /// The allocator this build uses: the chosen strategy, wrapped in
+    /// [`Hardened`](mm_core::hardened::Hardened) when the `hardened` feature is on.
+    #[cfg(not(feature = "hardened"))]
+    pub type DefaultAllocator = Strategy;
+    /// The allocator this build uses: the chosen strategy, wrapped in
+    /// [`Hardened`](mm_core::hardened::Hardened) when the `hardened` feature is on.
+    #[cfg(feature = "hardened")]
+    pub type DefaultAllocator = mm_core::hardened::Hardened<Strategy>;
+
+    /// True when this build catches double frees, invalid frees and overwritten headers.
+    pub const HARDENED: bool = cfg!(feature = "hardened");
+
+    /// Builds the allocator, un-initialised, over `heap`, with 16-byte alignment.
+    pub fn default_allocator(heap: MemLib) -> DefaultAllocator {
+        #[cfg(feature = "hardened")]
+        return mm_core::hardened::Hardened::new(super::chosen::build(heap));
+        #[cfg(not(feature = "hardened"))]
+        super::chosen::build(heap)
+    }
+}
