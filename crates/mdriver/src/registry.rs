@@ -72,6 +72,12 @@ pub static STRATEGIES: &[StrategyInfo] = &[
         in_default_race: true,
         build: |heap, align| Box::new(Buddy::new(heap, BuddyConfig::new(align))),
     },
+    // The lab's worked example (docs/lab.md): K&R's malloc.
+    StrategyInfo {
+        name: "kr",
+        in_default_race: false,
+        build: |heap, align| Box::new(mm_kr::KAndR::new(heap, align)),
+    },
     #[cfg(feature = "peers")]
     StrategyInfo {
         name: "talc",
