@@ -235,7 +235,7 @@ fn size_overflow_is_caught() {
 fn a_failing_heap_checker_is_reported_with_its_error() {
     assert_fails(
         || testkit::random_ops(Bump::factory(Bug::CheckFails), Align::MIN, RandomProfile::Mixed, 42, 1000),
-        &["check_heap() failed", "block at heap offset 0x40: planted", "seed 0x2a", "random_ops("],
+        &["check_heap() failed", "block at heap offset 0x40: planted", "seed 0x2a", "random_ops_verifying("],
     );
 }
 
