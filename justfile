@@ -24,7 +24,8 @@ gen-traces:
 ci:
     bash .ci/run
 
-# Criterion benchmarks (HTML reports under target/criterion).
+# One bench, one strategy: just bench --bench pairs -- segregated. Ours only: just bench --no-default-features
+# Criterion benchmarks of every strategy and libc, about 13 minutes (docs/benchmarks.md; reports in target/criterion).
 bench *ARGS:
     cargo bench -p mm-benches {{ARGS}}
 
@@ -42,3 +43,25 @@ record *ARGS:
 # Re-record the traces in traces/recorded from the programs on this machine.
 record-traces:
     bash traces/recorded/record.sh
+
+# The long reference-model soak (quick profile: part of `just test`): 4 seeds x 250k ops per profile and alignment, per strategy.
+soak OPS="250000" SEEDS="4":
+    MMLAB_SOAK_OPS={{OPS}} MMLAB_SOAK_SEEDS={{SEEDS}} MMLAB_SOAK_VERIFY_EVERY=64 cargo test --release -p mdriver --test soak -- --nocapture
+
+# Regenerate docs/results: the race (JSON and Markdown), the charts, and heap maps (several minutes).
+docs:
+    cargo build --release -p mdriver
+    mkdir -p docs/results
+    ./target/release/mdriver plot --format markdown --out-dir docs/results > docs/results/race.md
+    for s in implicit segregated buddy; do ./target/release/mdriver heapmap -s $s -t churn-3 -o docs/results/heapmap-$s-churn-3.svg; done
+    for s in segregated buddy kr; do ./target/release/mdriver heapmap -s $s -t realloc-1 -o docs/results/heapmap-$s-realloc-1.svg; done
+
+# The C-ABI driver against libmm.a under valgrind memcheck (errors and definite leaks fail).
+valgrind:
+    cargo build --release -p mm-capi
+    cc -std=c99 -Wall -Werror -g -I include crates/mm-capi/tests/c/driver.c target/release/libmm.a -lpthread -ldl -lm -o target/driver-valgrind
+    valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite target/driver-valgrind
+
+# The trace parser against many more seeded mutants than `just test` runs.
+fuzz MUTANTS="200000" SEED="2026":
+    MMLAB_FUZZ_MUTANTS={{MUTANTS}} MMLAB_FUZZ_SEED={{SEED}} cargo test --release -p mm-core --test hostile_traces -- --nocapture
