@@ -79,11 +79,20 @@ impl KAndR {
         request.max(1).checked_next_multiple_of(self.unit)?.checked_add(self.unit)
     }
 
-    /// Grows the heap by at least `size` bytes (a page at least) and frees the new
-    /// memory into the list. False when the heap cannot grow.
+    /// Grows the heap by at least `size` bytes (`size` is whole units; a page when the
+    /// heap has room for one) and frees the new memory into the list. False when the
+    /// heap cannot grow by `size`.
     fn more_core(&mut self, size: usize) -> bool {
-        let Some(grow) = size.max(PAGE_SIZE).checked_next_multiple_of(self.unit) else { return false };
-        let Ok(start) = self.heap.extend(grow) else { return false };
+        // A page at a time, to call on the heap less often; but a page is only a
+        // preference: near the heap's limit, take just what is needed.
+        let page = size.max(PAGE_SIZE).checked_next_multiple_of(self.unit);
+        let Some((start, grow)) = [page, Some(size)]
+            .into_iter()
+            .flatten()
+            .find_map(|grow| self.heap.extend(grow).ok().map(|start| (start, grow)))
+        else {
+            return false;
+        };
         let block = self.heap.offset_of(start.as_ptr());
         self.set_size(block, grow);
         self.insert_free(block);
