@@ -75,3 +75,36 @@ fn a_classic_c_driver_links_and_runs_against_the_shared_library() {
     let stdout = compile_and_run(&["-L", dir.to_str().unwrap(), "-lmm"], "driver-shared");
     assert!(stdout.ends_with("ok\n"), "{stdout}");
 }
+
+/// Built with `--features hardened`, the library aborts on a double free with a message
+/// naming the call, as glibc does. (Its own target directory: the other tests use the
+/// normal build.)
+#[test]
+fn a_hardened_library_aborts_on_a_double_free() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("capi-hardened");
+    let status = Command::new(env!("CARGO"))
+        .current_dir(manifest)
+        .args(["build", "-q", "-p", "mm-capi", "--features", "hardened", "--target-dir"])
+        .arg(&target)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build -p mm-capi --features hardened");
+    let exe = target.join("double_free");
+    let compiled = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()))
+        .args(["-std=c99", "-Wall", "-Werror", "-I"])
+        .arg(manifest.join("../../include"))
+        .arg(manifest.join("tests/c/double_free.c"))
+        .arg("-o")
+        .arg(&exe)
+        .arg(target.join("debug/libmm.a"))
+        .args(["-lpthread", "-ldl", "-lm"])
+        .status()
+        .expect("a C compiler runs");
+    assert!(compiled.success(), "double_free.c compiles");
+    let out = Command::new(&exe).output().expect("it runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(6), "SIGABRT: {stderr}");
+    assert!(stderr.contains("mm_free(): double free detected (heap offset 0x"), "{stderr}");
+    assert!(out.stdout.is_empty(), "the program went on after the double free");
+}
