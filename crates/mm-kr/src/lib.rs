@@ -193,9 +193,15 @@ impl Allocator for KAndR {
                 self.rover = prev;
                 return Some(self.payload(taken));
             }
-            if block == self.rover && !self.more_core(need) {
-                // A whole lap without a fit, and the heap cannot grow.
-                return None;
+            if block == self.rover {
+                // A whole lap without a fit: grow, and look next just after the new
+                // rover, where `more_core`'s free put the new memory (K&R's
+                // `p = morecore(nunits)` followed by the loop's step).
+                if !self.more_core(need) {
+                    return None;
+                }
+                prev = self.rover;
+                continue;
             }
             prev = block;
         }
@@ -301,6 +307,25 @@ mod tests {
         assert_eq!(kr.heap().heap_size(), heap_after_three, "the merged space was reused");
         // SAFETY: `big` is live.
         assert!(unsafe { kr.usable_size(big) } >= 300);
+    }
+
+    #[test]
+    fn the_heap_grows_a_page_at_a_time_and_only_when_full() {
+        let mut kr = kr();
+        let mut growths = 0;
+        for _ in 0..300 {
+            let before = kr.heap().heap_size();
+            // 224-byte blocks do not divide a page: each page leaves a small free
+            // block behind, which the search must not mistake for a reason to grow again.
+            kr.malloc(200).unwrap();
+            let grown = kr.heap().heap_size() - before;
+            // One page when the free memory ran out, never two in one call.
+            assert!(grown == 0 || grown == PAGE_SIZE, "grew by {grown}");
+            growths += usize::from(grown > 0);
+        }
+        // A page holds 18 such blocks.
+        assert_eq!(growths, 300usize.div_ceil(18));
+        kr.check_heap().unwrap();
     }
 
     #[test]
