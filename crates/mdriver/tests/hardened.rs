@@ -117,6 +117,10 @@ fn overwritten_headers_are_caught_for_our_strategies() {
             matches!(result, Err(Misuse::CorruptedHeader { offset: o, .. }) if o == offset),
             "{strategy}: {result:?}"
         );
+        // Zeroed, as an overflowing memset leaves it: still reported, never a panic.
+        a.heap_mut().write::<u64>(header, 0);
+        let result = a.try_free(victim);
+        assert!(matches!(result, Err(Misuse::CorruptedHeader { .. })), "{strategy}: zeroed: {result:?}");
         // Repair the header: the block is freed normally, nothing was lost.
         a.heap_mut().write::<u64>(header, saved);
         a.try_free(victim).unwrap();

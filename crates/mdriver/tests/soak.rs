@@ -6,7 +6,7 @@
 //! The quick profile runs in `cargo test`. The long one is `just soak`, or:
 //!
 //! ```sh
-//! MMLAB_SOAK_OPS=1000000 MMLAB_SOAK_SEEDS=4 MMLAB_SOAK_VERIFY_EVERY=64 \
+//! MMLAB_SOAK_OPS=250000 MMLAB_SOAK_SEEDS=4 MMLAB_SOAK_VERIFY_EVERY=64 \
 //!     cargo test --release -p mdriver --test soak -- --nocapture
 //! ```
 //!
@@ -17,8 +17,15 @@ use mdriver::registry;
 use mm_core::testkit::{RandomProfile, random_ops_verifying};
 use mm_core::{Align, Allocator, MemLib};
 
+/// A number from the environment, decimal or `0x` hex; `default` when unset. A value
+/// that does not parse is an error, not a silent default.
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    let Ok(value) = std::env::var(name) else { return default };
+    let parsed = match value.strip_prefix("0x") {
+        Some(hex) => usize::from_str_radix(hex, 16),
+        None => value.parse(),
+    };
+    parsed.unwrap_or_else(|e| panic!("{name}={value}: {e}"))
 }
 
 #[test]

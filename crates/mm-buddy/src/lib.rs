@@ -413,7 +413,9 @@ impl Allocator for Buddy {
     }
 
     unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
-        size_of_order(self.arena().header(self.block_of(ptr)).order()) - HEADER_BYTES
+        // Checked: a hardened caller may ask about a block whose header was smashed.
+        let order = self.arena().header(self.block_of(ptr)).order();
+        1usize.checked_shl(order).map_or(0, |size| size.saturating_sub(HEADER_BYTES))
     }
 
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {

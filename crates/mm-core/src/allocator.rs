@@ -264,6 +264,14 @@ pub trait Allocator {
     fn heap_spans(&self) -> Option<Vec<HeapSpan>> {
         None
     }
+
+    /// The misuse the last `free` or `realloc` caught and refused, if any (and forgets
+    /// it). Only checking wrappers such as [`Hardened`](crate::hardened::Hardened) catch
+    /// any; a plain strategy trusts its caller and returns `None`. Callers that cannot
+    /// return an error (a global allocator, the C libraries) abort when this is `Some`.
+    fn take_misuse(&mut self) -> Option<crate::hardened::Misuse> {
+        None
+    }
 }
 
 /// A boxed strategy is a strategy: the driver holds `Box<dyn Allocator>`, and wrappers
@@ -311,6 +319,9 @@ impl<A: Allocator + ?Sized> Allocator for Box<A> {
     }
     fn heap_spans(&self) -> Option<Vec<HeapSpan>> {
         (**self).heap_spans()
+    }
+    fn take_misuse(&mut self) -> Option<crate::hardened::Misuse> {
+        (**self).take_misuse()
     }
 }
 

@@ -16,7 +16,7 @@
 //!   overflow out of the block below), and freeing it would hand the strategy a lie;
 //! * on misuse the call does nothing to the heap, and the error is returned
 //!   ([`Hardened::try_free`], [`Hardened::try_realloc`]) or kept for
-//!   [`Hardened::take_misuse`] when the call came through the [`Allocator`] trait, whose
+//!   [`Allocator::take_misuse`] when the call came through the [`Allocator`] trait, whose
 //!   `free` returns nothing. The C library and the preload library abort with a message,
 //!   as glibc does.
 //!
@@ -217,6 +217,11 @@ impl BlockTable {
         }
     }
 
+    /// True when one more entry would still leave an empty slot (probing needs one).
+    fn has_slot(&self) -> bool {
+        self.used + 2 <= self.capacity
+    }
+
     /// Makes room for one more entry (the table stays at most 3/4 full), growing it
     /// inside `strategy`'s heap. False when the heap has no room for a bigger table.
     fn reserve<A: Allocator + ?Sized>(&mut self, strategy: &mut A) -> bool {
@@ -268,6 +273,12 @@ pub struct Hardened<A> {
 }
 
 impl<A: Allocator> Hardened<A> {
+    /// The usable size of a block `validate` accepted.
+    fn inner_usable(&self, ptr: NonNull<u8>) -> usize {
+        // SAFETY: only called for pointers `validate` found live in the table.
+        unsafe { self.inner.usable_size(ptr) }
+    }
+
     /// Wraps `inner` (un-initialised; [`Allocator::init`] initialises both).
     pub fn new(inner: A) -> Self {
         Hardened { inner, table: BlockTable::default(), misuse: None }
@@ -276,12 +287,6 @@ impl<A: Allocator> Hardened<A> {
     /// The wrapped strategy.
     pub fn inner(&self) -> &A {
         &self.inner
-    }
-
-    /// The misuse caught by the last `free` or `realloc` made through the
-    /// [`Allocator`] trait, if any (and forgets it).
-    pub fn take_misuse(&mut self) -> Option<Misuse> {
-        self.misuse.take()
     }
 
     /// Checks that `ptr` is a live block this allocator returned, with its header as it
@@ -355,7 +360,10 @@ impl<A: Allocator> Hardened<A> {
         }
         let offset = self.validate(ptr)?;
         // Room for the new entry first, so that a moved block can always be recorded.
-        if !self.table.reserve(&mut self.inner) {
+        // A shrink usually stays in place and needs none: it goes ahead even when the
+        // table cannot grow, as long as one more entry would leave a slot empty.
+        let shrinks_with_room = size <= self.inner_usable(ptr) && self.table.has_slot();
+        if !shrinks_with_room && !self.table.reserve(&mut self.inner) {
             return Ok(None);
         }
         // SAFETY: `validate` found `ptr` live; `size > 0`.
@@ -403,7 +411,7 @@ impl<A: Allocator> Allocator for Hardened<A> {
     }
 
     /// Frees `ptr`, or, if it is not a live block of this allocator, records the
-    /// misuse for [`Hardened::take_misuse`] and does nothing.
+    /// misuse for [`Allocator::take_misuse`] and does nothing.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
         if let Err(misuse) = self.try_free(ptr) {
             self.misuse = Some(misuse);
@@ -423,6 +431,11 @@ impl<A: Allocator> Allocator for Hardened<A> {
                 None
             }
         }
+    }
+
+    /// The misuse caught by the last `free` or `realloc` made through this trait.
+    fn take_misuse(&mut self) -> Option<Misuse> {
+        self.misuse.take()
     }
 
     /// Not reported: the table is one of the strategy's allocated blocks, which its

@@ -415,7 +415,8 @@ impl Allocator for Explicit {
     }
 
     unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
-        self.block_of(ptr).size(&self.heap) - OVERHEAD
+        // Saturating: a hardened caller may ask about a block whose header was smashed.
+        self.block_of(ptr).size(&self.heap).saturating_sub(OVERHEAD)
     }
 
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {

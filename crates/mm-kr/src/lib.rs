@@ -163,6 +163,8 @@ impl Allocator for KAndR {
     }
 
     fn init(&mut self) -> Result<(), InitError> {
+        // Start from an empty heap, even if the caller did not reset the break.
+        self.heap.reset_brk();
         // The sentinel takes one unit, so the first block's payload, one unit further,
         // is aligned.
         self.heap.extend(self.unit)?;
@@ -213,7 +215,8 @@ impl Allocator for KAndR {
     }
 
     unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
-        self.size(self.block_of(ptr)) - self.unit
+        // Saturating: a hardened caller may ask about a block whose header was smashed.
+        self.size(self.block_of(ptr)).saturating_sub(self.unit)
     }
 
     fn check_heap(&self) -> Result<(), HeapCheckError> {

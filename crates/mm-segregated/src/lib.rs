@@ -475,7 +475,8 @@ impl Allocator for Segregated {
     }
 
     unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
-        self.block_of(ptr).header(&self.heap).size() - HEADER
+        // Saturating: a hardened caller may ask about a block whose header was smashed.
+        self.block_of(ptr).header(&self.heap).size().saturating_sub(HEADER)
     }
 
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {

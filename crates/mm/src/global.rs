@@ -14,6 +14,8 @@
 //! * **Threads.** `std::sync::Mutex` on Linux is a futex: locking it never allocates. A
 //!   panic inside the strategy poisons the lock; the wrapper keeps going with the
 //!   state as it is rather than panic inside an allocation.
+//! * **Misuse**: a hardened strategy (`--features hardened`) that refuses a `dealloc`
+//!   or `realloc` stops the program with a message, as glibc does.
 //! * **Out of memory** is a null return, as `GlobalAlloc` requires; the heap's
 //!   reservation ([`DEFAULT_RESERVE`] unless given) is the ceiling.
 
@@ -85,6 +87,22 @@ impl<A: Allocator> LockedAllocator<A> {
     }
 }
 
+/// When a hardened strategy (`--features hardened`) refused a `dealloc` or `realloc`
+/// (double free, a pointer it never returned, an overwritten header), stops the program
+/// as glibc does: carrying on would hide the bug. Writes its message without allocating.
+fn abort_on_misuse<A: Allocator>(strategy: &mut A, call: &str) {
+    if let Some(misuse) = strategy.take_misuse() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "mmlab: {call}(): {} (heap offset {:#x})",
+            misuse.short(),
+            misuse.offset()
+        );
+        std::process::abort();
+    }
+}
+
 /// True when the strategy's own alignment already satisfies `layout`.
 fn served_directly<A: Allocator>(strategy: &A, layout: Layout) -> bool {
     layout.align() <= strategy.alignment().get()
@@ -146,6 +164,7 @@ unsafe impl<A: Allocator> GlobalAlloc for LockedAllocator<A> {
                     s.free(over_aligned_block(ptr));
                 }
             }
+            abort_on_misuse(s, "dealloc");
         }
     }
 
@@ -154,8 +173,9 @@ unsafe impl<A: Allocator> GlobalAlloc for LockedAllocator<A> {
             if served_directly(s, layout) {
                 // SAFETY: `ptr` is a live block of this strategy (the `GlobalAlloc`
                 // contract), and `new_size > 0`, so this is a resize, never a free.
-                return unsafe { s.realloc(NonNull::new(ptr), new_size) }
-                    .map_or(ptr::null_mut(), NonNull::as_ptr);
+                let moved = unsafe { s.realloc(NonNull::new(ptr), new_size) };
+                abort_on_misuse(s, "realloc");
+                return moved.map_or(ptr::null_mut(), NonNull::as_ptr);
             }
             // SAFETY: `layout.align()` is a power of two and `new_size` fits with it (the
             // `GlobalAlloc` contract).

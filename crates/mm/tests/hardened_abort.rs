@@ -1,0 +1,43 @@
+//! A `LockedAllocator` over a hardened strategy stops the program on a double free with
+//! a message, as glibc does. The test runs itself again as a child process that commits
+//! the double free, and checks how the child died.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::process::Command;
+
+use mm::{Align, Hardened, LockedAllocator, MemLib};
+
+const CHILD: &str = "MMLAB_HARDENED_ABORT_CHILD";
+
+#[test]
+fn a_double_free_through_the_global_allocator_aborts_with_a_message() {
+    if std::env::var_os(CHILD).is_some() {
+        let allocator = LockedAllocator::with_reserve(
+            |heap: MemLib| {
+                Hardened::new(mm_segregated::Segregated::new(
+                    heap,
+                    mm_segregated::SegregatedConfig { align: Align::SIXTEEN },
+                ))
+            },
+            1 << 26,
+        );
+        let layout = Layout::from_size_align(100, 16).unwrap();
+        // SAFETY: a deliberate double free, which the hardened strategy must catch.
+        unsafe {
+            let p = allocator.alloc(layout);
+            allocator.dealloc(p, layout);
+            allocator.dealloc(p, layout);
+        }
+        println!("survived");
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_double_free_through_the_global_allocator_aborts_with_a_message", "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(6), "SIGABRT: {stderr}");
+    assert!(stderr.contains("mmlab: dealloc(): double free detected (heap offset 0x"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("survived"));
+}
