@@ -45,6 +45,7 @@
 //! zero-filled on demand, so a sparse table costs only the pages it touches.
 
 mod lock;
+mod text;
 
 // The C symbols are left out of unit-test builds, where they would become the test
 // harness's own malloc.

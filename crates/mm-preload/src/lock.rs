@@ -65,7 +65,7 @@ impl<T> Locked<T> {
             // one of our calls.
             return f(unsafe { &mut *self.value.get() });
         }
-        self.acquire();
+        self.acquire_as(me);
         // SAFETY: the lock is held, so no other reference to the value exists; this one
         // ends before `release`.
         let result = f(unsafe { &mut *self.value.get() });
@@ -76,8 +76,9 @@ impl<T> Locked<T> {
     /// `pthread_atfork` prepare: takes the lock and keeps it across `fork`, letting this
     /// thread through meanwhile (for other libraries' fork handlers that allocate).
     pub fn hold_for_fork(&self) {
-        self.acquire();
-        self.forking.store(this_thread(), Ordering::Relaxed);
+        let me = this_thread();
+        self.acquire_as(me);
+        self.forking.store(me, Ordering::Relaxed);
     }
 
     /// `pthread_atfork` parent and child: the end of [`Locked::hold_for_fork`].
@@ -86,9 +87,9 @@ impl<T> Locked<T> {
         self.release();
     }
 
-    /// Takes the lock; aborts if this thread already holds it (re-entry).
-    fn acquire(&self) {
-        let me = this_thread();
+    /// Takes the lock for thread `me` (`pthread_self`, found once by the caller);
+    /// aborts if `me` already holds it (re-entry).
+    fn acquire_as(&self, me: usize) {
         if self.owner.load(Ordering::Relaxed) == me {
             fatal(b"malloc was re-entered on a thread already inside it: a signal handler called malloc, or the allocator panicked (heap corruption: a buffer overflow, double free or invalid free in the program, or a bug here)");
         }
@@ -114,7 +115,7 @@ impl<T> Locked<T> {
         }
     }
 
-    /// Releases the lock taken by [`Locked::acquire`] (or inherited across `fork`).
+    /// Releases the lock taken by [`Locked::acquire_as`] (or inherited across `fork`).
     fn release(&self) {
         self.owner.store(0, Ordering::Relaxed);
         if self.state.swap(FREE, Ordering::Release) == CONTENDED {
@@ -152,31 +153,12 @@ pub mod errno {
 /// [`fatal`] with a message in parts followed by ` (heap offset 0x…)`.
 #[cfg_attr(not(feature = "hardened"), allow(dead_code))]
 pub fn fatal_with(parts: &[&[u8]], offset: usize) -> ! {
-    let mut message = [0u8; 160];
-    let mut len = 0;
-    let mut push = |bytes: &[u8]| {
-        let n = bytes.len().min(message.len() - len);
-        message[len..len + n].copy_from_slice(&bytes[..n]);
-        len += n;
-    };
+    let mut message = crate::text::Line::<160>::new();
     for part in parts {
-        push(part);
+        message.push(part);
     }
-    push(b" (heap offset 0x");
-    let mut digits = [0u8; 16];
-    let mut at = digits.len();
-    let mut value = offset;
-    loop {
-        at -= 1;
-        digits[at] = b"0123456789abcdef"[value % 16];
-        value /= 16;
-        if value == 0 {
-            break;
-        }
-    }
-    push(&digits[at..]);
-    push(b")");
-    fatal(&message[..len])
+    message.push(b" (heap offset 0x").hex(offset).push(b")");
+    fatal(message.as_bytes())
 }
 
 /// Writes `mmlab preload: <message>` to standard error and aborts, as glibc does on heap
@@ -225,7 +207,7 @@ mod tests {
     #[test]
     fn acquire_and_release_pair_up_across_calls() {
         let lock = Locked::new(5);
-        lock.acquire();
+        lock.acquire_as(this_thread());
         assert_eq!(lock.state.load(Ordering::Relaxed), HELD);
         lock.release();
         assert_eq!(lock.state.load(Ordering::Relaxed), FREE);

@@ -31,6 +31,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::lock::{Locked, errno};
+use crate::text::Line;
 
 unsafe extern "C" {
     fn __libc_malloc(size: usize) -> *mut c_void;
@@ -81,15 +82,18 @@ impl Log {
         let dir = unsafe { CStr::from_ptr(dir) }.to_bytes();
         // SAFETY: `getpid` has no preconditions.
         let pid = unsafe { libc::getpid() } as u64;
-        let mut path = Line::<4096>::new();
-        if dir.len() + 32 > path.bytes.len() {
+        // Room for the directory, "/", a pid and ".log" and the NUL: a longer directory
+        // would be cut, so it is not logged to at all.
+        const PATH_MAX: usize = 4096;
+        if dir.len() + 32 > PATH_MAX {
             return;
         }
+        let mut path = Line::<PATH_MAX>::new();
         path.push(dir).push(b"/").dec(pid).push(b".log\0");
         // SAFETY: `path` is NUL-terminated; flags and mode are valid for `open`.
         let fd = unsafe {
             libc::open(
-                path.bytes.as_ptr().cast(),
+                path.as_bytes().as_ptr().cast(),
                 libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC,
                 0o644,
             )
@@ -111,21 +115,15 @@ impl Log {
         // SAFETY: `readlink` writes at most `exe.len()` bytes into `exe`.
         let n = unsafe { libc::readlink(c"/proc/self/exe".as_ptr(), exe.as_mut_ptr().cast(), exe.len()) };
         let exe: &[u8] = if n > 0 { &exe[..n as usize] } else { b"?" };
-        let mut header = [0u8; 600];
-        let mut at = 0;
-        for part in
-            [&b"# mmlab-record 1 pid "[..], Line::<24>::new().dec(pid).as_bytes(), b" exe ", exe, b"\n"]
-        {
-            header[at..at + part.len()].copy_from_slice(part);
-            at += part.len();
-        }
-        self.append(&header[..at]);
+        let mut header = Line::<600>::new();
+        header.push(b"# mmlab-record 1 pid ").dec(pid).push(b" exe ").push(exe).push(b"\n");
+        self.append(header.as_bytes());
         // Written at once: a process image that `exec`s before its buffer fills still
         // leaves its header, and the reader sees where one image ends.
         self.flush();
     }
 
-    fn record(&mut self, line: &Line) {
+    fn record(&mut self, line: &Line<LINE_MAX>) {
         // Opening and writing the log must not change the program's errno.
         let saved = errno::get();
         if self.sink == Sink::Unopened {
@@ -169,52 +167,8 @@ impl Log {
     }
 }
 
-/// A line of at most `N` bytes, formatted on the stack.
-struct Line<const N: usize = LINE_MAX> {
-    bytes: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> Line<N> {
-    fn new() -> Self {
-        Line { bytes: [0; N], len: 0 }
-    }
-
-    fn push(&mut self, bytes: &[u8]) -> &mut Self {
-        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-        self
-    }
-
-    fn digits(&mut self, mut value: u64, base: u64) -> &mut Self {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b"0123456789abcdef"[(value % base) as usize];
-            value /= base;
-            if value == 0 {
-                break;
-            }
-        }
-        self.push(&digits[at..])
-    }
-
-    fn dec(&mut self, value: u64) -> &mut Self {
-        self.digits(value, 10)
-    }
-
-    fn hex(&mut self, value: *const c_void) -> &mut Self {
-        self.digits(value as usize as u64, 16)
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-}
-
 /// Formats an event line and appends it to the log.
-fn event(build: impl FnOnce(&mut Line)) -> impl FnOnce(&mut Log) {
+fn event(build: impl FnOnce(&mut Line<LINE_MAX>)) -> impl FnOnce(&mut Log) {
     move |log: &mut Log| {
         let mut line = Line::new();
         build(&mut line);
@@ -228,7 +182,7 @@ pub fn malloc(size: usize) -> *mut u8 {
         // SAFETY: glibc's malloc, with any size.
         let ret = unsafe { __libc_malloc(size) };
         event(|l| {
-            l.push(b"m ").dec(size as u64).push(b" ").hex(ret);
+            l.push(b"m ").dec(size as u64).push(b" ").hex(ret as usize);
         })(log);
         ret.cast()
     })
@@ -239,7 +193,7 @@ pub fn calloc(count: usize, size: usize) -> *mut u8 {
         // SAFETY: glibc's calloc, which checks the product itself.
         let ret = unsafe { __libc_calloc(count, size) };
         event(|l| {
-            l.push(b"c ").dec(count as u64).push(b" ").dec(size as u64).push(b" ").hex(ret);
+            l.push(b"c ").dec(count as u64).push(b" ").dec(size as u64).push(b" ").hex(ret as usize);
         })(log);
         ret.cast()
     })
@@ -250,7 +204,7 @@ pub fn calloc(count: usize, size: usize) -> *mut u8 {
 pub unsafe fn free(ptr: NonNull<u8>) {
     LOG.with(|log| {
         event(|l| {
-            l.push(b"f ").hex(ptr.as_ptr().cast());
+            l.push(b"f ").hex(ptr.as_ptr() as usize);
         })(log);
         // SAFETY: the caller's contract.
         unsafe { __libc_free(ptr.as_ptr().cast()) };
@@ -264,7 +218,7 @@ pub unsafe fn realloc(ptr: NonNull<u8>, size: usize) -> *mut u8 {
         // SAFETY: the caller's contract.
         let ret = unsafe { __libc_realloc(ptr.as_ptr().cast(), size) };
         event(|l| {
-            l.push(b"r ").hex(ptr.as_ptr().cast()).push(b" ").dec(size as u64).push(b" ").hex(ret);
+            l.push(b"r ").hex(ptr.as_ptr() as usize).push(b" ").dec(size as u64).push(b" ").hex(ret as usize);
         })(log);
         ret.cast()
     })
@@ -275,7 +229,7 @@ pub fn aligned(align: usize, size: usize) -> *mut u8 {
         // SAFETY: glibc's memalign; `align` is a power of two.
         let ret = unsafe { __libc_memalign(align, size) };
         event(|l| {
-            l.push(b"a ").dec(align as u64).push(b" ").dec(size as u64).push(b" ").hex(ret);
+            l.push(b"a ").dec(align as u64).push(b" ").dec(size as u64).push(b" ").hex(ret as usize);
         })(log);
         ret.cast()
     })
