@@ -162,6 +162,119 @@ pub enum Invariant {
     Other(String),
 }
 
+/// A misuse caught at `free` or `realloc`: a pointer the allocator refuses to act on.
+/// Offsets are from the heap's start.
+///
+/// Every strategy makes the checks that are nearly free in every build (the pointer is
+/// inside the heap and aligned; its block's header says allocated) and reports a failure
+/// through [`Allocator::take_misuse`] instead of acting on the pointer;
+/// [`Hardened`](crate::hardened::Hardened) makes the exact checks.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Misuse {
+    /// The block was freed already.
+    #[error("double free of the block at heap offset {offset:#x}")]
+    DoubleFree {
+        /// The payload's offset.
+        offset: usize,
+    },
+    /// A pointer this allocator never returned (or one outside its heap).
+    #[error("free of a pointer this allocator never returned (heap offset {offset:#x})")]
+    InvalidPointer {
+        /// The pointer's offset from the heap's start (wrapped for pointers below it).
+        offset: usize,
+    },
+    /// The block's header no longer says what it said when the block was allocated.
+    #[error(
+        "the header of the block at heap offset {offset:#x} was overwritten \
+         (usable size {recorded} when allocated, {found} now)"
+    )]
+    CorruptedHeader {
+        /// The payload's offset.
+        offset: usize,
+        /// The usable size recorded at allocation.
+        recorded: usize,
+        /// The usable size the strategy reports now.
+        found: usize,
+    },
+    /// The block's metadata or a neighbour's that the call would use is inconsistent
+    /// (typically an overflow out of a block, or a write into a freed one).
+    #[error("{0}")]
+    Corrupted(Corruption),
+}
+
+impl Misuse {
+    /// The operation name glibc would print with it.
+    pub fn short(&self) -> &'static str {
+        match self {
+            Misuse::DoubleFree { .. } => "double free detected",
+            Misuse::InvalidPointer { .. } => "invalid pointer",
+            Misuse::CorruptedHeader { .. } => "corrupted block header",
+            Misuse::Corrupted(corruption) => corruption.what,
+        }
+    }
+
+    /// The heap offset the misuse concerns.
+    pub fn offset(&self) -> usize {
+        match *self {
+            Misuse::DoubleFree { offset }
+            | Misuse::InvalidPointer { offset }
+            | Misuse::CorruptedHeader { offset, .. } => offset,
+            Misuse::Corrupted(corruption) => corruption.offset,
+        }
+    }
+}
+
+/// Allocator metadata found inconsistent: what is wrong, and where. It holds only a
+/// static text and a number, so that reporting it never allocates: it may be found
+/// inside a program's `malloc`, where allocating would re-enter the broken heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("{what} (heap offset {offset:#x})")]
+pub struct Corruption {
+    /// The broken rule, glibc-style: "corrupted double-linked list".
+    pub what: &'static str,
+    /// The heap offset of the block (or word) concerned.
+    pub offset: usize,
+}
+
+impl Corruption {
+    /// `what` is wrong at heap offset `offset`.
+    pub const fn new(what: &'static str, offset: usize) -> Corruption {
+        Corruption { what, offset }
+    }
+
+    /// Stops the operation that found it, by panicking with its text.
+    ///
+    /// An operation that finds its own metadata inconsistent cannot finish without
+    /// reading or writing where the metadata points, so it stops. A panic (not an abort)
+    /// lets a driver or a test report the broken run; the deployments (the global
+    /// allocator, libmm, the preload library) turn it into an abort that says the heap
+    /// is corrupted.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    pub fn panic(self) -> ! {
+        panic!("{self}")
+    }
+}
+
+/// The checks every strategy makes, in every build, on a pointer handed to `free` or
+/// `realloc` before it reads anything through it: the payload lies inside the heap's
+/// bytes in use, at or after `first_payload` (the lowest offset a payload can have),
+/// and is aligned. Returns the payload's heap offset.
+pub fn payload_offset(
+    heap: &MemLib,
+    align: Align,
+    first_payload: usize,
+    ptr: NonNull<u8>,
+) -> Result<usize, Misuse> {
+    let offset = heap.offset_of(ptr.as_ptr());
+    if offset >= first_payload && offset < heap.heap_size() && align.is_aligned(offset) {
+        Ok(offset)
+    } else {
+        Err(Misuse::InvalidPointer { offset })
+    }
+}
+
 /// The classic dynamic-memory-allocator contract.
 ///
 /// * [`init`](Allocator::init) may be called again at any time on a reset heap and must
@@ -266,11 +379,28 @@ pub trait Allocator {
     }
 
     /// The misuse the last `free` or `realloc` caught and refused, if any (and forgets
-    /// it). Only checking wrappers such as [`Hardened`](crate::hardened::Hardened) catch
-    /// any; a plain strategy trusts its caller and returns `None`. Callers that cannot
-    /// return an error (a global allocator, the C libraries) abort when this is `Some`.
-    fn take_misuse(&mut self) -> Option<crate::hardened::Misuse> {
+    /// it). Strategies catch the cheap cases ([`payload_offset`], a header that says the
+    /// block is free); checking wrappers such as [`Hardened`](crate::hardened::Hardened)
+    /// catch every double or invalid free. Callers that cannot return an error (a global
+    /// allocator, the C libraries) abort when this is `Some`. The provided version
+    /// catches nothing.
+    fn take_misuse(&mut self) -> Option<Misuse> {
         None
+    }
+
+    /// Verifies, without changing anything, the metadata that freeing or resizing the
+    /// live block at `ptr` would rely on: the block's own header, and its neighbours'
+    /// headers, footers and list links where the strategy would read or merge them.
+    /// [`Hardened`](crate::hardened::Hardened) calls it before every `free` and
+    /// `realloc`, so that an overflow out of a block or a write into a freed one is
+    /// reported as the misuse it is instead of being acted upon. O(1); never allocates.
+    /// The provided version checks nothing.
+    ///
+    /// Meant for a `ptr` that passed [`payload_offset`]; given any other pointer the
+    /// answer means nothing, but the check still reads nothing outside the heap.
+    fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {
+        let _ = ptr;
+        Ok(())
     }
 }
 
@@ -320,8 +450,11 @@ impl<A: Allocator + ?Sized> Allocator for Box<A> {
     fn heap_spans(&self) -> Option<Vec<HeapSpan>> {
         (**self).heap_spans()
     }
-    fn take_misuse(&mut self) -> Option<crate::hardened::Misuse> {
+    fn take_misuse(&mut self) -> Option<Misuse> {
         (**self).take_misuse()
+    }
+    fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {
+        (**self).check_neighbourhood(ptr)
     }
 }
 
@@ -474,11 +607,19 @@ pub unsafe fn resize_by_moving<A: Allocator + ?Sized>(
 ) -> Option<NonNull<u8>> {
     // SAFETY: the caller guarantees `ptr` is live.
     let old_size = unsafe { alloc.usable_size(ptr) };
+    let kept = old_size.min(size);
+    // The size comes from the block's header, which the program can have overwritten:
+    // never copy from outside the heap on its word.
+    if !alloc.heap().contains(ptr.as_ptr(), kept) {
+        Corruption::new("realloc(): invalid old size", alloc.heap().offset_of(ptr.as_ptr())).panic();
+    }
     let new = alloc.malloc(size)?;
-    // SAFETY: both blocks are live, distinct (the old one is still allocated), and at
-    // least `min(old_size, size)` bytes long.
+    // SAFETY: `kept` bytes at `ptr` lie inside the heap (checked above) and the new
+    // block holds at least `size >= kept`. They cannot overlap if the header told the
+    // truth (the old block is still allocated); `copy` is memmove, so a lying header
+    // costs garbage bytes, never undefined behaviour.
     unsafe {
-        std::ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), old_size.min(size));
+        std::ptr::copy(ptr.as_ptr(), new.as_ptr(), kept);
         alloc.free(ptr);
     }
     Some(new)

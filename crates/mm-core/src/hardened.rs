@@ -14,6 +14,10 @@
 //!   heap). Marked freed: **double free**. There, but the strategy now reports another
 //!   usable size for it: the block's **header was overwritten** (typically by an
 //!   overflow out of the block below), and freeing it would hand the strategy a lie;
+//! * then the strategy checks the neighbourhood it is about to use
+//!   ([`Allocator::check_neighbourhood`]): the block's neighbours' headers, footers and
+//!   list links. An overflow out of the block, or a write into a free neighbour, is
+//!   caught here, before the strategy merges or unlinks on its word;
 //! * on misuse the call does nothing to the heap, and the error is returned
 //!   ([`Hardened::try_free`], [`Hardened::try_realloc`]) or kept for
 //!   [`Allocator::take_misuse`] when the call came through the [`Allocator`] trait, whose
@@ -33,60 +37,9 @@
 
 use std::ptr::NonNull;
 
-use thiserror::Error;
-
-use crate::allocator::{Align, Allocator, HeapCheckError, HeapSpan, InitError, Invariant};
+pub use crate::allocator::Misuse;
+use crate::allocator::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, Invariant};
 use crate::memlib::MemLib;
-
-/// A misuse caught at `free` or `realloc`. Offsets are from the heap's start.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum Misuse {
-    /// The block was freed already.
-    #[error("double free of the block at heap offset {offset:#x}")]
-    DoubleFree {
-        /// The payload's offset.
-        offset: usize,
-    },
-    /// A pointer this allocator never returned (or one outside its heap).
-    #[error("free of a pointer this allocator never returned (heap offset {offset:#x})")]
-    InvalidPointer {
-        /// The pointer's offset from the heap's start (wrapped for pointers below it).
-        offset: usize,
-    },
-    /// The block's header no longer says what it said when the block was allocated.
-    #[error(
-        "the header of the block at heap offset {offset:#x} was overwritten \
-         (usable size {recorded} when allocated, {found} now)"
-    )]
-    CorruptedHeader {
-        /// The payload's offset.
-        offset: usize,
-        /// The usable size recorded at allocation.
-        recorded: usize,
-        /// The usable size the strategy reports now.
-        found: usize,
-    },
-}
-
-impl Misuse {
-    /// The operation name glibc would print with it.
-    pub fn short(&self) -> &'static str {
-        match self {
-            Misuse::DoubleFree { .. } => "double free detected",
-            Misuse::InvalidPointer { .. } => "invalid pointer",
-            Misuse::CorruptedHeader { .. } => "corrupted block header",
-        }
-    }
-
-    /// The heap offset the misuse concerns.
-    pub fn offset(&self) -> usize {
-        match *self {
-            Misuse::DoubleFree { offset }
-            | Misuse::InvalidPointer { offset }
-            | Misuse::CorruptedHeader { offset, .. } => offset,
-        }
-    }
-}
 
 /// An entry is two 32-bit words: the key, `payload offset / 8 + 1` (0 marks an empty
 /// slot; payloads are at least 8-byte aligned), with [`FREED`] set once the block is
@@ -303,11 +256,12 @@ impl<A: Allocator> Hardened<A> {
             Some(Entry::Live(recorded)) => {
                 // SAFETY: the table says `ptr` is a live block of the strategy.
                 let found = unsafe { self.inner.usable_size(ptr) };
-                if found as u32 == recorded {
-                    Ok(offset)
-                } else {
-                    Err(Misuse::CorruptedHeader { offset, recorded: recorded as usize, found })
+                if found as u32 != recorded {
+                    return Err(Misuse::CorruptedHeader { offset, recorded: recorded as usize, found });
                 }
+                // The neighbours the strategy is about to read, merge or unlink.
+                self.inner.check_neighbourhood(ptr).map_err(Misuse::Corrupted)?;
+                Ok(offset)
             }
         }
     }
@@ -433,9 +387,14 @@ impl<A: Allocator> Allocator for Hardened<A> {
         }
     }
 
-    /// The misuse caught by the last `free` or `realloc` made through this trait.
+    /// The misuse caught by the last `free` or `realloc` made through this trait (by
+    /// the wrapper, or by the strategy's own checks).
     fn take_misuse(&mut self) -> Option<Misuse> {
-        self.misuse.take()
+        self.misuse.take().or_else(|| self.inner.take_misuse())
+    }
+
+    fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {
+        self.inner.check_neighbourhood(ptr)
     }
 
     /// Not reported: the table is one of the strategy's allocated blocks, which its

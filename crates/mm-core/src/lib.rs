@@ -17,8 +17,8 @@ pub mod trace;
 pub mod workload;
 
 pub use allocator::{
-    Align, Allocator, ConfigError, HeapCheckError, HeapSpan, HeapSpans, InitError, Invariant, SpanKind,
-    check_span_tiling, resize_by_moving,
+    Align, Allocator, ConfigError, Corruption, HeapCheckError, HeapSpan, HeapSpans, InitError, Invariant,
+    Misuse, SpanKind, check_span_tiling, payload_offset, resize_by_moving,
 };
 pub use memlib::{DEFAULT_MAX_HEAP, HeapWord, MemError, MemLib, PAGE_SIZE, SbrkError};
 pub use trace::{Op, Trace, TraceError, TraceErrorKind};

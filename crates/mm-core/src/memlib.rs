@@ -215,6 +215,7 @@ impl MemLib {
 
     /// True when a `W` at heap offset `at` is aligned for `W` and lies wholly inside the
     /// bytes in use.
+    #[inline]
     pub fn is_word_slot<W: HeapWord>(&self, at: usize) -> bool {
         let size = size_of::<W>();
         at.is_multiple_of(align_of::<W>()) && self.brk >= size && at <= self.brk - size
@@ -230,8 +231,11 @@ impl MemLib {
     /// When `at` is not an aligned `W` slot inside the bytes in use (a corrupted heap or
     /// a bug): a damaged heap makes the allocator panic, never touch memory outside it.
     #[inline]
+    #[track_caller]
     pub fn read<W: HeapWord>(&self, at: usize) -> W {
-        assert!(self.is_word_slot::<W>(at), "no heap word at offset {at:#x} (heap is {:#x} bytes)", self.brk);
+        if !self.is_word_slot::<W>(at) {
+            self.no_word_at(at);
+        }
         // SAFETY: the slot is in bounds and aligned (checked above).
         unsafe { self.read_unchecked(at) }
     }
@@ -241,17 +245,29 @@ impl MemLib {
     /// # Panics
     /// As [`MemLib::read`].
     #[inline]
+    #[track_caller]
     pub fn write<W: HeapWord>(&mut self, at: usize, word: W) {
-        assert!(self.is_word_slot::<W>(at), "no heap word at offset {at:#x} (heap is {:#x} bytes)", self.brk);
+        if !self.is_word_slot::<W>(at) {
+            self.no_word_at(at);
+        }
         // SAFETY: the slot is in bounds and aligned (checked above).
         unsafe { self.write_unchecked(at, word) }
     }
 
-    /// [`MemLib::read`] without the bounds check, for hot paths whose offsets come from
-    /// the strategy's own invariants.
+    /// The failure of [`MemLib::read`] and [`MemLib::write`], out of line: the check
+    /// they make inline is then one comparison and a branch never taken.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn no_word_at(&self, at: usize) -> ! {
+        panic!("no heap word at offset {at:#x} (heap is {:#x} bytes)", self.brk)
+    }
+
+    /// [`MemLib::read`] without the bounds check, for hot paths that prove their offsets
+    /// in bounds another way (checked in debug builds).
     ///
     /// # Safety
-    /// `self.is_word_slot::<W>(at)` holds.
+    /// `at + size_of::<W>() <= heap_size()`. Alignment is not required.
     #[inline]
     pub unsafe fn read_unchecked<W: HeapWord>(&self, at: usize) -> W {
         debug_assert!(
@@ -260,16 +276,16 @@ impl MemLib {
             self.brk
         );
         // SAFETY: the caller guarantees `[at, at + size_of::<W>())` is inside the bytes
-        // in use, which the reservation keeps allocated while `self` lives, and aligned
-        // for `W` (`heap_lo` is page aligned). Every bit pattern is a valid `W`.
-        unsafe { self.start.as_ptr().add(at).cast::<W>().read() }
+        // in use, which the reservation keeps allocated while `self` lives;
+        // `read_unaligned` needs no alignment, and every bit pattern is a valid `W`.
+        unsafe { self.start.as_ptr().add(at).cast::<W>().read_unaligned() }
     }
 
     /// [`MemLib::write`] without the bounds check.
     ///
     /// # Safety
-    /// `self.is_word_slot::<W>(at)` holds, and the word is allocator metadata, not part
-    /// of a live payload.
+    /// As for [`MemLib::read_unchecked`], and the word is allocator metadata, not part of
+    /// a live payload.
     #[inline]
     pub unsafe fn write_unchecked<W: HeapWord>(&mut self, at: usize, word: W) {
         debug_assert!(
@@ -277,9 +293,9 @@ impl MemLib {
             "no heap word at offset {at:#x} (heap is {:#x} bytes)",
             self.brk
         );
-        // SAFETY: in bounds and aligned as for `read_unchecked`; `&mut self` means the
-        // strategy that owns the heap is the one writing.
-        unsafe { self.start.as_ptr().add(at).cast::<W>().write(word) }
+        // SAFETY: in bounds as for `read_unchecked`; `&mut self` means the strategy that
+        // owns the heap is the one writing.
+        unsafe { self.start.as_ptr().add(at).cast::<W>().write_unaligned(word) }
     }
 
     /// Copies `len` bytes from heap offset `src` to heap offset `dst` (the ranges may

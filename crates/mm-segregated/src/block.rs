@@ -3,14 +3,32 @@
 //!
 //! A block is named by the heap offset of its 4-byte header ([`Block`]); every access
 //! goes through [`load`] and [`store`], the crate's only `unsafe` code. They skip the
-//! bounds check of `MemLib::read` / `MemLib::write` in release builds (it cost about
-//! 15% of throughput), and keep it, as a `debug_assert`, in debug builds and tests.
+//! bounds check of `MemLib::read` / `MemLib::write` (a branch on every access, which
+//! cost a fifth of the throughput: docs/reliability.md), so every offset they see must
+//! be *proven* inside the heap where it is computed. The offsets come from headers,
+//! footers and links that a program can overwrite (an overflow out of its block, a
+//! write into a freed one), so the proof is never "the heap is consistent": it is a
+//! check made once per block, where the block is reached, before any access through
+//! it. Let `E` be the epilogue's offset (`heap_size - 4`). The rules:
 //!
-//! Why that is sound: every offset they see is derived from the heap's own headers,
-//! footers and links, starting from a payload pointer the caller vouched for (`free`
-//! and `realloc` are `unsafe` for exactly that) or from the allocator's own lists. Those
-//! stay consistent as long as the caller keeps the `Allocator` contract; `check_heap`
-//! verifies every one of them, and the conformance kit runs it after every operation.
+//! 1. **Reaching a block.** A `Block` used for access is one of: the first block or the
+//!    epilogue; a block behind a payload pointer that passed `mm_core::payload_offset`;
+//!    a list head (written only by `push`, of a block already proven); a link target
+//!    that passed [`in_heap`] (its header and links lie below the break); a left
+//!    neighbour from [`Block::prev_free`] (its footer-given size is checked against the
+//!    block's offset and the neighbour's header); or `block + size` for a size proven
+//!    as in rule 2. Each of these has its header in bounds.
+//! 2. **Using a size.** A size read from a header is used to reach a footer, a next
+//!    block or a block's interior only after `MIN_FREE <= size <= E - block` has been
+//!    checked (`Segregated::is_block_size`, the bound in `check_free_tags` and in
+//!    `FreeLists::remove`). Then the header, both links, the footer and the next
+//!    block's header all lie below the break.
+//! 3. **Stopping.** A check that fails stops the operation with a
+//!    [`Corruption`](mm_core::Corruption) panic, before anything is written.
+//!
+//! Debug builds (and so every test) still check each access, so a hole in the rules
+//! shows up as a panic in the corruption tests, which write every pattern over freed
+//! blocks and past the end of blocks.
 //!
 //! ```text
 //!  allocated block                          free block
@@ -32,7 +50,7 @@
 use std::fmt;
 
 use bitflags::bitflags;
-use mm_core::MemLib;
+use mm_core::{Corruption, MemLib};
 
 /// Bytes of a header (and of a footer, and of a link).
 pub(crate) const HEADER: usize = 4;
@@ -62,8 +80,8 @@ bitflags! {
 /// Reads the metadata word at heap offset `at`.
 #[inline]
 fn load(heap: &MemLib, at: usize) -> u32 {
-    // SAFETY: `at` is a header, footer or link slot of a block of a consistent heap (see
-    // the module docs), hence a 4-byte aligned word below the break.
+    // SAFETY: `at` is a header, link or footer slot of a block reached and sized by the
+    // rules in the module docs, which put it below the break.
     unsafe { heap.read_unchecked(at) }
 }
 
@@ -74,14 +92,29 @@ fn store(heap: &mut MemLib, at: usize, word: u32) {
     unsafe { heap.write_unchecked(at, word) }
 }
 
+/// True when a free block at `block` can have its header and both links read: they lie
+/// below the break (rule 1 of the module docs, for a link target).
+#[inline]
+pub(crate) fn in_heap(heap: &MemLib, block: Block) -> bool {
+    block.payload() + 2 * HEADER <= heap.heap_size()
+}
+
 /// A block header: the block's size with [`HeaderFlags`] in the low bits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Header(u32);
 
 impl Header {
     /// A header for a block of `size` bytes (a multiple of 8, at most [`MAX_BLOCK`]).
+    ///
+    /// # Panics
+    /// For any other size: the callers never ask for one, and a size that does not fit
+    /// must never be truncated into a header.
+    #[inline]
+    #[track_caller]
     pub fn new(size: usize, flags: HeaderFlags) -> Header {
-        debug_assert!(size & FLAG_BITS as usize == 0 && size <= MAX_BLOCK, "bad block size {size}");
+        if size & FLAG_BITS as usize != 0 || size > MAX_BLOCK {
+            bad_size(size);
+        }
         Header(size as u32 | flags.bits())
     }
 
@@ -120,6 +153,13 @@ impl Header {
         let bit = HeaderFlags::PREV_ALLOCATED.bits();
         Header(if prev_allocated { self.0 | bit } else { self.0 & !bit })
     }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn bad_size(size: usize) -> ! {
+    panic!("no header holds a block of {size} bytes (multiples of 8 up to {MAX_BLOCK})")
 }
 
 impl fmt::Debug for Header {
@@ -179,10 +219,12 @@ impl Block {
         store(heap, self.0, header.0);
     }
 
-    /// Makes this a free block of `size` bytes: header and footer. Free blocks always
-    /// have an allocated left neighbour (coalescing sees to it).
-    pub(crate) fn set_free(self, heap: &mut MemLib, size: usize) {
-        self.set_header(heap, Header::new(size, HeaderFlags::PREV_ALLOCATED));
+    /// Makes this a free block of `size` bytes: header and footer. The left neighbour
+    /// is allocated, except where two free blocks could not merge because together
+    /// they would exceed [`MAX_BLOCK`].
+    pub(crate) fn set_free(self, heap: &mut MemLib, size: usize, prev_allocated: bool) {
+        let flags = if prev_allocated { HeaderFlags::PREV_ALLOCATED } else { HeaderFlags::empty() };
+        self.set_header(heap, Header::new(size, flags));
         store(heap, self.0 + size - HEADER, size as u32);
     }
 
@@ -198,11 +240,21 @@ impl Block {
         next.set_header(heap, header.with_prev_allocated(allocated));
     }
 
-    /// The free left neighbour, found through its footer. Only meaningful when this
-    /// block's `PREV_ALLOCATED` bit is clear.
-    pub(crate) fn prev_free(self, heap: &MemLib) -> Block {
-        let size = load(heap, self.0 - HEADER);
-        Block(self.0 - size as usize)
+    /// The free left neighbour and its size, found through its footer, which must
+    /// agree with the neighbour's header. Only meaningful when this block's
+    /// `PREV_ALLOCATED` bit is clear.
+    pub(crate) fn prev_free(self, heap: &MemLib) -> Result<(Block, usize), Corruption> {
+        let size = load(heap, self.0 - HEADER) as usize;
+        let corrupted = Corruption::new("corrupted size vs. prev_size", self.0);
+        if size < MIN_FREE || size & FLAG_BITS as usize != 0 || size > self.0 {
+            return Err(corrupted);
+        }
+        let prev = Block(self.0 - size);
+        let header = prev.header(heap);
+        if header.is_allocated() || header.size() != size {
+            return Err(corrupted);
+        }
+        Ok((prev, size))
     }
 
     /// The next free block on this free block's list.

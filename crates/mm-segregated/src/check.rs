@@ -4,11 +4,12 @@
 //! The walk reads headers with the bounds-checked accessors but trusts nothing it
 //! reads: a size that would leave the heap is reported, not followed.
 
-use mm_core::{HeapCheckError, Invariant};
+use mm_core::{Corruption, HeapCheckError, Invariant};
 
 use crate::Segregated;
-use crate::block::{Block, HEADER, Header, HeaderFlags};
+use crate::block::{Block, HEADER, Header, HeaderFlags, MAX_BLOCK};
 use crate::classes::{CLASSES, class_of};
+use crate::freelist::check_free_tags;
 
 fn broken(block: Block, invariant: Invariant) -> HeapCheckError {
     HeapCheckError::new(block.offset(), invariant)
@@ -24,6 +25,7 @@ pub(crate) fn check(alloc: &Segregated) -> Result<(), HeapCheckError> {
     // 1. The heap walk: sizes, alignment, flags, footers, coalescing.
     let mut at = first;
     let mut prev_allocated = true;
+    let mut prev_size = 0usize;
     let mut free_blocks = 0usize;
     while at != epilogue {
         if at.offset() > epilogue.offset() {
@@ -57,7 +59,8 @@ pub(crate) fn check(alloc: &Segregated) -> Result<(), HeapCheckError> {
             ));
         }
         if !header.is_allocated() {
-            if !prev_allocated {
+            // Two free blocks touch only when together they would not fit in a header.
+            if !prev_allocated && prev_size + size <= MAX_BLOCK {
                 return Err(broken(at, Invariant::Uncoalesced));
             }
             let footer = at.footer(heap, size) as usize;
@@ -69,6 +72,7 @@ pub(crate) fn check(alloc: &Segregated) -> Result<(), HeapCheckError> {
             }
         }
         prev_allocated = header.is_allocated();
+        prev_size = size;
         at = at.plus(size);
     }
     let end = epilogue.header(heap);
@@ -104,7 +108,7 @@ pub(crate) fn check(alloc: &Segregated) -> Result<(), HeapCheckError> {
                 ));
             }
             if b.offset() < first.offset()
-                || b.offset() >= epilogue.offset()
+                || !crate::block::in_heap(heap, b)
                 || !align.is_aligned(heap_lo + b.payload())
             {
                 return Err(broken(
@@ -146,6 +150,48 @@ pub(crate) fn check(alloc: &Segregated) -> Result<(), HeapCheckError> {
                 "the heap has {free_blocks} free blocks but the lists hold {listed}"
             )),
         ));
+    }
+    Ok(())
+}
+
+/// [`Allocator::check_neighbourhood`](mm_core::Allocator::check_neighbourhood) for the
+/// allocated `block`: what `free` and `realloc` are about to read, merge and unlink.
+pub(crate) fn neighbourhood(alloc: &Segregated, block: Block) -> Result<(), Corruption> {
+    let heap = &alloc.heap;
+    let header = block.header(heap);
+    let size = header.size();
+    if !header.is_allocated() || !alloc.is_block_size(block, size) {
+        return Err(Corruption::new("invalid block header", block.offset()));
+    }
+    let next = block.plus(size);
+    let next_header = next.header(heap);
+    if !next_header.prev_allocated() {
+        return Err(Corruption::new("next block does not know its neighbour is in use", next.offset()));
+    }
+    if next == alloc.epilogue() {
+        if next_header.size() != 0 || !next_header.is_allocated() {
+            return Err(Corruption::new("corrupted epilogue", next.offset()));
+        }
+    } else {
+        let next_size = next_header.size();
+        if !alloc.is_block_size(next, next_size) {
+            return Err(Corruption::new("invalid next size", next.offset()));
+        }
+        if next_header.is_allocated() {
+            // The block after an allocated one knows it is allocated: a size that
+            // does not lead to such a header was overwritten.
+            if !next.plus(next_size).header(heap).prev_allocated() {
+                return Err(Corruption::new("invalid next size", next.offset()));
+            }
+        } else if alloc.is_top(next, next_size) {
+            check_free_tags(heap, next, next_size)?;
+        } else {
+            alloc.lists.check_listed(heap, next, next_size)?;
+        }
+    }
+    if !header.prev_allocated() {
+        let (prev, prev_size) = block.prev_free(heap)?;
+        alloc.lists.check_listed(heap, prev, prev_size)?;
     }
     Ok(())
 }

@@ -93,12 +93,12 @@ mod tests;
 
 use std::ptr::NonNull;
 
-use mm_core::{Align, Allocator, HeapCheckError, HeapSpan, InitError, MemLib};
+use mm_core::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, MemLib, Misuse};
 
-use crate::block::{Block, HEADER, MAX_BLOCK, MAX_HEAP, MIN_FREE, allocated};
+use crate::block::{Block, HEADER, MAX_BLOCK, MAX_HEAP, MIN_FREE, allocated, in_heap};
 pub use crate::block::{Header, HeaderFlags};
 use crate::classes::class_of;
-use crate::freelist::FreeLists;
+use crate::freelist::{FreeLists, check_free_tags};
 
 /// How to build a [`Segregated`] allocator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -132,13 +132,23 @@ pub struct Segregated {
     average_log_request: usize,
     /// Set by a successful `init`; until then every request fails.
     ready: bool,
+    /// The misuse the last `free` or `realloc` refused, for [`Allocator::take_misuse`].
+    misuse: Option<Misuse>,
 }
 
 impl Segregated {
     /// An allocator that will live in `heap`. Nothing is written until `init`.
     pub fn new(heap: MemLib, config: SegregatedConfig) -> Segregated {
         let min_block = config.align.round_up(MIN_FREE).expect("alignments are at most a page");
-        Segregated { heap, config, min_block, lists: FreeLists::new(), average_log_request: 0, ready: false }
+        Segregated {
+            heap,
+            config,
+            min_block,
+            lists: FreeLists::new(),
+            average_log_request: 0,
+            ready: false,
+            misuse: None,
+        }
     }
 
     /// The configuration it was built with.
@@ -160,17 +170,63 @@ impl Segregated {
         self.heap.ptr_at(block.payload())
     }
 
-    fn block_of(&self, ptr: NonNull<u8>) -> Block {
-        Block::from_payload(self.heap.offset_of(ptr.as_ptr()))
+    /// The block behind a payload pointer, when the pointer is a payload position
+    /// inside the heap (`mm_core::payload_offset`; the first payload is at offset
+    /// `align`, after the first header).
+    fn block_of(&self, ptr: NonNull<u8>) -> Result<Block, Misuse> {
+        let first_payload = self.config.align.get();
+        mm_core::payload_offset(&self.heap, self.config.align, first_payload, ptr).map(Block::from_payload)
+    }
+
+    /// The allocated block behind a pointer given to `free` or `realloc`, with its size,
+    /// after the checks that cost next to nothing: the pointer is a payload position
+    /// inside the heap, the header says allocated (else it is a double free, or a
+    /// pointer we never returned), and the size keeps the block inside the heap. A
+    /// refused pointer is kept for [`Allocator::take_misuse`] and nothing is touched.
+    ///
+    /// # Panics
+    /// When the header of an allocated block gives a size no block can have: it was
+    /// overwritten, and freeing on its word would corrupt whatever lies behind it.
+    #[inline]
+    fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, usize)> {
+        let block = match self.block_of(ptr) {
+            Ok(block) => block,
+            Err(misuse) => {
+                self.misuse = Some(misuse);
+                return None;
+            }
+        };
+        let header = block.header(&self.heap);
+        if !header.is_allocated() {
+            self.misuse = Some(Misuse::DoubleFree { offset: block.payload() });
+            return None;
+        }
+        let size = header.size();
+        if !self.is_block_size(block, size) {
+            Corruption::new("free(): invalid size", block.offset()).panic();
+        }
+        Some((block, size))
+    }
+
+    /// True when `size` is a size the block at `block` can have: at least the minimum,
+    /// a multiple of the alignment, and ending at or before the epilogue.
+    fn is_block_size(&self, block: Block, size: usize) -> bool {
+        size >= self.min_block
+            && self.config.align.is_aligned(size)
+            && size <= self.epilogue().offset().saturating_sub(block.offset())
     }
 
     /// A free block of at least `asize` bytes, taken off its list, with its size.
+    #[inline]
     fn find_fit(&mut self, asize: usize) -> Option<(Block, usize)> {
         let class = class_of(asize);
         let mut best: Option<(Block, usize)> = None;
         let mut candidate = self.lists.head(class);
         for _ in 0..FIT_SCAN {
             let Some(block) = candidate else { break };
+            if !in_heap(&self.heap, block) {
+                Corruption::new("corrupted double-linked list", block.offset()).panic();
+            }
             let size = block.header(&self.heap).size();
             if size >= asize && best.is_none_or(|(_, best_size)| size < best_size) {
                 best = Some((block, size));
@@ -193,6 +249,7 @@ impl Segregated {
     /// Allocates `asize` bytes out of the free block `block` of `size` bytes (already off
     /// its list), splitting off a remainder that can stand alone. Returns the allocated
     /// block.
+    #[inline]
     fn place(&mut self, block: Block, size: usize, asize: usize) -> Block {
         let remainder = size - asize;
         if remainder < self.min_block {
@@ -203,7 +260,8 @@ impl Segregated {
         }
         if self.is_small(asize) {
             // Small: take the high end, leave the remainder low.
-            block.set_free(&mut self.heap, remainder);
+            let prev_allocated = block.header(&self.heap).prev_allocated();
+            block.set_free(&mut self.heap, remainder, prev_allocated);
             self.lists.push(&mut self.heap, block, remainder);
             let high = block.plus(remainder);
             high.set_header(&mut self.heap, Header::new(asize, allocated(false)));
@@ -213,7 +271,7 @@ impl Segregated {
             let header = block.header(&self.heap);
             block.set_header(&mut self.heap, Header::new(asize, allocated(header.prev_allocated())));
             let rest = block.plus(asize);
-            rest.set_free(&mut self.heap, remainder);
+            rest.set_free(&mut self.heap, remainder, true);
             self.put_free(rest, remainder);
             block
         }
@@ -223,24 +281,24 @@ impl Segregated {
     /// with a free last block; returns that region, off the free lists, with its size.
     fn grow(&mut self, want: usize) -> Option<(Block, usize)> {
         let epilogue = self.epilogue();
-        let last_free = !epilogue.header(&self.heap).prev_allocated();
-        let (start, have) = if last_free {
-            let last = epilogue.prev_free(&self.heap);
-            (last, epilogue.offset() - last.offset())
-        } else {
+        let (start, have) = if epilogue.header(&self.heap).prev_allocated() {
             (epilogue, 0)
+        } else {
+            epilogue.prev_free(&self.heap).unwrap_or_else(|c| c.panic())
         };
+        // The region's left neighbour is the old last block (allocated, when the last
+        // block was not free) or the free last block's left neighbour, whose state that
+        // block's header tells.
+        let prev_allocated = start.header(&self.heap).prev_allocated();
         let missing = want.saturating_sub(have);
         if self.heap.heap_size().checked_add(missing)? > MAX_HEAP {
             return None;
         }
         self.heap.extend(missing).ok()?;
         let size = have + missing;
-        // The region's left neighbour is allocated: it is the old last block (allocated,
-        // when the last block was not free) or the free last block's left neighbour
-        // (allocated, because no two free blocks touch). `place` finishes the headers;
-        // the new epilogue's PREV_ALLOCATED bit is set by it too.
-        start.set_header(&mut self.heap, Header::new(size, HeaderFlags::PREV_ALLOCATED));
+        // `place` finishes the headers; the new epilogue's PREV_ALLOCATED bit too.
+        let flags = if prev_allocated { HeaderFlags::PREV_ALLOCATED } else { HeaderFlags::empty() };
+        start.set_header(&mut self.heap, Header::new(size, flags));
         self.write_epilogue(false);
         Some((start, size))
     }
@@ -271,9 +329,12 @@ impl Segregated {
         }
     }
 
-    /// Unlists the free block `block` of `size` bytes, unless it is the top.
+    /// Unlists the free block `block` of `size` bytes, unless it is the top (whose
+    /// header and footer are still checked: it is about to be merged on their word).
     fn take_free(&mut self, block: Block, size: usize) {
-        if !self.is_top(block, size) {
+        if self.is_top(block, size) {
+            check_free_tags(&self.heap, block, size).unwrap_or_else(|c| c.panic());
+        } else {
             self.lists.remove(&mut self.heap, block, size);
         }
     }
@@ -284,24 +345,37 @@ impl Segregated {
         epilogue.set_header(&mut self.heap, Header::new(0, flags));
     }
 
-    /// Frees `block` of `size` bytes, merging it with free neighbours.
+    /// Frees `block` of `size` bytes, merging it with free neighbours, as long as the
+    /// merged block stays within [`MAX_BLOCK`]: past it, the pieces stay separate free
+    /// blocks (only blocks of gigabytes ever meet that limit).
+    #[inline]
     fn release(&mut self, block: Block, size: usize) {
         let header = block.header(&self.heap);
         let (mut start, mut total) = (block, size);
+        let mut prev_allocated = header.prev_allocated();
         let next = block.plus(size);
         let next_header = next.header(&self.heap);
-        if !next_header.is_allocated() {
+        if !next_header.prev_allocated() {
+            // The header we just read tells whether `block` is in use, and it is.
+            Corruption::new("free(): invalid next block", next.offset()).panic();
+        }
+        if !next_header.is_allocated() && next_header.size() <= MAX_BLOCK - total {
             self.take_free(next, next_header.size());
             total += next_header.size();
         }
-        if !header.prev_allocated() {
-            let prev = block.prev_free(&self.heap);
-            let prev_size = block.offset() - prev.offset();
-            self.lists.remove(&mut self.heap, prev, prev_size);
-            start = prev;
-            total += prev_size;
+        if !prev_allocated {
+            let (prev, prev_size) = block.prev_free(&self.heap).unwrap_or_else(|c| c.panic());
+            if prev_size <= MAX_BLOCK - total {
+                self.lists.remove(&mut self.heap, prev, prev_size);
+                prev_allocated = prev.header(&self.heap).prev_allocated();
+                start = prev;
+                total += prev_size;
+                // The freed block's own header is now inside the merged block: mark it
+                // free, so that a second `free` of the same pointer is seen as one.
+                block.set_header(&mut self.heap, Header::new(size, HeaderFlags::empty()));
+            }
         }
-        start.set_free(&mut self.heap, total);
+        start.set_free(&mut self.heap, total, prev_allocated);
         start.tell_next(&mut self.heap, total, false);
         self.put_free(start, total);
     }
@@ -350,7 +424,10 @@ impl Segregated {
         }
         let next = block.plus(size);
         let next_header = next.header(&self.heap);
-        if next_header.is_allocated() || size + next_header.size() < asize {
+        if next_header.is_allocated()
+            || size + next_header.size() < asize
+            || size + next_header.size() > MAX_BLOCK
+        {
             return false;
         }
         let grown = size + next_header.size();
@@ -369,8 +446,11 @@ impl Segregated {
         let next = block.plus(size);
         let next_header = next.header(&self.heap);
         let next_free = if next_header.is_allocated() { 0 } else { next_header.size() };
-        if next.plus(next_free) != self.epilogue() {
+        if next.plus(next_free) != self.epilogue() || size + next_free >= asize {
             return false;
+        }
+        if next_free > 0 {
+            check_free_tags(&self.heap, next, next_free).unwrap_or_else(|c| c.panic());
         }
         let missing = asize - size - next_free;
         if self.heap.heap_size().checked_add(missing).is_none_or(|end| end > MAX_HEAP)
@@ -392,21 +472,21 @@ impl Segregated {
         if header.prev_allocated() {
             return None;
         }
-        let prev = block.prev_free(&self.heap);
-        let prev_size = block.offset() - prev.offset();
+        let (prev, prev_size) = block.prev_free(&self.heap).unwrap_or_else(|c| c.panic());
         let next = block.plus(size);
         let next_header = next.header(&self.heap);
         let next_free = if next_header.is_allocated() { 0 } else { next_header.size() };
         let total = prev_size + size + next_free;
-        if total < asize {
+        if total < asize || total > MAX_BLOCK {
             return None;
         }
         self.lists.remove(&mut self.heap, prev, prev_size);
         if next_free > 0 {
             self.take_free(next, next_free);
         }
+        let prev_allocated = prev.header(&self.heap).prev_allocated();
         self.heap.copy_within(block.payload(), prev.payload(), size - HEADER);
-        prev.set_header(&mut self.heap, Header::new(total, allocated(true)));
+        prev.set_header(&mut self.heap, Header::new(total, allocated(prev_allocated)));
         prev.tell_next(&mut self.heap, total, true);
         self.shrink(prev, total, asize);
         Some(prev)
@@ -442,6 +522,7 @@ impl Allocator for Segregated {
 
     fn init(&mut self) -> Result<(), InitError> {
         self.ready = false;
+        self.misuse = None;
         self.lists.clear();
         self.average_log_request = 0;
         // Rebuild on an empty heap even if the caller did not reset the break.
@@ -469,21 +550,21 @@ impl Allocator for Segregated {
     }
 
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
-        let block = self.block_of(ptr);
-        let size = block.header(&self.heap).size();
-        self.release(block, size);
+        if let Some((block, size)) = self.live_block(ptr) {
+            self.release(block, size);
+        }
     }
 
     unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
-        // Saturating: a hardened caller may ask about a block whose header was smashed.
-        self.block_of(ptr).header(&self.heap).size().saturating_sub(HEADER)
+        // Checked, and saturating: a hardened caller may ask about a block whose header
+        // was smashed, and `malloc_usable_size` about any pointer into the heap.
+        self.block_of(ptr).map_or(0, |block| block.header(&self.heap).size().saturating_sub(HEADER))
     }
 
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
+        let (block, current) = self.live_block(ptr)?;
         let asize = self.adjusted(size)?;
         self.observe(asize);
-        let block = self.block_of(ptr);
-        let current = block.header(&self.heap).size();
         if self.resize_in_place(block, current, asize) {
             return Some(ptr);
         }
@@ -510,6 +591,23 @@ impl Allocator for Segregated {
             return Ok(());
         }
         check::check(self)
+    }
+
+    fn take_misuse(&mut self) -> Option<Misuse> {
+        self.misuse.take()
+    }
+
+    /// The block's header and size; its right neighbour's header (and, when it is
+    /// free, its footer and links); its left neighbour when our header says it is
+    /// free (found through the footer, which must agree with its header and links).
+    fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {
+        if !self.ready {
+            return Ok(());
+        }
+        match self.block_of(ptr) {
+            Ok(block) => check::neighbourhood(self, block),
+            Err(misuse) => Err(Corruption::new("invalid pointer", misuse.offset())),
+        }
     }
 
     /// Padding, headers, payloads, free blocks (the top among them) and the epilogue

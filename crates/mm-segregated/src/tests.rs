@@ -4,7 +4,7 @@ use std::ptr::NonNull;
 
 use mm_core::{Align, Allocator, Invariant, MemLib};
 
-use crate::block::{Block, HEADER};
+use crate::block::{Block, HEADER, MAX_BLOCK, MAX_HEAP};
 use crate::{Segregated, SegregatedConfig};
 
 fn new(align: usize) -> Segregated {
@@ -227,4 +227,326 @@ fn the_checker_catches_broken_sizes_flags_footers_and_links() {
         },
         |i| matches!(i, Invariant::BadEpilogue),
     );
+}
+
+// ---- limits: the largest block, the largest heap ---------------------------------------
+
+/// An allocator over a reservation of `bytes` of virtual memory: blocks of gigabytes
+/// cost only the pages their headers and footers touch.
+fn huge(bytes: usize) -> Segregated {
+    let mut a = Segregated::new(MemLib::reserve(bytes).unwrap(), SegregatedConfig { align: Align::SIXTEEN });
+    a.init().unwrap();
+    a
+}
+
+const GIB: usize = 1 << 30;
+
+/// The sizes of the free blocks, walking the heap.
+fn free_block_sizes(a: &Segregated) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let mut at = Block::at(a.config.align.get() - HEADER);
+    while at != a.epilogue() {
+        let header = at.header(a.heap());
+        if !header.is_allocated() {
+            sizes.push(header.size());
+        }
+        at = at.plus(header.size());
+    }
+    sizes
+}
+
+#[test]
+fn free_neighbours_past_the_largest_block_stay_apart() {
+    // The issue-11 reproduction: five 1 GiB blocks freed side by side would merge into
+    // 5 GiB, more than a 32-bit header holds.
+    for order in [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [1, 3, 0, 4, 2]] {
+        let mut a = huge(8 * GIB);
+        let blocks: Vec<_> = (0..5).map(|_| malloc(&mut a, GIB)).collect();
+        let keep = malloc(&mut a, 64);
+        for i in order {
+            free(&mut a, blocks[i]);
+        }
+        let sizes = free_block_sizes(&a);
+        assert!(sizes.iter().all(|&s| s <= MAX_BLOCK), "{order:?}: {sizes:?}");
+        assert!(sizes.iter().sum::<usize>() >= 5 * GIB, "{order:?}: {sizes:?}");
+        // The space is all there: the same five blocks fit again without growing.
+        let before = a.heap().heap_size();
+        let again: Vec<_> = (0..5).map(|_| malloc(&mut a, GIB)).collect();
+        assert_eq!(a.heap().heap_size(), before, "{order:?}: freed gigabytes reused");
+        for p in again.into_iter().rev() {
+            free(&mut a, p);
+        }
+        free(&mut a, keep);
+    }
+}
+
+#[test]
+fn the_largest_block_is_served_and_one_byte_more_is_refused() {
+    let mut a = huge(10 * GIB);
+    let largest = MAX_BLOCK - HEADER; // align 16: MAX_BLOCK is a multiple of 16 plus 8
+    let largest = largest - (largest + HEADER) % 16;
+    let p = malloc(&mut a, largest);
+    // SAFETY: `p` is live.
+    assert!(unsafe { a.usable_size(p) } >= largest);
+    assert!(a.malloc(MAX_BLOCK).is_none(), "past the largest block");
+    assert!(a.malloc(usize::MAX - 3).is_none());
+    a.check_heap().unwrap();
+    // Growing it by realloc past the limit fails and keeps it.
+    // SAFETY: `p` is live.
+    assert_eq!(unsafe { a.realloc(Some(p), MAX_BLOCK) }, None);
+    a.check_heap().unwrap();
+    // Two of them side by side, freed, stay two blocks; a third request reuses one.
+    let q = malloc(&mut a, largest);
+    free(&mut a, p);
+    free(&mut a, q);
+    let before = a.heap().heap_size();
+    let r = malloc(&mut a, largest);
+    assert_eq!(a.heap().heap_size(), before);
+    // Shrinking a near-limit block next to a near-limit free one merges only what fits.
+    let r = realloc(&mut a, r, GIB);
+    free(&mut a, r);
+}
+
+#[test]
+fn realloc_never_merges_past_the_largest_block() {
+    let mut a = huge(12 * GIB);
+    let left = malloc(&mut a, 3 * GIB);
+    let p = malloc(&mut a, 2 * GIB);
+    let right = malloc(&mut a, 3 * GIB);
+    let _guard = malloc(&mut a, 64);
+    free(&mut a, left);
+    free(&mut a, right);
+    // 3 + 2 + 3 GiB around `p`: growing to 3.5 GiB can use one side, never both.
+    let q = realloc(&mut a, p, 3 * GIB + GIB / 2);
+    // SAFETY: `q` is live.
+    assert!(unsafe { a.usable_size(q) } >= 3 * GIB + GIB / 2);
+    free(&mut a, q);
+}
+
+#[test]
+fn the_heap_stops_at_what_a_link_can_name() {
+    // Links are payload offsets / 8 in 32 bits: 32 GiB of heap. Reserve more, and the
+    // allocator must still stop there, cleanly.
+    let mut a = huge(MAX_HEAP + 8 * GIB);
+    let mut live = Vec::new();
+    while let Some(p) = a.malloc(MAX_BLOCK / 2) {
+        live.push(p);
+        assert!(a.heap().heap_size() <= MAX_HEAP);
+    }
+    a.check_heap().unwrap();
+    assert!(a.heap().heap_size() > MAX_HEAP - MAX_BLOCK, "it used the heap up to the limit");
+    // Small blocks still fit in what is left, and every one of them can be listed.
+    while let Some(p) = a.malloc(1 << 20) {
+        live.push(p);
+    }
+    a.check_heap().unwrap();
+    for p in live.iter().skip(1).step_by(2) {
+        free(&mut a, *p);
+    }
+    for p in live.iter().step_by(2) {
+        free(&mut a, *p);
+    }
+    assert!(a.malloc(MAX_BLOCK / 2).is_some(), "the freed space is found through the lists");
+}
+
+// ---- misuse the default build catches ------------------------------------------------
+
+#[test]
+fn a_double_free_is_refused_and_reported() {
+    for neighbours in ["allocated", "free left", "free right"] {
+        let mut a = new(16);
+        let left = malloc(&mut a, 40);
+        let p = malloc(&mut a, 40);
+        let right = malloc(&mut a, 40);
+        let _guard = malloc(&mut a, 40);
+        match neighbours {
+            "free left" => free(&mut a, left),
+            "free right" => free(&mut a, right),
+            _ => {}
+        }
+        free(&mut a, p);
+        assert_eq!(a.take_misuse(), None);
+        let before = a.heap().heap_size();
+        // SAFETY: deliberately misused: `p` was freed. The strategy must refuse it.
+        unsafe { a.free(p) };
+        let offset = offset(&a, p);
+        assert_eq!(a.take_misuse(), Some(mm_core::Misuse::DoubleFree { offset }), "{neighbours}");
+        a.check_heap().unwrap();
+        // SAFETY: as above, through realloc.
+        assert_eq!(unsafe { a.realloc(Some(p), 10) }, None);
+        assert_eq!(a.take_misuse(), Some(mm_core::Misuse::DoubleFree { offset }), "{neighbours}");
+        let (x, y) = (malloc(&mut a, 40), malloc(&mut a, 40));
+        assert_ne!(x, y, "{neighbours}: two mallocs never share a block");
+        assert!(a.heap().heap_size() >= before);
+    }
+}
+
+#[test]
+fn pointers_that_are_not_payloads_are_refused() {
+    let mut a = new(16);
+    let p = malloc(&mut a, 100);
+    let mut outside = [0u8; 32];
+    let lo = a.heap().heap_lo();
+    let wild = [
+        p.as_ptr().wrapping_add(1),
+        p.as_ptr().wrapping_add(8),
+        lo,
+        lo.wrapping_add(a.heap().heap_size()),
+        lo.wrapping_sub(16),
+        outside.as_mut_ptr(),
+    ];
+    for ptr in wild {
+        // SAFETY: deliberately misused: none of these is a live block; the strategy must
+        // refuse each without touching anything.
+        unsafe { a.free(NonNull::new(ptr).unwrap()) };
+        assert!(matches!(a.take_misuse(), Some(mm_core::Misuse::InvalidPointer { .. })), "{ptr:p}");
+        a.check_heap().unwrap();
+    }
+    free(&mut a, p);
+}
+
+// ---- corruption: the operation stops, inside the heap ----------------------------------
+
+/// Runs `f`, which must panic with a message containing `expect`, on an allocator whose
+/// reservation is larger than its heap; then checks that nothing past the break was
+/// written (a reservation from `MemLib::new` starts zero-filled).
+fn stops_inside_the_heap(a: &mut Segregated, expect: &str, f: impl FnOnce(&mut Segregated)) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)));
+    let message = match outcome {
+        Ok(()) => panic!("the corruption went unnoticed"),
+        Err(payload) => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default(),
+    };
+    assert!(message.contains(expect), "panicked with {message:?}, expected {expect:?}");
+    let heap = a.heap();
+    // SAFETY: the whole reservation is readable (MemLib::new allocates it zero-filled).
+    let beyond = unsafe {
+        std::slice::from_raw_parts(heap.heap_lo().add(heap.heap_size()), heap.max_size() - heap.heap_size())
+    };
+    assert!(beyond.iter().all(|&b| b == 0), "something was written past the break");
+}
+
+/// A link word that names a block `bytes` past the break.
+fn link_past_the_break(a: &Segregated, bytes: usize) -> u32 {
+    ((a.heap().heap_size() + bytes) / 8) as u32
+}
+
+#[test]
+fn a_write_into_a_freed_block_never_leads_outside_the_heap() {
+    // free(q), then the program writes over q's links, then malloc of q's size: an
+    // unchecked unlink would write `prev` into the word `next` names.
+    for (next, prev) in [(1, 0), (2, 0), (0, 1)] {
+        let mut a = new(16);
+        let _p = malloc(&mut a, 40);
+        let q = malloc(&mut a, 40);
+        let _r = malloc(&mut a, 40);
+        let _guard = malloc(&mut a, 40);
+        free(&mut a, q);
+        let (forged_next, forged_prev) =
+            (link_past_the_break(&a, 4096 * next), link_past_the_break(&a, 4096 * prev));
+        let words = [if next > 0 { forged_next } else { 0 }, if prev > 0 { forged_prev } else { 0 }];
+        // SAFETY: the 8 bytes at `q` are the freed block's links, inside the heap.
+        unsafe { q.as_ptr().cast::<[u32; 2]>().write(words) };
+        stops_inside_the_heap(&mut a, "corrupted double-linked list", |a| {
+            a.malloc(40);
+        });
+    }
+}
+
+/// Every overflow of 1 to 16 bytes past a block, of three byte values, into a free or
+/// an allocated neighbour: `(len, byte, neighbour free)`.
+fn overflows() -> impl Iterator<Item = (usize, u8, bool)> {
+    (1..=16)
+        .flat_map(|len| [0x00u8, 0x41, 0xFF].into_iter().flat_map(move |b| [(len, b, true), (len, b, false)]))
+}
+
+/// `p` and its right neighbour `n` (freed when `neighbour_free`), with a guard after.
+fn overflow_setup<A: Allocator>(a: &mut A, neighbour_free: bool) -> (NonNull<u8>, NonNull<u8>) {
+    let p = a.malloc(40).unwrap();
+    let n = a.malloc(40).unwrap();
+    a.malloc(40).unwrap();
+    if neighbour_free {
+        // SAFETY: `n` is live and freed once.
+        unsafe { a.free(n) };
+    }
+    (p, n)
+}
+
+/// Writes `len` bytes of `byte` just past `p`'s usable size (inside the heap: a
+/// neighbour follows).
+fn overflow<A: Allocator>(a: &A, p: NonNull<u8>, len: usize, byte: u8) {
+    // SAFETY: `p` is live; the bytes past its usable size are its neighbour's, inside the
+    // heap.
+    unsafe { p.as_ptr().add(a.usable_size(p)).write_bytes(byte, len) };
+}
+
+#[test]
+fn an_overflow_never_makes_the_default_build_touch_memory_outside_the_heap() {
+    for (len, byte, neighbour_free) in overflows() {
+        let mut a = new(16);
+        let (p, n) = overflow_setup(&mut a, neighbour_free);
+        overflow(&a, p, len, byte);
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            a.malloc(40);
+            a.malloc(40);
+            // SAFETY: `p` is live (and `n` too unless it was freed).
+            unsafe {
+                a.free(p);
+                if !neighbour_free {
+                    a.free(n);
+                }
+            }
+        }));
+        let heap = a.heap();
+        // SAFETY: the whole reservation is readable (MemLib::new allocates it zeroed).
+        let beyond = unsafe {
+            std::slice::from_raw_parts(
+                heap.heap_lo().add(heap.heap_size()),
+                heap.max_size() - heap.heap_size(),
+            )
+        };
+        assert!(beyond.iter().all(|&b| b == 0), "{len} x {byte:#x}: written past the break");
+    }
+}
+
+#[test]
+fn hardened_catches_an_overflow_when_either_neighbour_is_freed() {
+    let mut caught = 0;
+    for (len, byte, neighbour_free) in overflows() {
+        for first in ["p", "n"] {
+            if neighbour_free && first == "n" {
+                continue;
+            }
+            let mut a = mm_core::hardened::Hardened::new(Segregated::new(
+                MemLib::new(1 << 20).unwrap(),
+                SegregatedConfig { align: Align::SIXTEEN },
+            ));
+            a.init().unwrap();
+            let (p, n) = overflow_setup(&mut a, neighbour_free);
+            overflow(&a, p, len, byte);
+            if a.check_heap().is_ok() {
+                continue; // the bytes written were the bytes there
+            }
+            let order = if first == "p" { [p, n] } else { [n, p] };
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                order
+                    .into_iter()
+                    .take(if neighbour_free { 1 } else { 2 })
+                    .map(|q| a.try_free(q))
+                    .find(Result::is_err)
+            }));
+            match outcome {
+                Ok(Some(Err(_))) => caught += 1,
+                Ok(_) => panic!(
+                    "{len} x {byte:#x} into a {} neighbour, {first} freed first: not caught",
+                    if neighbour_free { "free" } else { "allocated" }
+                ),
+                Err(_) => panic!("{len} x {byte:#x}: hardened let the strategy act on it (it panicked)"),
+            }
+        }
+    }
+    assert!(caught >= 120, "only {caught} of the 144 overflows changed anything");
 }
