@@ -18,6 +18,7 @@
 //! was wrong; no input makes the parser panic. Blank lines are allowed anywhere and
 //! fields may be separated by any run of spaces or tabs, as `fscanf` would read them.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Write};
 use std::path::Path;
@@ -198,58 +199,46 @@ impl TraceError {
 
 const HEADER_FIELDS: [&str; 4] = ["sugg_heapsize", "num_ids", "num_ops", "weight"];
 
-/// Tracks which ids are live, to validate `a`/`f`/`r` sequences.
+/// What the parser knows of an id it has seen (an id never seen is unused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IdState {
-    Unused,
     Live,
     Freed,
 }
 
 /// Checks one operation against the live set, updating it.
+///
+/// The states are kept in a map of the ids the ops actually name, not in a table
+/// indexed by id: the header's `num_ids` is a claim, and so is `num_ops`, so a table
+/// sized by either (or by the largest id seen) would let a 40-byte file make the
+/// parser allocate terabytes.
+#[derive(Default)]
 struct Liveness {
-    states: Vec<IdState>,
+    states: HashMap<usize, IdState>,
 }
 
 impl Liveness {
-    fn new(num_ids: usize) -> Self {
-        Liveness { states: Vec::new() }.with_capacity_hint(num_ids)
-    }
-
-    fn with_capacity_hint(mut self, num_ids: usize) -> Self {
-        // A hostile header may claim an enormous id count: grow on demand instead.
-        self.states.reserve(num_ids.min(1 << 20));
-        self
-    }
-
     fn apply(&mut self, op: Op, num_ids: usize) -> Result<(), TraceErrorKind> {
         let id = op.id();
         if id >= num_ids {
             return Err(TraceErrorKind::IdOutOfRange { id, num_ids });
         }
-        if id >= self.states.len() {
-            self.states.resize(id + 1, IdState::Unused);
-        }
-        let state = &mut self.states[id];
-        let not_live = |op: char, state: IdState| TraceErrorKind::NotLive {
+        let state = self.states.get(&id).copied();
+        let not_live = |op: char| TraceErrorKind::NotLive {
             op,
             id,
-            why: if state == IdState::Unused { "never allocated" } else { "already freed" },
+            why: if state.is_none() { "never allocated" } else { "already freed" },
         };
-        match op {
-            Op::Alloc { .. } if *state != IdState::Unused => Err(TraceErrorKind::Reallocated(id)),
-            Op::Alloc { .. } => {
-                *state = IdState::Live;
-                Ok(())
-            }
-            Op::Free { .. } if *state != IdState::Live => Err(not_live('f', *state)),
-            Op::Realloc { .. } if *state != IdState::Live => Err(not_live('r', *state)),
-            Op::Free { .. } | Op::Realloc { size: 0, .. } => {
-                *state = IdState::Freed;
-                Ok(())
-            }
-            Op::Realloc { .. } => Ok(()),
-        }
+        let next = match op {
+            Op::Alloc { .. } if state.is_some() => return Err(TraceErrorKind::Reallocated(id)),
+            Op::Alloc { .. } => IdState::Live,
+            Op::Free { .. } if state != Some(IdState::Live) => return Err(not_live('f')),
+            Op::Realloc { .. } if state != Some(IdState::Live) => return Err(not_live('r')),
+            Op::Free { .. } | Op::Realloc { size: 0, .. } => IdState::Freed,
+            Op::Realloc { .. } => IdState::Live,
+        };
+        self.states.insert(id, next);
+        Ok(())
     }
 }
 
@@ -293,7 +282,7 @@ impl Trace {
         let mut header_len = 0;
         let mut num_ops_line = 0;
         let mut ops = Vec::new();
-        let mut live = Liveness::new(0);
+        let mut live = Liveness::default();
         let mut last_line = 0;
 
         for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
@@ -317,9 +306,6 @@ impl Trace {
                 header_len += 1;
                 if header_len == 3 {
                     num_ops_line = line_no;
-                }
-                if header_len == 2 {
-                    live = Liveness::new(value);
                 }
                 continue;
             }
@@ -361,7 +347,7 @@ impl Trace {
     /// Checks a trace built in memory (by the generator, say) against the same rules the
     /// parser enforces. Line numbers in the error count as if the trace were written out.
     pub fn validate(&self) -> Result<(), TraceError> {
-        let mut live = Liveness::new(self.num_ids);
+        let mut live = Liveness::default();
         for (index, op) in self.ops.iter().enumerate() {
             live.apply(*op, self.num_ids).map_err(|kind| TraceError::Malformed {
                 file: self.name.clone(),
@@ -370,6 +356,13 @@ impl Trace {
             })?;
         }
         Ok(())
+    }
+
+    /// One more than the largest id an operation names (0 for a trace without
+    /// operations): the length a table indexed by id needs. Size such tables by this,
+    /// never by `num_ids`, which is only the header's claim.
+    pub fn id_bound(&self) -> usize {
+        self.ops.iter().map(|op| op.id().saturating_add(1)).max().unwrap_or(0)
     }
 
     /// Writes the trace in `.rep` form; the header's `num_ops` is `ops.len()`.

@@ -214,3 +214,21 @@ fn extremes_are_rejected_with_a_line() {
         }
     }
 }
+
+/// The header's counts are claims: the parser must not size anything by them, nor by
+/// the largest id an op names. Before it kept its id states in a map, these 37- and
+/// 50-byte files made it allocate a terabyte (and abort).
+#[test]
+fn a_huge_id_costs_the_parser_nothing() {
+    // num_ids 10^12, one op on id 10^12 - 1: 37 bytes.
+    let huge_id = b"0\n1000000000000\n1\n1\na 999999999999 8\n";
+    assert_eq!(huge_id.len(), 37);
+    let trace = check(huge_id, "a huge id").expect("a huge id inside num_ids is legal");
+    assert_eq!(trace.ops.len(), 1);
+    assert_eq!(trace.id_bound(), 1_000_000_000_000);
+
+    // The same with num_ops lying too: the file ends long before the ops it announces.
+    let both_lie = b"0\n1000000000000\n1000000000000\n1\na 999999999999 8\n";
+    let e = check(both_lie, "num_ids and num_ops both lie").unwrap_err();
+    assert_eq!(e.line(), Some(3), "{e}");
+}
