@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Parsing validates fully: ids in range, the header's op count, `f`/`r` only on live
-//! ids, each id allocated once. Every error names the file, the 1-based line, and what
+//! ids, each id allocated once, and a `num_ids` within reason for the op count
+//! ([`max_num_ids`]). Every error names the file, the 1-based line, and what
 //! was wrong; no input makes the parser panic. Blank lines are allowed anywhere and
 //! fields may be separated by any run of spaces or tabs, as `fscanf` would read them.
 
@@ -130,6 +131,19 @@ pub enum TraceErrorKind {
         /// The header's id count.
         num_ids: usize,
     },
+    /// A `num_ids` far beyond what the trace's operations could use.
+    #[error(
+        "num_ids {num_ids} is implausible for {num_ops} operations (at most {max}: \
+         {MAX_IDS_PER_OP} ids per operation, and {MIN_ID_ALLOWANCE} for any trace)"
+    )]
+    TooManyIds {
+        /// The header's id count.
+        num_ids: usize,
+        /// The header's op count.
+        num_ops: usize,
+        /// The most ids a trace of that many operations may announce.
+        max: usize,
+    },
     /// `a` on an id that was allocated before.
     #[error("id {0} is allocated a second time")]
     Reallocated(usize),
@@ -198,6 +212,34 @@ impl TraceError {
 }
 
 const HEADER_FIELDS: [&str; 4] = ["sugg_heapsize", "num_ids", "num_ops", "weight"];
+
+/// How many ids a trace may announce per operation. Every id a trace uses is allocated
+/// by some op, so a real trace announces at most one per op; a header may leave some
+/// unused (hand-written traces number ids loosely), but not wildly many.
+pub const MAX_IDS_PER_OP: usize = 16;
+
+/// The ids any trace may announce, however few its operations: room for short
+/// hand-written traces to number their ids freely.
+pub const MIN_ID_ALLOWANCE: usize = 1 << 16;
+
+/// The largest `num_ids` a trace of `num_ops` operations may announce.
+///
+/// Nothing is sized by `num_ids` (tables indexed by id are sized by the ids the ops
+/// use: [`Trace::id_bound`]), so this limit guards no memory; it rejects a header whose
+/// claim is nonsense, as a `num_ids` of 10^12 for two operations is, rather than let
+/// it stand in the trace.
+pub fn max_num_ids(num_ops: usize) -> usize {
+    num_ops.saturating_mul(MAX_IDS_PER_OP).max(MIN_ID_ALLOWANCE)
+}
+
+/// The [`TraceErrorKind::TooManyIds`] error, when `num_ids` is over the limit.
+fn check_num_ids(num_ids: usize, num_ops: usize) -> Result<(), TraceErrorKind> {
+    let max = max_num_ids(num_ops);
+    if num_ids > max {
+        return Err(TraceErrorKind::TooManyIds { num_ids, num_ops, max });
+    }
+    Ok(())
+}
 
 /// What the parser knows of an id it has seen (an id never seen is unused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,7 +322,7 @@ impl Trace {
             |line: usize, kind: TraceErrorKind| TraceError::Malformed { file: file.to_owned(), line, kind };
         let mut header = [0usize; 4];
         let mut header_len = 0;
-        let mut num_ops_line = 0;
+        let mut header_lines = [0usize; 4];
         let mut ops = Vec::new();
         let mut live = Liveness::default();
         let mut last_line = 0;
@@ -303,9 +345,11 @@ impl Trace {
                     )
                 })?;
                 header[header_len] = value;
+                header_lines[header_len] = line_no;
                 header_len += 1;
                 if header_len == 3 {
-                    num_ops_line = line_no;
+                    // Both counts are known: judge the id count on its own line.
+                    check_num_ids(header[1], header[2]).map_err(|kind| malformed(header_lines[1], kind))?;
                 }
                 continue;
             }
@@ -324,7 +368,7 @@ impl Trace {
         }
         if ops.len() != header[2] {
             return Err(malformed(
-                num_ops_line,
+                header_lines[2],
                 TraceErrorKind::TooFewOps { expected: header[2], found: ops.len() },
             ));
         }
@@ -347,6 +391,11 @@ impl Trace {
     /// Checks a trace built in memory (by the generator, say) against the same rules the
     /// parser enforces. Line numbers in the error count as if the trace were written out.
     pub fn validate(&self) -> Result<(), TraceError> {
+        check_num_ids(self.num_ids, self.ops.len()).map_err(|kind| TraceError::Malformed {
+            file: self.name.clone(),
+            line: 2,
+            kind,
+        })?;
         let mut live = Liveness::default();
         for (index, op) in self.ops.iter().enumerate() {
             live.apply(*op, self.num_ids).map_err(|kind| TraceError::Malformed {
@@ -484,6 +533,29 @@ mod tests {
             (7, TraceErrorKind::NotLive { op: 'r', id: 1, why: "already freed" })
         );
         assert_eq!(error_at("0\n2\n3\n1\na 1 1\n"), (3, TraceErrorKind::TooFewOps { expected: 3, found: 1 }));
+    }
+
+    #[test]
+    fn num_ids_must_be_within_reason_for_the_op_count() {
+        // 16 ids per op, and 65536 for any trace: both ends of the limit, on the num_ids line.
+        assert_eq!(max_num_ids(2), MIN_ID_ALLOWANCE);
+        assert_eq!(max_num_ids(10_000), 160_000);
+        assert_eq!(max_num_ids(usize::MAX), usize::MAX);
+        assert!(parse("0\n65536\n1\n1\na 65535 8\n").is_ok());
+        assert_eq!(
+            error_at("0\n\n65537\n1\n1\na 0 8\n"),
+            (3, TraceErrorKind::TooManyIds { num_ids: 65537, num_ops: 1, max: 65536 })
+        );
+        let err = parse("0\n100000000\n2\n1\na 0 8\nf 0\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.rep:2: num_ids 100000000 is implausible for 2 operations (at most 65536: \
+             16 ids per operation, and 65536 for any trace)"
+        );
+        // Traces built in memory are held to the same rule.
+        let mut t = parse("0\n1\n1\n1\na 0 8\n").unwrap();
+        t.num_ids = 1 << 40;
+        assert_eq!(t.validate().unwrap_err().line(), Some(2));
     }
 
     #[test]
