@@ -170,3 +170,19 @@ fn the_bundled_suite_is_embedded() {
     let traces = mdriver::traces::bundled().expect("the bundled traces parse");
     assert_eq!(traces.len(), mdriver::traces::BUNDLED_TRACES.len());
 }
+
+#[test]
+fn errors_quote_a_huge_line_cut_short() {
+    // One 8 MB size field: the error must not write it back.
+    let dir = scratch("longline");
+    let long = "7".repeat(8 << 20);
+    let file = write(&dir, "long.rep", &format!("0\n1\n1\n1\na 0 {long}\n"));
+    let out = mdriver(&["-f", &file, "-s", "implicit", "--reps", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.len() < 1024, "{} bytes of error message", stderr.len());
+    assert!(stderr.contains(&format!("{file}:5: size: expected a non-negative integer")), "{stderr}");
+    assert!(stderr.contains(&format!("found \"{}…\" (8388608 bytes)", &long[..40])), "{stderr}");
+    // Eight megabytes is too much to leave behind in the temp dir.
+    let _ = std::fs::remove_dir_all(&dir);
+}

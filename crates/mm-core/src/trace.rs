@@ -69,6 +69,73 @@ impl fmt::Display for Op {
     }
 }
 
+/// A piece of the input quoted in an error message: its first
+/// [`Excerpt::MAX_CHARS`] characters, and its whole length when that cut it short.
+///
+/// Input is unbounded: a malformed line may be a gigabyte long, and an error that
+/// quoted it whole would write it all back to the terminal. An excerpt shows
+/// `"12345678…" (1073741824 bytes)` instead, so the reader sees both what the text
+/// began with and that it was cut.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Excerpt {
+    /// The first characters of the text (all of it when it is short).
+    shown: String,
+    /// The text's whole length in bytes.
+    len: usize,
+    /// Whether characters were left out.
+    cut: bool,
+}
+
+impl Excerpt {
+    /// The most characters an excerpt shows.
+    pub const MAX_CHARS: usize = 40;
+
+    /// The excerpt of `text`.
+    pub fn new(text: &str) -> Excerpt {
+        let shown: String = text.chars().take(Self::MAX_CHARS).collect();
+        Excerpt { cut: shown.len() < text.len(), shown, len: text.len() }
+    }
+
+    /// The excerpt of bytes that may not be UTF-8 (decoded lossily). Only the first
+    /// few bytes are decoded, however long the input.
+    pub fn from_bytes(bytes: &[u8]) -> Excerpt {
+        // A character is at most four bytes: this prefix holds every character shown
+        // (a character it splits at its end is past them).
+        let prefix = &bytes[..bytes.len().min(4 * Self::MAX_CHARS)];
+        let decoded = String::from_utf8_lossy(prefix);
+        let shown: String = decoded.chars().take(Self::MAX_CHARS).collect();
+        Excerpt { cut: shown.len() < decoded.len() || prefix.len() < bytes.len(), shown, len: bytes.len() }
+    }
+
+    /// True when the excerpt is the whole text.
+    pub fn is_whole(&self) -> bool {
+        !self.cut
+    }
+
+    /// The characters shown.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+}
+
+impl From<&str> for Excerpt {
+    fn from(text: &str) -> Excerpt {
+        Excerpt::new(text)
+    }
+}
+
+impl fmt::Display for Excerpt {
+    /// Quoted as `{:?}` quotes a string; a cut text ends in `…` inside the quotes and is
+    /// followed by its whole length.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_whole() {
+            write!(f, "{:?}", self.shown)
+        } else {
+            write!(f, "\"{}…\" ({} bytes)", self.shown.escape_debug(), self.len)
+        }
+    }
+}
+
 /// A validated trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trace {
@@ -91,19 +158,19 @@ pub enum TraceErrorKind {
     #[error("the file ends before the header's {0} line")]
     MissingHeader(&'static str),
     /// A header line that is not one non-negative integer.
-    #[error("header field {field}: expected one non-negative integer, found {found:?}")]
+    #[error("header field {field}: expected one non-negative integer, found {found}")]
     BadHeader {
         /// Which header field.
         field: &'static str,
         /// The text found.
-        found: String,
+        found: Excerpt,
     },
     /// A line that is not valid UTF-8.
     #[error("the line is not text (invalid UTF-8)")]
     NotText,
     /// An operation letter other than `a`, `f`, `r`.
-    #[error("unknown operation {0:?} (expected a, f or r)")]
-    UnknownOp(String),
+    #[error("unknown operation {0} (expected a, f or r)")]
+    UnknownOp(Excerpt),
     /// An operation with too few fields.
     #[error("operation {op:?} is missing its {field}")]
     MissingField {
@@ -113,15 +180,15 @@ pub enum TraceErrorKind {
         field: &'static str,
     },
     /// An operation with too many fields.
-    #[error("unexpected extra field {0:?}")]
-    ExtraField(String),
+    #[error("unexpected extra field {0}")]
+    ExtraField(Excerpt),
     /// A field that is not a non-negative integer that fits in a `usize`.
-    #[error("{field}: expected a non-negative integer no larger than {max}, found {found:?}", max = usize::MAX)]
+    #[error("{field}: expected a non-negative integer no larger than {max}, found {found}", max = usize::MAX)]
     BadNumber {
         /// Which field.
         field: &'static str,
         /// The text found.
-        found: String,
+        found: Excerpt,
     },
     /// An id outside `0..num_ids`.
     #[error("id {id} is out of range (num_ids is {num_ids})")]
@@ -287,9 +354,9 @@ impl Liveness {
 fn parse_number(field: &'static str, text: &str) -> Result<usize, TraceErrorKind> {
     // `str::parse` accepts a leading '+'; the format does not.
     if text.starts_with('+') {
-        return Err(TraceErrorKind::BadNumber { field, found: text.to_owned() });
+        return Err(TraceErrorKind::BadNumber { field, found: Excerpt::new(text) });
     }
-    text.parse().map_err(|_| TraceErrorKind::BadNumber { field, found: text.to_owned() })
+    text.parse().map_err(|_| TraceErrorKind::BadNumber { field, found: Excerpt::new(text) })
 }
 
 fn parse_op(line: &str) -> Result<Op, TraceErrorKind> {
@@ -297,7 +364,7 @@ fn parse_op(line: &str) -> Result<Op, TraceErrorKind> {
     let letter = fields.next().unwrap_or_default();
     let op = match letter {
         "a" | "r" | "f" => letter.as_bytes()[0] as char,
-        other => return Err(TraceErrorKind::UnknownOp(other.chars().take(40).collect())),
+        other => return Err(TraceErrorKind::UnknownOp(Excerpt::new(other))),
     };
     let mut next = |field: &'static str| -> Result<usize, TraceErrorKind> {
         let text = fields.next().ok_or(TraceErrorKind::MissingField { op, field })?;
@@ -309,7 +376,7 @@ fn parse_op(line: &str) -> Result<Op, TraceErrorKind> {
         _ => Op::Free { id: next("id")? },
     };
     match fields.next() {
-        Some(extra) => Err(TraceErrorKind::ExtraField(extra.chars().take(40).collect())),
+        Some(extra) => Err(TraceErrorKind::ExtraField(Excerpt::new(extra))),
         None => Ok(parsed),
     }
 }
@@ -339,10 +406,7 @@ impl Trace {
             if header_len < 4 {
                 let field = HEADER_FIELDS[header_len];
                 let value = parse_number(field, text).map_err(|_| {
-                    malformed(
-                        line_no,
-                        TraceErrorKind::BadHeader { field, found: text.chars().take(40).collect() },
-                    )
+                    malformed(line_no, TraceErrorKind::BadHeader { field, found: Excerpt::new(text) })
                 })?;
                 header[header_len] = value;
                 header_lines[header_len] = line_no;
@@ -556,6 +620,37 @@ mod tests {
         let mut t = parse("0\n1\n1\n1\na 0 8\n").unwrap();
         t.num_ids = 1 << 40;
         assert_eq!(t.validate().unwrap_err().line(), Some(2));
+    }
+
+    #[test]
+    fn long_input_is_quoted_cut_and_says_so() {
+        let long = "7".repeat(1 << 20);
+        let (line, kind) = error_at(&format!("0\n1\n1\n1\na 0 {long}\n"));
+        assert_eq!(line, 5);
+        let message = kind.to_string();
+        let shown = "7".repeat(Excerpt::MAX_CHARS);
+        assert_eq!(
+            message,
+            format!(
+                "size: expected a non-negative integer no larger than {}, found \"{shown}…\" (1048576 bytes)",
+                usize::MAX
+            )
+        );
+        // Every quoting error kind cuts its quote the same way.
+        assert!(error_at(&format!("{long}x\n")).1.to_string().ends_with("…\" (1048577 bytes)"));
+        assert!(error_at(&format!("0\n1\n1\n1\n{long}\n")).1.to_string().contains("(1048576 bytes)"));
+        assert!(error_at(&format!("0\n1\n1\n1\na 0 1 {long}\n")).1.to_string().contains("(1048576 bytes)"));
+        // Short text is quoted whole, with nothing added; multi-byte text is cut on a
+        // character boundary.
+        assert_eq!(Excerpt::new("x\ty").to_string(), "\"x\\ty\"");
+        let wide = Excerpt::new(&"é".repeat(50));
+        assert_eq!(wide.shown().chars().count(), Excerpt::MAX_CHARS);
+        assert_eq!(wide.to_string(), format!("\"{}…\" (100 bytes)", "é".repeat(40)));
+        assert_eq!(
+            Excerpt::from_bytes(&[0xff; 1000]).to_string(),
+            format!("\"{}…\" (1000 bytes)", "\u{fffd}".repeat(40))
+        );
+        assert_eq!(Excerpt::from_bytes(&[b'a', 0xff]).to_string(), "\"a\u{fffd}\"");
     }
 
     #[test]
