@@ -186,3 +186,29 @@ fn errors_quote_a_huge_line_cut_short() {
     // Eight megabytes is too much to leave behind in the temp dir.
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The header's `num_ids` is a claim. Believed, 10^12 ids made the driver abort out of
+/// memory (exit 134), a 37-byte trace naming id 10^12 - 1 aborted the parser, and
+/// 10^8 ids for two ops took six minutes and 2.4 GB, timing a walk of empty slots.
+/// Each is now a malformed trace: exit 2, naming the file and the num_ids line.
+#[test]
+fn an_implausible_num_ids_is_a_malformed_trace() {
+    let dir = scratch("numids");
+    let cases = [
+        ("huge-num-ids.rep", "20000\n1000000000000\n2\n1\na 0 8\nf 0\n", "num_ids 1000000000000", 2),
+        ("huge-id.rep", "0\n1000000000000\n1\n1\na 999999999999 8\n", "num_ids 1000000000000", 1),
+        ("many-ids.rep", "0\n100000000\n2\n1\na 0 8\nf 0\n", "num_ids 100000000", 2),
+    ];
+    for (name, text, claim, ops) in cases {
+        let file = write(&dir, name, text);
+        let out = mdriver(&["-f", &file, "-s", "segregated", "-s", "libc", "--reps", "1"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{file}:2: {claim} is implausible for {ops} operations")),
+            "{name}: {stderr}"
+        );
+    }
+    // The 37-byte trace itself, as the issue gave it.
+    assert_eq!(cases[1].1.len(), 37);
+}
