@@ -629,7 +629,7 @@ fn heapmap(args: &HeapmapArgs) -> Result<ExitCode, String> {
     };
     let info =
         registry::find(&args.strategy).ok_or_else(|| format!("unknown strategy {:?}", args.strategy))?;
-    let heap = mm_core::MemLib::new(args.max_heap).map_err(|e| format!("--max-heap: {e}"))?;
+    let heap = race::heap(args.max_heap).map_err(|e| format!("--max-heap: {e}"))?;
     let map = match heapmap::map(&args.strategy, (info.build)(heap, align), &trace, &args.at) {
         Ok(map) => map,
         Err(e @ HeapmapError::Incorrect { .. }) => {

@@ -2,7 +2,7 @@
 //! the `gen` subcommand, run as a user would run them.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn mdriver(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mdriver")).args(args).output().expect("mdriver runs")
@@ -211,4 +211,72 @@ fn an_implausible_num_ids_is_a_malformed_trace() {
     }
     // The 37-byte trace itself, as the issue gave it.
     assert_eq!(cases[1].1.len(), 37);
+}
+
+/// Runs `mdriver` and returns its exit code and its peak resident memory in bytes, from
+/// the kernel's accounting of that one child (`wait4`; Linux counts in KiB).
+#[cfg(target_os = "linux")]
+#[expect(clippy::zombie_processes, reason = "the child is reaped by wait4, which also reports its usage")]
+fn exit_and_peak_rss(args: &[&str]) -> (Option<i32>, u64) {
+    let child = Command::new(env!("CARGO_BIN_EXE_mdriver"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mdriver runs");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data, for which all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for; both out-pointers are valid.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, usage.ru_maxrss as u64 * 1024)
+}
+
+/// `--max-heap` is address space, not memory: the heaps are reserved lazily, so four
+/// strategies at 8 GiB each cost what the trace uses. (Allocated up front, they asked
+/// for 32 GiB of RAM before the first op and were killed by the OOM killer.)
+#[cfg(target_os = "linux")]
+#[test]
+fn a_large_max_heap_costs_only_what_is_used() {
+    let dir = scratch("maxheap");
+    let file = write(&dir, "small.rep", SMALL);
+    let mut args = vec!["-f", &file, "--reps", "1", "--max-heap", "8589934592"];
+    for strategy in ["implicit", "explicit", "segregated", "buddy"] {
+        args.extend(["-s", strategy]);
+    }
+    let (code, peak) = exit_and_peak_rss(&args);
+    assert_eq!(code, Some(0), "the race over an 8 GiB heap per strategy failed");
+    assert!(peak < 256 << 20, "peak resident memory {peak} bytes for a 7-op trace");
+}
+
+/// The ends of `--max-heap`: 64 GiB per strategy is only address space and races; a
+/// size no reservation can meet, or no heap can have, is a usage error naming the flag.
+#[test]
+fn max_heap_extremes_race_or_exit_two() {
+    let dir = scratch("maxheap-ends");
+    let file = write(&dir, "small.rep", SMALL);
+    let mut base = vec!["-f", &file, "--reps", "1", "-s", "segregated", "-s", "buddy"];
+    // The peers take their heaps from the driver too.
+    if cfg!(feature = "peers") {
+        base.extend(["-s", "talc", "-s", "dlmalloc"]);
+    }
+    let race = |max_heap: &str| mdriver(&[&base[..], &["--max-heap", max_heap]].concat());
+    let out = race("68719476736");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for (max_heap, message) in [
+        (
+            "4611686018427387904",
+            "--max-heap: could not reserve 4611686018427387904 bytes for the simulated heap",
+        ),
+        ("18446744073709551615", "--max-heap: invalid maximum heap size 18446744073709551615 bytes"),
+        ("0", "--max-heap: invalid maximum heap size 0 bytes"),
+    ] {
+        let out = race(max_heap);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--max-heap {max_heap}: {stderr}");
+        assert!(stderr.contains(message), "--max-heap {max_heap}: {stderr}");
+    }
 }
