@@ -614,7 +614,7 @@ fn heapmap(args: &HeapmapArgs) -> Result<ExitCode, String> {
     let align = Align::new(args.align).map_err(|e| format!("--align: {e}"))?;
     let path = Path::new(&args.trace);
     let trace = if path.exists() {
-        mm_core::Trace::read(path).map_err(|e| e.to_string())?
+        mdriver::traces::read(path).map_err(|e| e.to_string())?
     } else {
         let bundled = mdriver::traces::bundled().map_err(|e| e.to_string())?;
         let names: Vec<&str> = bundled.iter().map(|t| t.name.as_str()).collect();

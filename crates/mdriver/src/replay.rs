@@ -304,6 +304,41 @@ pub fn timed_replay(subject: &mut dyn Subject, trace: &Trace, blocks: &mut Vec<*
     started.elapsed()
 }
 
+/// The index of the first op whose request the subject refuses (a `malloc` or a
+/// `realloc` of a non-zero size returning null), or `None` when it serves them all.
+///
+/// Only the calls are replayed: no checks, and no writes to the payloads, so a block
+/// the subject reserves but never has to touch costs no memory (the system malloc
+/// maps large blocks lazily). Every block is freed before returning. A subject that
+/// cannot start refuses nothing it was asked: `None`. The trace must be valid.
+pub fn first_refused(subject: &mut dyn Subject, trace: &Trace) -> Option<usize> {
+    subject.start().ok()?;
+    let mut blocks = vec![std::ptr::null_mut(); trace.id_bound()];
+    let mut refused = None;
+    for (index, op) in trace.ops.iter().enumerate() {
+        let (id, ptr, size) = match *op {
+            Op::Alloc { id, size } => (id, subject.malloc(size), size),
+            Op::Free { id } => {
+                // SAFETY: the trace is valid, so the id's block is live (or null, for a
+                // zero-byte request answered with null; freeing null does nothing).
+                unsafe { subject.free(blocks[id]) };
+                (id, std::ptr::null_mut(), 0)
+            }
+            // SAFETY: as for free: the block is live.
+            Op::Realloc { id, size } => (id, unsafe { subject.realloc(blocks[id], size) }, size),
+        };
+        if ptr.is_null() && size > 0 {
+            // A failed realloc leaves the old block live, where `blocks` still has it.
+            refused = Some(index);
+            break;
+        }
+        blocks[id] = ptr;
+    }
+    // SAFETY: `blocks` holds the live blocks, and null for the others.
+    unsafe { subject.finish(&blocks) };
+    refused
+}
+
 /// The median time of one replay, from `runs` timed runs. Each run repeats the replay
 /// enough times to last at least `min_run`, so short traces are not lost in timer noise.
 pub fn median_replay_time(
@@ -347,5 +382,25 @@ mod tests {
         timed_replay(&mut Libc, &trace, &mut blocks);
         assert_eq!(blocks.len(), 4, "one slot per id up to the largest used");
         assert!(!blocks[3].is_null(), "block 3 was live at the end (and finish freed it)");
+    }
+
+    #[test]
+    fn the_first_refused_request_is_found() {
+        let trace =
+            |ops: Vec<Op>| Trace { name: "t".to_owned(), sugg_heapsize: 0, num_ids: 3, weight: 1, ops };
+        let servable = trace(vec![
+            Op::Alloc { id: 0, size: 8 },
+            Op::Alloc { id: 1, size: 0 },
+            Op::Realloc { id: 0, size: 0 },
+            Op::Free { id: 1 },
+        ]);
+        assert_eq!(first_refused(&mut Libc, &servable), None, "malloc(0) and realloc(p, 0) are no refusals");
+        let too_big = trace(vec![
+            Op::Alloc { id: 0, size: 8 },
+            Op::Alloc { id: 2, size: 1 },
+            Op::Realloc { id: 2, size: 1 << 63 },
+            Op::Alloc { id: 1, size: 8 },
+        ]);
+        assert_eq!(first_refused(&mut Libc, &too_big), Some(2));
     }
 }

@@ -280,3 +280,33 @@ fn max_heap_extremes_race_or_exit_two() {
         assert!(stderr.contains(message), "--max-heap {max_heap}: {stderr}");
     }
 }
+
+/// A size no allocator can serve is the trace's fault, not every strategy's: the
+/// system malloc refuses it too, so the trace is rejected (exit 2) naming the op's
+/// line. (Before, every strategy and libc were reported incorrect, exit 1.)
+#[test]
+fn a_request_libc_refuses_too_is_the_traces_fault() {
+    let dir = scratch("nearmax");
+    // 2^63 bytes, after a blank line, so the op's line is not its index + 5.
+    let file = write(&dir, "size-near-max.rep", "0\n2\n3\n1\na 0 8\n\na 1 9223372036854775808\nf 0\n");
+    for (format, strategies) in [("table", &["-s", "segregated", "-s", "libc"][..]), ("json", &[][..])] {
+        let out = mdriver(&[&["-f", &file, "--reps", "1", "--format", format][..], strategies].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{file}:7: op 1 (a 1 9223372036854775808) asks for more memory than any allocator \
+                 can give: the system malloc refuses it too"
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("incorrect"), "no strategy is blamed: {stderr}");
+    }
+    // heapmap reads its trace the same way.
+    let out = mdriver(&["heapmap", "-s", "segregated", "-t", &file, "-o", "/dev/null"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    // A request libc serves but a small heap cannot is still the strategy's failure.
+    let big = write(&dir, "big.rep", "0\n1\n1\n1\na 0 1048576\n");
+    let out = mdriver(&["-f", &big, "--max-heap", "65536", "-s", "segregated", "--reps", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -381,6 +381,33 @@ fn parse_op(line: &str) -> Result<Op, TraceErrorKind> {
     }
 }
 
+/// The lines of a trace's text that hold something, as the parser reads them: each
+/// with its 1-based number, without its line ending (`\n` or `\r\n`) and trimmed of
+/// surrounding whitespace. Blank lines are left out; a line that is not UTF-8 comes as
+/// `Err(its number)`.
+fn content_lines(bytes: &[u8]) -> impl Iterator<Item = Result<(usize, &str), usize>> {
+    bytes.split(|&b| b == b'\n').enumerate().filter_map(|(index, raw)| {
+        let line_no = index + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        match std::str::from_utf8(raw) {
+            Err(_) => Some(Err(line_no)),
+            Ok(text) => {
+                let text = text.trim();
+                (!text.is_empty()).then_some(Ok((line_no, text)))
+            }
+        }
+    })
+}
+
+/// The 1-based line, in a trace's text, of its operation `index` (0-based), counted as
+/// the parser counts (blank lines skip; the four header lines come first). `None` when
+/// the text has no such operation. For messages about an op of a parsed trace, which
+/// keeps its ops but not where they were read.
+pub fn op_line(bytes: &[u8], index: usize) -> Option<usize> {
+    let ops_start = HEADER_FIELDS.len();
+    content_lines(bytes).nth(ops_start.checked_add(index)?)?.ok().map(|(line_no, _)| line_no)
+}
+
 impl Trace {
     /// Parses and validates a trace from its bytes. `file` names it in error messages;
     /// the trace's name is `file`'s stem.
@@ -392,17 +419,9 @@ impl Trace {
         let mut header_lines = [0usize; 4];
         let mut ops = Vec::new();
         let mut live = Liveness::default();
-        let mut last_line = 0;
 
-        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-            let line_no = index + 1;
-            last_line = line_no;
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            let text = std::str::from_utf8(raw).map_err(|_| malformed(line_no, TraceErrorKind::NotText))?;
-            let text = text.trim();
-            if text.is_empty() {
-                continue;
-            }
+        for line in content_lines(bytes) {
+            let (line_no, text) = line.map_err(|line_no| malformed(line_no, TraceErrorKind::NotText))?;
             if header_len < 4 {
                 let field = HEADER_FIELDS[header_len];
                 let value = parse_number(field, text).map_err(|_| {
@@ -425,10 +444,9 @@ impl Trace {
             ops.push(op);
         }
         if header_len < 4 {
-            return Err(malformed(
-                last_line.max(1),
-                TraceErrorKind::MissingHeader(HEADER_FIELDS[header_len]),
-            ));
+            // Named at the file's last line (blank or not): that is where it ended.
+            let last_line = bytes.split(|&b| b == b'\n').count();
+            return Err(malformed(last_line, TraceErrorKind::MissingHeader(HEADER_FIELDS[header_len])));
         }
         if ops.len() != header[2] {
             return Err(malformed(
@@ -651,6 +669,16 @@ mod tests {
             format!("\"{}…\" (1000 bytes)", "\u{fffd}".repeat(40))
         );
         assert_eq!(Excerpt::from_bytes(&[b'a', 0xff]).to_string(), "\"a\u{fffd}\"");
+    }
+
+    #[test]
+    fn op_lines_count_as_the_parser_does() {
+        let text = "\n0\n2\n3\n1\na 0 8\n\n  \r\nr 0 16\r\n\tf 0\n";
+        let trace = parse(text).unwrap();
+        assert_eq!(trace.ops.len(), 3);
+        let lines: Vec<Option<usize>> = (0..4).map(|i| op_line(text.as_bytes(), i)).collect();
+        assert_eq!(lines, [Some(6), Some(9), Some(10), None]);
+        assert_eq!(op_line(text.as_bytes(), usize::MAX), None);
     }
 
     #[test]
