@@ -20,6 +20,16 @@ const EXIT_INCORRECT: u8 = 1;
 /// Exit status for bad usage or unreadable/malformed input.
 const EXIT_USAGE: u8 = 2;
 
+/// The most timed runs `--reps` takes. A median of a thousand runs is as steady as
+/// a median gets, and each run lasts at least 10 ms per strategy and trace; four
+/// billion would never finish (and their times alone would fill 64 GB).
+const MAX_REPS: u32 = 1000;
+
+/// The most operations `gen --ops` writes. A trace of 10^8 operations is about 1.1 GB
+/// of text and takes the generator about 3.5 GB of memory, and as much again to race;
+/// much longer ones would exhaust the memory of the machine making or racing them.
+const MAX_GEN_OPS: usize = 100_000_000;
+
 #[derive(Parser)]
 #[command(
     name = "mdriver",
@@ -105,8 +115,9 @@ struct RaceArgs {
     /// Payload alignment our strategies serve (a power of two, 8..=4096).
     #[arg(long, value_name = "N", default_value_t = 8)]
     align: usize,
-    /// Timed runs per strategy and trace (the median counts).
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Timed runs per strategy and trace, 1 to 1000 (the median counts).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_REPS)))]
     reps: u32,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -124,8 +135,9 @@ struct GenArgs {
     /// The random seed.
     #[arg(long, value_name = "N")]
     seed: u64,
-    /// The number of operations.
-    #[arg(long, value_name = "N")]
+    /// The number of operations, at most 100000000.
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(..=MAX_GEN_OPS as u64))]
     ops: usize,
     /// Write here instead of stdout.
     #[arg(short, long, value_name = "FILE")]

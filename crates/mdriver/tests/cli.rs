@@ -310,3 +310,23 @@ fn a_request_libc_refuses_too_is_the_traces_fault() {
     let out = mdriver(&["-f", &big, "--max-heap", "65536", "-s", "segregated", "--reps", "1"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Counts that were accepted and then aborted out of memory are bounded, with a
+/// message naming the flag and its range.
+#[test]
+fn runaway_counts_are_usage_errors() {
+    let dir = scratch("counts");
+    let file = write(&dir, "small.rep", SMALL);
+    let reps = mdriver(&["-f", &file, "-s", "implicit", "--reps", "4294967295"]);
+    let stderr = String::from_utf8_lossy(&reps.stderr);
+    assert_eq!(reps.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--reps") && stderr.contains("4294967295 is not in 1..=1000"), "{stderr}");
+    let ops = mdriver(&["gen", "--workload", "random", "--seed", "1", "--ops", "18446744073709551615"]);
+    let stderr = String::from_utf8_lossy(&ops.stderr);
+    assert_eq!(ops.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--ops") && stderr.contains("18446744073709551615 is not in 0..=100000000"),
+        "{stderr}"
+    );
+    assert!(ops.stdout.is_empty(), "nothing is generated");
+}
