@@ -330,3 +330,17 @@ fn runaway_counts_are_usage_errors() {
     );
     assert!(ops.stdout.is_empty(), "nothing is generated");
 }
+
+#[test]
+fn an_alignment_out_of_range_says_the_range() {
+    for (align, message) in [
+        ("8192", "--align: alignment 8192 is out of range: it must be a power of two from 8 to 4096"),
+        ("4", "--align: alignment 4 is out of range: it must be a power of two from 8 to 4096"),
+        ("12", "--align: alignment 12 is not a power of two (it must be a power of two from 8 to 4096)"),
+    ] {
+        let out = mdriver(&["--align", align, "-s", "implicit"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+}
