@@ -249,13 +249,8 @@ fn race(args: &RaceArgs) -> Result<ExitCode, String> {
     let align = Align::new(args.align).map_err(|e| usage_error(format!("--align: {e}")))?;
     let traces = mdriver::traces::load(args.trace_dir.as_deref(), &args.files)
         .map_err(|e| usage_error(e.to_string()))?;
-    let strategies = if args.strategies.is_empty() {
-        registry::default_names().into_iter().map(str::to_owned).collect()
-    } else {
-        args.strategies.clone()
-    };
     let config = RaceConfig {
-        strategies,
+        strategies: selected_strategies(&args.strategies),
         check_heap: args.check_heap,
         hardened: args.hardened,
         max_heap: args.max_heap,
@@ -276,6 +271,28 @@ fn race(args: &RaceArgs) -> Result<ExitCode, String> {
         }
         Ok(ExitCode::from(EXIT_INCORRECT))
     }
+}
+
+/// The strategies to race: each named with `-s` once, in the order first named, or
+/// the default race when none is. A name given twice would be raced twice and each
+/// of its summary rows would count both runs; it is raced once, with a note.
+fn selected_strategies(named: &[String]) -> Vec<String> {
+    if named.is_empty() {
+        return registry::default_names().into_iter().map(str::to_owned).collect();
+    }
+    let mut chosen: Vec<String> = Vec::new();
+    let mut repeated: Vec<&str> = Vec::new();
+    for name in named {
+        if !chosen.contains(name) {
+            chosen.push(name.clone());
+        } else if !repeated.contains(&name.as_str()) {
+            repeated.push(name);
+        }
+    }
+    for name in repeated {
+        eprintln!("mdriver: note: strategy {name} is named more than once; it is raced once");
+    }
+    chosen
 }
 
 fn generate(args: &GenArgs) -> Result<ExitCode, String> {
@@ -545,13 +562,8 @@ fn plot(args: &PlotArgs) -> Result<ExitCode, String> {
             let align = Align::new(race.align).map_err(|e| format!("--align: {e}"))?;
             let traces =
                 mdriver::traces::load(race.trace_dir.as_deref(), &race.files).map_err(|e| e.to_string())?;
-            let strategies = if race.strategies.is_empty() {
-                registry::default_names().into_iter().map(str::to_owned).collect()
-            } else {
-                race.strategies.clone()
-            };
             let config = RaceConfig {
-                strategies,
+                strategies: selected_strategies(&race.strategies),
                 check_heap: race.check_heap,
                 hardened: race.hardened,
                 max_heap: race.max_heap,

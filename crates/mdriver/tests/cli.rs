@@ -332,6 +332,40 @@ fn runaway_counts_are_usage_errors() {
 }
 
 #[test]
+fn a_strategy_named_twice_is_raced_once() {
+    let dir = scratch("twice");
+    let file = write(&dir, "small.rep", SMALL);
+    let args = [
+        "-f",
+        &file,
+        "--reps",
+        "1",
+        "--format",
+        "json",
+        "-s",
+        "segregated",
+        "-s",
+        "libc",
+        "-s",
+        "segregated",
+    ];
+    let out = mdriver(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("note: strategy segregated is named more than once; it is raced once"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let strategies = |key: &str| -> Vec<String> {
+        json[key].as_array().unwrap().iter().map(|r| r["strategy"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(strategies("runs"), ["segregated", "libc"]);
+    assert_eq!(strategies("summary"), ["segregated", "libc"]);
+    assert_eq!(json["summary"][0]["traces"], 1, "one run counted once");
+}
+
+#[test]
 fn an_alignment_out_of_range_says_the_range() {
     for (align, message) in [
         ("8192", "--align: alignment 8192 is out of range: it must be a power of two from 8 to 4096"),
