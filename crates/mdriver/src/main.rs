@@ -38,7 +38,8 @@ const MAX_GEN_OPS: usize = 100_000_000;
     long_about = "Race malloc-lab allocators and the system malloc over .rep traces.\n\n\
         With no trace arguments the bundled suite (built into the binary) is raced. Every run is \
         checked (alignment, bounds, overlap, payload data), then timed.\n\n\
-        Exit status: 0 all correct, 1 a strategy was incorrect, 2 bad usage or malformed input.",
+        Exit status: 0 all correct, 1 a strategy was incorrect, 2 bad usage, malformed input, \
+        or a trace no allocator can serve (the system malloc refuses it too).",
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
@@ -99,7 +100,8 @@ struct RaceArgs {
     /// Race this trace file (repeatable).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Race this strategy (repeatable); default: every strategy in the default race.
+    /// Race this strategy (repeatable; a name given twice is raced once); default: every
+    /// strategy in the default race.
     #[arg(short = 's', long = "strategy", value_name = "NAME", value_parser = PossibleValuesParser::new(registry::all_names()))]
     strategies: Vec<String>,
     /// Run the strategy's heap checker after every operation.
@@ -109,7 +111,8 @@ struct RaceArgs {
     /// headers caught at free), to measure its cost.
     #[arg(long)]
     hardened: bool,
-    /// The simulated heap's maximum size in bytes.
+    /// The simulated heap's maximum size in bytes (reserved as address space: it costs
+    /// memory only as a strategy uses it).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_HEAP)]
     max_heap: usize,
     /// Payload alignment our strategies serve (a power of two, 8..=4096).
