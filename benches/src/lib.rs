@@ -32,8 +32,8 @@ pub fn strategies() -> Vec<String> {
 
 /// Builds the named strategy (or libc) as mdriver races it, over a simulated heap of
 /// `max_heap` bytes, with the driver's default alignment. The simulated heap is
-/// allocated and zero-filled up front (`MemLib::new`), so `max_heap` costs its full size
-/// in memory and time: keep it to a few times what the bench needs.
+/// reserved as address space (`mdriver::race::heap`) and costs memory only as the bench
+/// touches it.
 ///
 /// # Panics
 /// If the name is not registered or the heap cannot be reserved.

@@ -335,7 +335,7 @@ pub struct Heapmap {
 
 /// The live requested bytes after each prefix of `trace` (index `n`: after `n` ops).
 fn live_after(trace: &Trace) -> Vec<usize> {
-    let mut sizes = vec![0usize; trace.num_ids];
+    let mut sizes = vec![0usize; trace.id_bound()];
     let mut live = 0usize;
     let mut out = Vec::with_capacity(trace.ops.len() + 1);
     out.push(0);
@@ -355,9 +355,10 @@ fn live_after(trace: &Trace) -> Vec<usize> {
     out
 }
 
-/// The requested size of every live block after `ops` (by id; `None` when not live).
-fn requested_sizes(num_ids: usize, ops: &[Op]) -> Vec<Option<usize>> {
-    let mut sizes = vec![None; num_ids];
+/// The requested size of every live block after `ops` (by id, for ids
+/// `0..id_bound`; `None` when not live).
+fn requested_sizes(id_bound: usize, ops: &[Op]) -> Vec<Option<usize>> {
+    let mut sizes = vec![None; id_bound];
     for op in ops {
         match *op {
             Op::Alloc { id, size } => sizes[id] = Some(size),
@@ -429,7 +430,8 @@ pub fn map(
         replay::timed_replay(&mut ours, &prefix, &mut blocks);
         let heap = ours.heap().expect("our strategies have a heap");
         let heap_size = heap.heap_size();
-        let sizes = requested_sizes(trace.num_ids, &prefix.ops);
+        // `blocks` has a slot per id the prefix uses: so must `sizes`, to pair them up.
+        let sizes = requested_sizes(prefix.id_bound(), &prefix.ops);
         let mut live: Vec<LiveBlock> = blocks
             .iter()
             .zip(&sizes)

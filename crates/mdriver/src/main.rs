@@ -20,6 +20,16 @@ const EXIT_INCORRECT: u8 = 1;
 /// Exit status for bad usage or unreadable/malformed input.
 const EXIT_USAGE: u8 = 2;
 
+/// The most timed runs `--reps` takes. A median of a thousand runs is as steady as
+/// a median gets, and each run lasts at least 10 ms per strategy and trace; four
+/// billion would never finish (and their times alone would fill 64 GB).
+const MAX_REPS: u32 = 1000;
+
+/// The most operations `gen --ops` writes. A trace of 10^8 operations is about 1.1 GB
+/// of text and takes the generator about 3.5 GB of memory, and as much again to race;
+/// much longer ones would exhaust the memory of the machine making or racing them.
+const MAX_GEN_OPS: usize = 100_000_000;
+
 #[derive(Parser)]
 #[command(
     name = "mdriver",
@@ -28,7 +38,8 @@ const EXIT_USAGE: u8 = 2;
     long_about = "Race malloc-lab allocators and the system malloc over .rep traces.\n\n\
         With no trace arguments the bundled suite (built into the binary) is raced. Every run is \
         checked (alignment, bounds, overlap, payload data), then timed.\n\n\
-        Exit status: 0 all correct, 1 a strategy was incorrect, 2 bad usage or malformed input.",
+        Exit status: 0 all correct, 1 a strategy was incorrect, 2 bad usage, malformed input, \
+        or a trace no allocator can serve (the system malloc refuses it too).",
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
@@ -89,7 +100,8 @@ struct RaceArgs {
     /// Race this trace file (repeatable).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Race this strategy (repeatable); default: every strategy in the default race.
+    /// Race this strategy (repeatable; a name given twice is raced once); default: every
+    /// strategy in the default race.
     #[arg(short = 's', long = "strategy", value_name = "NAME", value_parser = PossibleValuesParser::new(registry::all_names()))]
     strategies: Vec<String>,
     /// Run the strategy's heap checker after every operation.
@@ -99,14 +111,16 @@ struct RaceArgs {
     /// headers caught at free), to measure its cost.
     #[arg(long)]
     hardened: bool,
-    /// The simulated heap's maximum size in bytes.
+    /// The simulated heap's maximum size in bytes (reserved as address space: it costs
+    /// memory only as a strategy uses it).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_HEAP)]
     max_heap: usize,
     /// Payload alignment our strategies serve (a power of two, 8..=4096).
     #[arg(long, value_name = "N", default_value_t = 8)]
     align: usize,
-    /// Timed runs per strategy and trace (the median counts).
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Timed runs per strategy and trace, 1 to 1000 (the median counts).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_REPS)))]
     reps: u32,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -124,8 +138,9 @@ struct GenArgs {
     /// The random seed.
     #[arg(long, value_name = "N")]
     seed: u64,
-    /// The number of operations.
-    #[arg(long, value_name = "N")]
+    /// The number of operations, at most 100000000.
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(..=MAX_GEN_OPS as u64))]
     ops: usize,
     /// Write here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
@@ -237,13 +252,8 @@ fn race(args: &RaceArgs) -> Result<ExitCode, String> {
     let align = Align::new(args.align).map_err(|e| usage_error(format!("--align: {e}")))?;
     let traces = mdriver::traces::load(args.trace_dir.as_deref(), &args.files)
         .map_err(|e| usage_error(e.to_string()))?;
-    let strategies = if args.strategies.is_empty() {
-        registry::default_names().into_iter().map(str::to_owned).collect()
-    } else {
-        args.strategies.clone()
-    };
     let config = RaceConfig {
-        strategies,
+        strategies: selected_strategies(&args.strategies),
         check_heap: args.check_heap,
         hardened: args.hardened,
         max_heap: args.max_heap,
@@ -264,6 +274,28 @@ fn race(args: &RaceArgs) -> Result<ExitCode, String> {
         }
         Ok(ExitCode::from(EXIT_INCORRECT))
     }
+}
+
+/// The strategies to race: each named with `-s` once, in the order first named, or
+/// the default race when none is. A name given twice would be raced twice and each
+/// of its summary rows would count both runs; it is raced once, with a note.
+fn selected_strategies(named: &[String]) -> Vec<String> {
+    if named.is_empty() {
+        return registry::default_names().into_iter().map(str::to_owned).collect();
+    }
+    let mut chosen: Vec<String> = Vec::new();
+    let mut repeated: Vec<&str> = Vec::new();
+    for name in named {
+        if !chosen.contains(name) {
+            chosen.push(name.clone());
+        } else if !repeated.contains(&name.as_str()) {
+            repeated.push(name);
+        }
+    }
+    for name in repeated {
+        eprintln!("mdriver: note: strategy {name} is named more than once; it is raced once");
+    }
+    chosen
 }
 
 fn generate(args: &GenArgs) -> Result<ExitCode, String> {
@@ -533,13 +565,8 @@ fn plot(args: &PlotArgs) -> Result<ExitCode, String> {
             let align = Align::new(race.align).map_err(|e| format!("--align: {e}"))?;
             let traces =
                 mdriver::traces::load(race.trace_dir.as_deref(), &race.files).map_err(|e| e.to_string())?;
-            let strategies = if race.strategies.is_empty() {
-                registry::default_names().into_iter().map(str::to_owned).collect()
-            } else {
-                race.strategies.clone()
-            };
             let config = RaceConfig {
-                strategies,
+                strategies: selected_strategies(&race.strategies),
                 check_heap: race.check_heap,
                 hardened: race.hardened,
                 max_heap: race.max_heap,
@@ -614,7 +641,7 @@ fn heapmap(args: &HeapmapArgs) -> Result<ExitCode, String> {
     let align = Align::new(args.align).map_err(|e| format!("--align: {e}"))?;
     let path = Path::new(&args.trace);
     let trace = if path.exists() {
-        mm_core::Trace::read(path).map_err(|e| e.to_string())?
+        mdriver::traces::read(path).map_err(|e| e.to_string())?
     } else {
         let bundled = mdriver::traces::bundled().map_err(|e| e.to_string())?;
         let names: Vec<&str> = bundled.iter().map(|t| t.name.as_str()).collect();
@@ -629,7 +656,7 @@ fn heapmap(args: &HeapmapArgs) -> Result<ExitCode, String> {
     };
     let info =
         registry::find(&args.strategy).ok_or_else(|| format!("unknown strategy {:?}", args.strategy))?;
-    let heap = mm_core::MemLib::new(args.max_heap).map_err(|e| format!("--max-heap: {e}"))?;
+    let heap = race::heap(args.max_heap).map_err(|e| format!("--max-heap: {e}"))?;
     let map = match heapmap::map(&args.strategy, (info.build)(heap, align), &trace, &args.at) {
         Ok(map) => map,
         Err(e @ HeapmapError::Incorrect { .. }) => {

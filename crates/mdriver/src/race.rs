@@ -161,6 +161,23 @@ pub struct Contender {
     pub subject: Box<dyn Subject>,
 }
 
+/// A strategy's simulated heap of `max_heap` bytes, reserved lazily.
+///
+/// Every contender's heap exists for the whole race, so a heap allocated and
+/// zero-filled up front (`MemLib::new`) would cost `max_heap` bytes of RAM per
+/// strategy before the first op: four strategies at `--max-heap 8589934592` were
+/// killed by the kernel's OOM killer. `MemLib::reserve` maps address space only
+/// (`mmap` with `MAP_NORESERVE`, as the preload library's heap is), and the OS
+/// commits each page when a strategy first touches it, so a heap costs what the
+/// traces use. Its pages read as zero, as `MemLib::new`'s do.
+pub fn heap(max_heap: usize) -> Result<MemLib, mm_core::MemError> {
+    #[cfg(unix)]
+    let heap = MemLib::reserve(max_heap);
+    #[cfg(not(unix))]
+    let heap = MemLib::new(max_heap);
+    heap
+}
+
 /// Builds the named strategy (or libc) with the race's settings.
 pub fn contender(name: &str, config: &RaceConfig) -> Result<Contender, RaceError> {
     if name == LIBC {
@@ -171,7 +188,7 @@ pub fn contender(name: &str, config: &RaceConfig) -> Result<Contender, RaceError
         });
     }
     let info = registry::find(name).ok_or_else(|| RaceError::UnknownStrategy(name.to_owned()))?;
-    let mut allocator = (info.build)(MemLib::new(config.max_heap)?, config.align);
+    let mut allocator = (info.build)(heap(config.max_heap)?, config.align);
     if config.hardened {
         allocator = Box::new(Hardened::new(allocator));
     }

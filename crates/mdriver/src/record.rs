@@ -79,6 +79,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use mm_core::trace::Excerpt;
 use mm_core::{Op, Trace};
 use thiserror::Error;
 
@@ -196,14 +197,14 @@ pub enum RecordErrorKind {
     #[error("an event before the first `# mmlab-record` header")]
     BeforeHeader,
     /// A line starting with `#` that is not a well-formed header.
-    #[error("malformed header: expected `# mmlab-record {FORMAT_VERSION} pid <pid> exe <path>`, found {0:?}")]
-    BadHeader(String),
+    #[error("malformed header: expected `# mmlab-record {FORMAT_VERSION} pid <pid> exe <path>`, found {0}")]
+    BadHeader(Excerpt),
     /// A header of another format version.
-    #[error("log format version {0:?} is not supported (this mdriver reads version {FORMAT_VERSION})")]
-    UnsupportedVersion(String),
+    #[error("log format version {0} is not supported (this mdriver reads version {FORMAT_VERSION})")]
+    UnsupportedVersion(Excerpt),
     /// A record letter other than `m`, `c`, `r`, `a`, `f`.
-    #[error("unknown record {0:?} (expected m, c, r, a or f, or a `#` header)")]
-    UnknownRecord(String),
+    #[error("unknown record {0} (expected m, c, r, a or f, or a `#` header)")]
+    UnknownRecord(Excerpt),
     /// A record with the wrong number of fields.
     #[error("record {record:?} takes {expected} fields after the letter, found {found}")]
     FieldCount {
@@ -215,20 +216,20 @@ pub enum RecordErrorKind {
         found: usize,
     },
     /// A size, count, alignment or pid that is not a decimal number that fits.
-    #[error("{field}: expected a decimal number no larger than {max}, found {found:?}", max = usize::MAX)]
+    #[error("{field}: expected a decimal number no larger than {max}, found {found}", max = usize::MAX)]
     BadDecimal {
         /// Which field.
         field: &'static str,
         /// The text found.
-        found: String,
+        found: Excerpt,
     },
     /// A pointer that is not lowercase hex (without `0x`) that fits in an address.
-    #[error("{field}: expected a pointer in lowercase hex without 0x, found {found:?}")]
+    #[error("{field}: expected a pointer in lowercase hex without 0x, found {found}")]
     BadPointer {
         /// Which field.
         field: &'static str,
         /// The text found.
-        found: String,
+        found: Excerpt,
     },
     /// A `calloc` whose `count * size` overflows, yet returned a block.
     #[error("calloc({count}, {size}) overflows, yet returned a block")]
@@ -281,16 +282,9 @@ impl RecordError {
     }
 }
 
-/// At most this many characters of a bad field are quoted in an error message.
-const QUOTE_MAX: usize = 40;
-
-fn quote(text: &str) -> String {
-    text.chars().take(QUOTE_MAX).collect()
-}
-
 /// Parses a decimal field: ASCII digits only (no sign, no spaces), fitting in `T`.
 fn decimal<T: FromStr>(field: &'static str, text: &str) -> Result<T, RecordErrorKind> {
-    let bad = || RecordErrorKind::BadDecimal { field, found: quote(text) };
+    let bad = || RecordErrorKind::BadDecimal { field, found: Excerpt::new(text) };
     // `str::parse` would also take a leading '+'; the format does not.
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
@@ -300,7 +294,7 @@ fn decimal<T: FromStr>(field: &'static str, text: &str) -> Result<T, RecordError
 
 /// Parses a pointer field: lowercase hex digits only, fitting in a `usize`.
 fn pointer(field: &'static str, text: &str) -> Result<usize, RecordErrorKind> {
-    let bad = || RecordErrorKind::BadPointer { field, found: quote(text) };
+    let bad = || RecordErrorKind::BadPointer { field, found: Excerpt::new(text) };
     if text.is_empty() || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(bad());
     }
@@ -309,7 +303,7 @@ fn pointer(field: &'static str, text: &str) -> Result<usize, RecordErrorKind> {
 
 /// Parses a header line's fields after `#`: `(pid, exe)`.
 fn parse_header(line: &[u8]) -> Result<(u32, String), RecordErrorKind> {
-    let bad = || RecordErrorKind::BadHeader(quote(&String::from_utf8_lossy(line)));
+    let bad = || RecordErrorKind::BadHeader(Excerpt::from_bytes(line));
     // The exe path is the rest of the line and may contain spaces, so split off only
     // the six fields before it. A path need not be UTF-8 on Unix: it alone is decoded
     // lossily, for display and for `--exe`.
@@ -322,7 +316,7 @@ fn parse_header(line: &[u8]) -> Result<(u32, String), RecordErrorKind> {
     }
     let version = std::str::from_utf8(version).map_err(|_| bad())?;
     if version != FORMAT_VERSION {
-        return Err(RecordErrorKind::UnsupportedVersion(quote(version)));
+        return Err(RecordErrorKind::UnsupportedVersion(Excerpt::new(version)));
     }
     let pid = std::str::from_utf8(pid).map_err(|_| bad())?;
     Ok((decimal("pid", pid)?, String::from_utf8_lossy(exe).into_owned()))
@@ -337,7 +331,7 @@ fn parse_event(line: &str) -> Result<Event, RecordErrorKind> {
         "c" | "r" | "a" => (letter.as_bytes()[0] as char, 3),
         "f" => ('f', 1),
         "" if line.is_empty() => return Err(RecordErrorKind::EmptyLine),
-        other => return Err(RecordErrorKind::UnknownRecord(quote(other))),
+        other => return Err(RecordErrorKind::UnknownRecord(Excerpt::new(other))),
     };
     // Fields are separated by single spaces, so `split(' ')` yields every field,
     // including the empty ones a doubled space would make (which then fail to parse).
@@ -724,6 +718,18 @@ mod tests {
         let err = parse_log("bin.log", &bytes).unwrap_err();
         assert_eq!((err.line(), err.kind()), (Some(2), Some(&RecordErrorKind::NotText)));
         assert_eq!(err.to_string(), "bin.log:2: the line is not text (invalid UTF-8)");
+    }
+
+    #[test]
+    fn long_fields_are_quoted_cut_and_say_so() {
+        let long = "9".repeat(100_000);
+        let message =
+            parse_log("long.log", format!("{HEAD}m {long} 10\n").as_bytes()).unwrap_err().to_string();
+        assert!(message.starts_with("long.log:2: size: expected a decimal number"), "{message}");
+        assert!(message.ends_with(&format!("found \"{}…\" (100000 bytes)", &long[..40])), "{message}");
+        let header = format!("# {long}\n");
+        let message = parse_log("long.log", header.as_bytes()).unwrap_err().to_string();
+        assert!(message.ends_with("…\" (100002 bytes)"), "{message}");
     }
 
     #[test]

@@ -89,8 +89,9 @@ fn describe_addr(addr: usize, heap: Option<&MemLib>) -> String {
 }
 
 impl LiveSet {
-    fn new(num_ids: usize) -> Self {
-        LiveSet { by_id: vec![None; num_ids], by_addr: BTreeMap::new(), bytes: 0 }
+    /// An empty live set for ids `0..id_bound`.
+    fn new(id_bound: usize) -> Self {
+        LiveSet { by_id: vec![None; id_bound], by_addr: BTreeMap::new(), bytes: 0 }
     }
 
     fn insert(&mut self, id: usize, block: LiveBlock, heap: Option<&MemLib>) -> Result<(), String> {
@@ -190,7 +191,8 @@ pub fn checked_replay(
         op: None,
         message: format!("init failed: {e}"),
     })?;
-    let mut live = LiveSet::new(trace.num_ids);
+    // Sized by the ids the ops use, not by the header's `num_ids`, which is a claim.
+    let mut live = LiveSet::new(trace.id_bound());
     let mut peak = 0;
     let align = subject.alignment();
     let aligned = |size: usize| size.max(1).next_multiple_of(align);
@@ -273,9 +275,13 @@ fn apply_checked(subject: &mut dyn Subject, live: &mut LiveSet, op: Op) -> Resul
 
 /// One timed replay: `start` (the reset and `init`), every op, and `finish`, with no
 /// checks. The trace must already have passed [`checked_replay`] on this subject.
+/// `blocks` ends holding, by id, the blocks live at the end of the trace (which
+/// `finish` has released).
 pub fn timed_replay(subject: &mut dyn Subject, trace: &Trace, blocks: &mut Vec<*mut u8>) -> Duration {
+    // One slot per id the ops use: `finish`, inside the timed region, walks them all,
+    // so a table sized by the header's `num_ids` would time a walk of empty slots.
     blocks.clear();
-    blocks.resize(trace.num_ids, std::ptr::null_mut());
+    blocks.resize(trace.id_bound(), std::ptr::null_mut());
     let started = Instant::now();
     if subject.start().is_err() {
         return started.elapsed();
@@ -298,6 +304,41 @@ pub fn timed_replay(subject: &mut dyn Subject, trace: &Trace, blocks: &mut Vec<*
     started.elapsed()
 }
 
+/// The index of the first op whose request the subject refuses (a `malloc` or a
+/// `realloc` of a non-zero size returning null), or `None` when it serves them all.
+///
+/// Only the calls are replayed: no checks, and no writes to the payloads, so a block
+/// the subject reserves but never has to touch costs no memory (the system malloc
+/// maps large blocks lazily). Every block is freed before returning. A subject that
+/// cannot start refuses nothing it was asked: `None`. The trace must be valid.
+pub fn first_refused(subject: &mut dyn Subject, trace: &Trace) -> Option<usize> {
+    subject.start().ok()?;
+    let mut blocks = vec![std::ptr::null_mut(); trace.id_bound()];
+    let mut refused = None;
+    for (index, op) in trace.ops.iter().enumerate() {
+        let (id, ptr, size) = match *op {
+            Op::Alloc { id, size } => (id, subject.malloc(size), size),
+            Op::Free { id } => {
+                // SAFETY: the trace is valid, so the id's block is live (or null, for a
+                // zero-byte request answered with null; freeing null does nothing).
+                unsafe { subject.free(blocks[id]) };
+                (id, std::ptr::null_mut(), 0)
+            }
+            // SAFETY: as for free: the block is live.
+            Op::Realloc { id, size } => (id, unsafe { subject.realloc(blocks[id], size) }, size),
+        };
+        if ptr.is_null() && size > 0 {
+            // A failed realloc leaves the old block live, where `blocks` still has it.
+            refused = Some(index);
+            break;
+        }
+        blocks[id] = ptr;
+    }
+    // SAFETY: `blocks` holds the live blocks, and null for the others.
+    unsafe { subject.finish(&blocks) };
+    refused
+}
+
 /// The median time of one replay, from `runs` timed runs. Each run repeats the replay
 /// enough times to last at least `min_run`, so short traces are not lost in timer noise.
 pub fn median_replay_time(
@@ -317,4 +358,49 @@ pub fn median_replay_time(
         .collect();
     per_replay.sort();
     per_replay[per_replay.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subject::Libc;
+
+    /// Two ops under a header claiming every id there is: the replays must size their
+    /// tables by the ids the ops use (a table of `num_ids` slots cannot even be made).
+    #[test]
+    fn tables_are_sized_by_the_ids_used_not_the_header() {
+        let trace = Trace {
+            name: "claims".to_owned(),
+            sugg_heapsize: 0,
+            num_ids: usize::MAX,
+            weight: 1,
+            ops: vec![Op::Alloc { id: 3, size: 24 }, Op::Realloc { id: 3, size: 40 }],
+        };
+        let checked = checked_replay(&mut Libc, &trace, false).expect("libc replays two ops");
+        assert_eq!(checked.peak_live_bytes, 40);
+        let mut blocks = Vec::new();
+        timed_replay(&mut Libc, &trace, &mut blocks);
+        assert_eq!(blocks.len(), 4, "one slot per id up to the largest used");
+        assert!(!blocks[3].is_null(), "block 3 was live at the end (and finish freed it)");
+    }
+
+    #[test]
+    fn the_first_refused_request_is_found() {
+        let trace =
+            |ops: Vec<Op>| Trace { name: "t".to_owned(), sugg_heapsize: 0, num_ids: 3, weight: 1, ops };
+        let servable = trace(vec![
+            Op::Alloc { id: 0, size: 8 },
+            Op::Alloc { id: 1, size: 0 },
+            Op::Realloc { id: 0, size: 0 },
+            Op::Free { id: 1 },
+        ]);
+        assert_eq!(first_refused(&mut Libc, &servable), None, "malloc(0) and realloc(p, 0) are no refusals");
+        let too_big = trace(vec![
+            Op::Alloc { id: 0, size: 8 },
+            Op::Alloc { id: 2, size: 1 },
+            Op::Realloc { id: 2, size: 1 << 63 },
+            Op::Alloc { id: 1, size: 8 },
+        ]);
+        assert_eq!(first_refused(&mut Libc, &too_big), Some(2));
+    }
 }

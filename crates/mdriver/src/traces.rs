@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use mm_core::{Trace, TraceError};
+use mm_core::{Op, Trace, TraceError};
+
+use crate::replay;
+use crate::subject::Libc;
 
 mod bundled {
     include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
@@ -24,6 +27,22 @@ pub enum LoadError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A trace asks for more than any allocator can give: the system malloc refuses
+    /// one of its requests too.
+    #[error(
+        "{file}:{line}: op {index} ({op}) asks for more memory than any allocator can give: \
+         the system malloc refuses it too"
+    )]
+    Unservable {
+        /// The file.
+        file: String,
+        /// The 1-based line of the op.
+        line: usize,
+        /// The op's index (0-based), as the race's errors count ops.
+        index: usize,
+        /// The op.
+        op: Op,
+    },
     /// A trace directory holds no `.rep` file.
     #[error("{0}: no .rep trace files in this directory")]
     EmptyDir(String),
@@ -33,6 +52,24 @@ pub enum LoadError {
 /// here means the binary was built from a broken checkout.
 pub fn bundled() -> Result<Vec<Trace>, TraceError> {
     BUNDLED_TRACES.iter().map(|(name, bytes)| Trace::parse(&format!("traces/{name}"), bytes)).collect()
+}
+
+/// Reads and validates a trace file, and checks that it asks for no more than an
+/// allocator can give.
+///
+/// A request no allocator can serve (2^63 bytes, say) would make every strategy fail
+/// and be reported incorrect, when the fault is the trace's. The system malloc is the
+/// judge: if it refuses a request too ([`replay::first_refused`], which writes to no
+/// block and so costs no memory), the trace is rejected, naming the op's line.
+pub fn read(path: &Path) -> Result<Trace, LoadError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| TraceError::Io { file: file.clone(), source })?;
+    let trace = Trace::parse(&file, &bytes)?;
+    if let Some(index) = replay::first_refused(&mut Libc, &trace) {
+        let line = mm_core::trace::op_line(&bytes, index).expect("the parsed trace has this op");
+        return Err(LoadError::Unservable { file, line, index, op: trace.ops[index] });
+    }
+    Ok(trace)
 }
 
 /// The `.rep` files of a directory, sorted by name.
@@ -54,7 +91,7 @@ pub fn rep_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 /// The traces named on the command line: every `.rep` in `dir` (if given), then each
-/// `file`; the bundled suite when neither is given.
+/// `file`, each [`read`] and checked; the bundled suite when neither is given.
 pub fn load(dir: Option<&Path>, files: &[PathBuf]) -> Result<Vec<Trace>, LoadError> {
     if dir.is_none() && files.is_empty() {
         return Ok(bundled()?);
@@ -64,5 +101,5 @@ pub fn load(dir: Option<&Path>, files: &[PathBuf]) -> Result<Vec<Trace>, LoadErr
         None => Vec::new(),
     };
     paths.extend(files.iter().cloned());
-    paths.iter().map(|p| Trace::read(p).map_err(LoadError::from)).collect()
+    paths.iter().map(|p| read(p)).collect()
 }

@@ -2,7 +2,7 @@
 //! the `gen` subcommand, run as a user would run them.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn mdriver(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mdriver")).args(args).output().expect("mdriver runs")
@@ -169,4 +169,212 @@ fn the_bundled_suite_is_embedded() {
     assert!(mdriver::traces::BUNDLED_TRACES.len() >= 10);
     let traces = mdriver::traces::bundled().expect("the bundled traces parse");
     assert_eq!(traces.len(), mdriver::traces::BUNDLED_TRACES.len());
+}
+
+#[test]
+fn errors_quote_a_huge_line_cut_short() {
+    // One 8 MB size field: the error must not write it back.
+    let dir = scratch("longline");
+    let long = "7".repeat(8 << 20);
+    let file = write(&dir, "long.rep", &format!("0\n1\n1\n1\na 0 {long}\n"));
+    let out = mdriver(&["-f", &file, "-s", "implicit", "--reps", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.len() < 1024, "{} bytes of error message", stderr.len());
+    assert!(stderr.contains(&format!("{file}:5: size: expected a non-negative integer")), "{stderr}");
+    assert!(stderr.contains(&format!("found \"{}…\" (8388608 bytes)", &long[..40])), "{stderr}");
+    // Eight megabytes is too much to leave behind in the temp dir.
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The header's `num_ids` is a claim. Believed, 10^12 ids made the driver abort out of
+/// memory (exit 134), a 37-byte trace naming id 10^12 - 1 aborted the parser, and
+/// 10^8 ids for two ops took six minutes and 2.4 GB, timing a walk of empty slots.
+/// Each is now a malformed trace: exit 2, naming the file and the num_ids line.
+#[test]
+fn an_implausible_num_ids_is_a_malformed_trace() {
+    let dir = scratch("numids");
+    let cases = [
+        ("huge-num-ids.rep", "20000\n1000000000000\n2\n1\na 0 8\nf 0\n", "num_ids 1000000000000", 2),
+        ("huge-id.rep", "0\n1000000000000\n1\n1\na 999999999999 8\n", "num_ids 1000000000000", 1),
+        ("many-ids.rep", "0\n100000000\n2\n1\na 0 8\nf 0\n", "num_ids 100000000", 2),
+    ];
+    for (name, text, claim, ops) in cases {
+        let file = write(&dir, name, text);
+        let out = mdriver(&["-f", &file, "-s", "segregated", "-s", "libc", "--reps", "1"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{file}:2: {claim} is implausible for {ops} operations")),
+            "{name}: {stderr}"
+        );
+    }
+    // The 37-byte trace itself, as the issue gave it.
+    assert_eq!(cases[1].1.len(), 37);
+}
+
+/// Runs `mdriver` and returns its exit code and its peak resident memory in bytes, from
+/// the kernel's accounting of that one child (`wait4`; Linux counts in KiB).
+#[cfg(target_os = "linux")]
+#[expect(clippy::zombie_processes, reason = "the child is reaped by wait4, which also reports its usage")]
+fn exit_and_peak_rss(args: &[&str]) -> (Option<i32>, u64) {
+    let child = Command::new(env!("CARGO_BIN_EXE_mdriver"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mdriver runs");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data, for which all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for; both out-pointers are valid.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, usage.ru_maxrss as u64 * 1024)
+}
+
+/// `--max-heap` is address space, not memory: the heaps are reserved lazily, so four
+/// strategies at 8 GiB each cost what the trace uses. (Allocated up front, they asked
+/// for 32 GiB of RAM before the first op and were killed by the OOM killer.)
+#[cfg(target_os = "linux")]
+#[test]
+fn a_large_max_heap_costs_only_what_is_used() {
+    let dir = scratch("maxheap");
+    let file = write(&dir, "small.rep", SMALL);
+    let mut args = vec!["-f", &file, "--reps", "1", "--max-heap", "8589934592"];
+    for strategy in ["implicit", "explicit", "segregated", "buddy"] {
+        args.extend(["-s", strategy]);
+    }
+    let (code, peak) = exit_and_peak_rss(&args);
+    assert_eq!(code, Some(0), "the race over an 8 GiB heap per strategy failed");
+    assert!(peak < 256 << 20, "peak resident memory {peak} bytes for a 7-op trace");
+}
+
+/// The ends of `--max-heap`: 64 GiB per strategy is only address space and races; a
+/// size no reservation can meet, or no heap can have, is a usage error naming the flag.
+#[test]
+fn max_heap_extremes_race_or_exit_two() {
+    let dir = scratch("maxheap-ends");
+    let file = write(&dir, "small.rep", SMALL);
+    let mut base = vec!["-f", &file, "--reps", "1", "-s", "segregated", "-s", "buddy"];
+    // The peers take their heaps from the driver too.
+    if cfg!(feature = "peers") {
+        base.extend(["-s", "talc", "-s", "dlmalloc"]);
+    }
+    let race = |max_heap: &str| mdriver(&[&base[..], &["--max-heap", max_heap]].concat());
+    let out = race("68719476736");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for (max_heap, message) in [
+        (
+            "4611686018427387904",
+            "--max-heap: could not reserve 4611686018427387904 bytes for the simulated heap",
+        ),
+        ("18446744073709551615", "--max-heap: invalid maximum heap size 18446744073709551615 bytes"),
+        ("0", "--max-heap: invalid maximum heap size 0 bytes"),
+    ] {
+        let out = race(max_heap);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--max-heap {max_heap}: {stderr}");
+        assert!(stderr.contains(message), "--max-heap {max_heap}: {stderr}");
+    }
+}
+
+/// A size no allocator can serve is the trace's fault, not every strategy's: the
+/// system malloc refuses it too, so the trace is rejected (exit 2) naming the op's
+/// line. (Before, every strategy and libc were reported incorrect, exit 1.)
+#[test]
+fn a_request_libc_refuses_too_is_the_traces_fault() {
+    let dir = scratch("nearmax");
+    // 2^63 bytes, after a blank line, so the op's line is not its index + 5.
+    let file = write(&dir, "size-near-max.rep", "0\n2\n3\n1\na 0 8\n\na 1 9223372036854775808\nf 0\n");
+    for (format, strategies) in [("table", &["-s", "segregated", "-s", "libc"][..]), ("json", &[][..])] {
+        let out = mdriver(&[&["-f", &file, "--reps", "1", "--format", format][..], strategies].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{file}:7: op 1 (a 1 9223372036854775808) asks for more memory than any allocator \
+                 can give: the system malloc refuses it too"
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("incorrect"), "no strategy is blamed: {stderr}");
+    }
+    // heapmap reads its trace the same way.
+    let out = mdriver(&["heapmap", "-s", "segregated", "-t", &file, "-o", "/dev/null"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    // A request libc serves but a small heap cannot is still the strategy's failure.
+    let big = write(&dir, "big.rep", "0\n1\n1\n1\na 0 1048576\n");
+    let out = mdriver(&["-f", &big, "--max-heap", "65536", "-s", "segregated", "--reps", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// Counts that were accepted and then aborted out of memory are bounded, with a
+/// message naming the flag and its range.
+#[test]
+fn runaway_counts_are_usage_errors() {
+    let dir = scratch("counts");
+    let file = write(&dir, "small.rep", SMALL);
+    let reps = mdriver(&["-f", &file, "-s", "implicit", "--reps", "4294967295"]);
+    let stderr = String::from_utf8_lossy(&reps.stderr);
+    assert_eq!(reps.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--reps") && stderr.contains("4294967295 is not in 1..=1000"), "{stderr}");
+    let ops = mdriver(&["gen", "--workload", "random", "--seed", "1", "--ops", "18446744073709551615"]);
+    let stderr = String::from_utf8_lossy(&ops.stderr);
+    assert_eq!(ops.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--ops") && stderr.contains("18446744073709551615 is not in 0..=100000000"),
+        "{stderr}"
+    );
+    assert!(ops.stdout.is_empty(), "nothing is generated");
+}
+
+#[test]
+fn a_strategy_named_twice_is_raced_once() {
+    let dir = scratch("twice");
+    let file = write(&dir, "small.rep", SMALL);
+    let args = [
+        "-f",
+        &file,
+        "--reps",
+        "1",
+        "--format",
+        "json",
+        "-s",
+        "segregated",
+        "-s",
+        "libc",
+        "-s",
+        "segregated",
+    ];
+    let out = mdriver(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("note: strategy segregated is named more than once; it is raced once"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let strategies = |key: &str| -> Vec<String> {
+        json[key].as_array().unwrap().iter().map(|r| r["strategy"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(strategies("runs"), ["segregated", "libc"]);
+    assert_eq!(strategies("summary"), ["segregated", "libc"]);
+    assert_eq!(json["summary"][0]["traces"], 1, "one run counted once");
+}
+
+#[test]
+fn an_alignment_out_of_range_says_the_range() {
+    for (align, message) in [
+        ("8192", "--align: alignment 8192 is out of range: it must be a power of two from 8 to 4096"),
+        ("4", "--align: alignment 4 is out of range: it must be a power of two from 8 to 4096"),
+        ("12", "--align: alignment 12 is not a power of two (it must be a power of two from 8 to 4096)"),
+    ] {
+        let out = mdriver(&["--align", align, "-s", "implicit"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
 }

@@ -23,8 +23,19 @@ pub struct Align(usize);
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {
     /// The alignment is not a power of two in the supported range.
-    #[error("alignment {0} is not a power of two between {min} and {max}", min = Align::MIN.get(), max = Align::MAX.get())]
+    #[error("{}", bad_alignment_message(*.0))]
     BadAlignment(usize),
+}
+
+/// Says which rule an alignment breaks, and the range it must be in: a power of two
+/// outside the range (8192, say) is not "not a power of two".
+fn bad_alignment_message(bytes: usize) -> String {
+    let (min, max) = (Align::MIN.get(), Align::MAX.get());
+    if bytes.is_power_of_two() {
+        format!("alignment {bytes} is out of range: it must be a power of two from {min} to {max}")
+    } else {
+        format!("alignment {bytes} is not a power of two (it must be a power of two from {min} to {max})")
+    }
 }
 
 impl Align {
@@ -641,7 +652,15 @@ mod tests {
         assert!(a.is_aligned(48) && !a.is_aligned(40));
         assert_eq!(
             ConfigError::BadAlignment(3).to_string(),
-            "alignment 3 is not a power of two between 8 and 4096"
+            "alignment 3 is not a power of two (it must be a power of two from 8 to 4096)"
+        );
+        assert_eq!(
+            ConfigError::BadAlignment(8192).to_string(),
+            "alignment 8192 is out of range: it must be a power of two from 8 to 4096"
+        );
+        assert_eq!(
+            ConfigError::BadAlignment(4).to_string(),
+            "alignment 4 is out of range: it must be a power of two from 8 to 4096"
         );
     }
 

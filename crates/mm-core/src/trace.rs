@@ -14,10 +14,12 @@
 //! ```
 //!
 //! Parsing validates fully: ids in range, the header's op count, `f`/`r` only on live
-//! ids, each id allocated once. Every error names the file, the 1-based line, and what
+//! ids, each id allocated once, and a `num_ids` within reason for the op count
+//! ([`max_num_ids`]). Every error names the file, the 1-based line, and what
 //! was wrong; no input makes the parser panic. Blank lines are allowed anywhere and
 //! fields may be separated by any run of spaces or tabs, as `fscanf` would read them.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Write};
 use std::path::Path;
@@ -67,6 +69,73 @@ impl fmt::Display for Op {
     }
 }
 
+/// A piece of the input quoted in an error message: its first
+/// [`Excerpt::MAX_CHARS`] characters, and its whole length when that cut it short.
+///
+/// Input is unbounded: a malformed line may be a gigabyte long, and an error that
+/// quoted it whole would write it all back to the terminal. An excerpt shows
+/// `"12345678…" (1073741824 bytes)` instead, so the reader sees both what the text
+/// began with and that it was cut.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Excerpt {
+    /// The first characters of the text (all of it when it is short).
+    shown: String,
+    /// The text's whole length in bytes.
+    len: usize,
+    /// Whether characters were left out.
+    cut: bool,
+}
+
+impl Excerpt {
+    /// The most characters an excerpt shows.
+    pub const MAX_CHARS: usize = 40;
+
+    /// The excerpt of `text`.
+    pub fn new(text: &str) -> Excerpt {
+        let shown: String = text.chars().take(Self::MAX_CHARS).collect();
+        Excerpt { cut: shown.len() < text.len(), shown, len: text.len() }
+    }
+
+    /// The excerpt of bytes that may not be UTF-8 (decoded lossily). Only the first
+    /// few bytes are decoded, however long the input.
+    pub fn from_bytes(bytes: &[u8]) -> Excerpt {
+        // A character is at most four bytes: this prefix holds every character shown
+        // (a character it splits at its end is past them).
+        let prefix = &bytes[..bytes.len().min(4 * Self::MAX_CHARS)];
+        let decoded = String::from_utf8_lossy(prefix);
+        let shown: String = decoded.chars().take(Self::MAX_CHARS).collect();
+        Excerpt { cut: shown.len() < decoded.len() || prefix.len() < bytes.len(), shown, len: bytes.len() }
+    }
+
+    /// True when the excerpt is the whole text.
+    pub fn is_whole(&self) -> bool {
+        !self.cut
+    }
+
+    /// The characters shown.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+}
+
+impl From<&str> for Excerpt {
+    fn from(text: &str) -> Excerpt {
+        Excerpt::new(text)
+    }
+}
+
+impl fmt::Display for Excerpt {
+    /// Quoted as `{:?}` quotes a string; a cut text ends in `…` inside the quotes and is
+    /// followed by its whole length.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_whole() {
+            write!(f, "{:?}", self.shown)
+        } else {
+            write!(f, "\"{}…\" ({} bytes)", self.shown.escape_debug(), self.len)
+        }
+    }
+}
+
 /// A validated trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trace {
@@ -89,19 +158,19 @@ pub enum TraceErrorKind {
     #[error("the file ends before the header's {0} line")]
     MissingHeader(&'static str),
     /// A header line that is not one non-negative integer.
-    #[error("header field {field}: expected one non-negative integer, found {found:?}")]
+    #[error("header field {field}: expected one non-negative integer, found {found}")]
     BadHeader {
         /// Which header field.
         field: &'static str,
         /// The text found.
-        found: String,
+        found: Excerpt,
     },
     /// A line that is not valid UTF-8.
     #[error("the line is not text (invalid UTF-8)")]
     NotText,
     /// An operation letter other than `a`, `f`, `r`.
-    #[error("unknown operation {0:?} (expected a, f or r)")]
-    UnknownOp(String),
+    #[error("unknown operation {0} (expected a, f or r)")]
+    UnknownOp(Excerpt),
     /// An operation with too few fields.
     #[error("operation {op:?} is missing its {field}")]
     MissingField {
@@ -111,15 +180,15 @@ pub enum TraceErrorKind {
         field: &'static str,
     },
     /// An operation with too many fields.
-    #[error("unexpected extra field {0:?}")]
-    ExtraField(String),
+    #[error("unexpected extra field {0}")]
+    ExtraField(Excerpt),
     /// A field that is not a non-negative integer that fits in a `usize`.
-    #[error("{field}: expected a non-negative integer no larger than {max}, found {found:?}", max = usize::MAX)]
+    #[error("{field}: expected a non-negative integer no larger than {max}, found {found}", max = usize::MAX)]
     BadNumber {
         /// Which field.
         field: &'static str,
         /// The text found.
-        found: String,
+        found: Excerpt,
     },
     /// An id outside `0..num_ids`.
     #[error("id {id} is out of range (num_ids is {num_ids})")]
@@ -128,6 +197,19 @@ pub enum TraceErrorKind {
         id: usize,
         /// The header's id count.
         num_ids: usize,
+    },
+    /// A `num_ids` far beyond what the trace's operations could use.
+    #[error(
+        "num_ids {num_ids} is implausible for {num_ops} operations (at most {max}: \
+         {MAX_IDS_PER_OP} ids per operation, and {MIN_ID_ALLOWANCE} for any trace)"
+    )]
+    TooManyIds {
+        /// The header's id count.
+        num_ids: usize,
+        /// The header's op count.
+        num_ops: usize,
+        /// The most ids a trace of that many operations may announce.
+        max: usize,
     },
     /// `a` on an id that was allocated before.
     #[error("id {0} is allocated a second time")]
@@ -198,67 +280,83 @@ impl TraceError {
 
 const HEADER_FIELDS: [&str; 4] = ["sugg_heapsize", "num_ids", "num_ops", "weight"];
 
-/// Tracks which ids are live, to validate `a`/`f`/`r` sequences.
+/// How many ids a trace may announce per operation. Every id a trace uses is allocated
+/// by some op, so a real trace announces at most one per op; a header may leave some
+/// unused (hand-written traces number ids loosely), but not wildly many.
+pub const MAX_IDS_PER_OP: usize = 16;
+
+/// The ids any trace may announce, however few its operations: room for short
+/// hand-written traces to number their ids freely.
+pub const MIN_ID_ALLOWANCE: usize = 1 << 16;
+
+/// The largest `num_ids` a trace of `num_ops` operations may announce.
+///
+/// Nothing is sized by `num_ids` (tables indexed by id are sized by the ids the ops
+/// use: [`Trace::id_bound`]), so this limit guards no memory; it rejects a header whose
+/// claim is nonsense, as a `num_ids` of 10^12 for two operations is, rather than let
+/// it stand in the trace.
+pub fn max_num_ids(num_ops: usize) -> usize {
+    num_ops.saturating_mul(MAX_IDS_PER_OP).max(MIN_ID_ALLOWANCE)
+}
+
+/// The [`TraceErrorKind::TooManyIds`] error, when `num_ids` is over the limit.
+fn check_num_ids(num_ids: usize, num_ops: usize) -> Result<(), TraceErrorKind> {
+    let max = max_num_ids(num_ops);
+    if num_ids > max {
+        return Err(TraceErrorKind::TooManyIds { num_ids, num_ops, max });
+    }
+    Ok(())
+}
+
+/// What the parser knows of an id it has seen (an id never seen is unused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IdState {
-    Unused,
     Live,
     Freed,
 }
 
 /// Checks one operation against the live set, updating it.
+///
+/// The states are kept in a map of the ids the ops actually name, not in a table
+/// indexed by id: the header's `num_ids` is a claim, and so is `num_ops`, so a table
+/// sized by either (or by the largest id seen) would let a 40-byte file make the
+/// parser allocate terabytes.
+#[derive(Default)]
 struct Liveness {
-    states: Vec<IdState>,
+    states: HashMap<usize, IdState>,
 }
 
 impl Liveness {
-    fn new(num_ids: usize) -> Self {
-        Liveness { states: Vec::new() }.with_capacity_hint(num_ids)
-    }
-
-    fn with_capacity_hint(mut self, num_ids: usize) -> Self {
-        // A hostile header may claim an enormous id count: grow on demand instead.
-        self.states.reserve(num_ids.min(1 << 20));
-        self
-    }
-
     fn apply(&mut self, op: Op, num_ids: usize) -> Result<(), TraceErrorKind> {
         let id = op.id();
         if id >= num_ids {
             return Err(TraceErrorKind::IdOutOfRange { id, num_ids });
         }
-        if id >= self.states.len() {
-            self.states.resize(id + 1, IdState::Unused);
-        }
-        let state = &mut self.states[id];
-        let not_live = |op: char, state: IdState| TraceErrorKind::NotLive {
+        let state = self.states.get(&id).copied();
+        let not_live = |op: char| TraceErrorKind::NotLive {
             op,
             id,
-            why: if state == IdState::Unused { "never allocated" } else { "already freed" },
+            why: if state.is_none() { "never allocated" } else { "already freed" },
         };
-        match op {
-            Op::Alloc { .. } if *state != IdState::Unused => Err(TraceErrorKind::Reallocated(id)),
-            Op::Alloc { .. } => {
-                *state = IdState::Live;
-                Ok(())
-            }
-            Op::Free { .. } if *state != IdState::Live => Err(not_live('f', *state)),
-            Op::Realloc { .. } if *state != IdState::Live => Err(not_live('r', *state)),
-            Op::Free { .. } | Op::Realloc { size: 0, .. } => {
-                *state = IdState::Freed;
-                Ok(())
-            }
-            Op::Realloc { .. } => Ok(()),
-        }
+        let next = match op {
+            Op::Alloc { .. } if state.is_some() => return Err(TraceErrorKind::Reallocated(id)),
+            Op::Alloc { .. } => IdState::Live,
+            Op::Free { .. } if state != Some(IdState::Live) => return Err(not_live('f')),
+            Op::Realloc { .. } if state != Some(IdState::Live) => return Err(not_live('r')),
+            Op::Free { .. } | Op::Realloc { size: 0, .. } => IdState::Freed,
+            Op::Realloc { .. } => IdState::Live,
+        };
+        self.states.insert(id, next);
+        Ok(())
     }
 }
 
 fn parse_number(field: &'static str, text: &str) -> Result<usize, TraceErrorKind> {
     // `str::parse` accepts a leading '+'; the format does not.
     if text.starts_with('+') {
-        return Err(TraceErrorKind::BadNumber { field, found: text.to_owned() });
+        return Err(TraceErrorKind::BadNumber { field, found: Excerpt::new(text) });
     }
-    text.parse().map_err(|_| TraceErrorKind::BadNumber { field, found: text.to_owned() })
+    text.parse().map_err(|_| TraceErrorKind::BadNumber { field, found: Excerpt::new(text) })
 }
 
 fn parse_op(line: &str) -> Result<Op, TraceErrorKind> {
@@ -266,7 +364,7 @@ fn parse_op(line: &str) -> Result<Op, TraceErrorKind> {
     let letter = fields.next().unwrap_or_default();
     let op = match letter {
         "a" | "r" | "f" => letter.as_bytes()[0] as char,
-        other => return Err(TraceErrorKind::UnknownOp(other.chars().take(40).collect())),
+        other => return Err(TraceErrorKind::UnknownOp(Excerpt::new(other))),
     };
     let mut next = |field: &'static str| -> Result<usize, TraceErrorKind> {
         let text = fields.next().ok_or(TraceErrorKind::MissingField { op, field })?;
@@ -278,9 +376,36 @@ fn parse_op(line: &str) -> Result<Op, TraceErrorKind> {
         _ => Op::Free { id: next("id")? },
     };
     match fields.next() {
-        Some(extra) => Err(TraceErrorKind::ExtraField(extra.chars().take(40).collect())),
+        Some(extra) => Err(TraceErrorKind::ExtraField(Excerpt::new(extra))),
         None => Ok(parsed),
     }
+}
+
+/// The lines of a trace's text that hold something, as the parser reads them: each
+/// with its 1-based number, without its line ending (`\n` or `\r\n`) and trimmed of
+/// surrounding whitespace. Blank lines are left out; a line that is not UTF-8 comes as
+/// `Err(its number)`.
+fn content_lines(bytes: &[u8]) -> impl Iterator<Item = Result<(usize, &str), usize>> {
+    bytes.split(|&b| b == b'\n').enumerate().filter_map(|(index, raw)| {
+        let line_no = index + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        match std::str::from_utf8(raw) {
+            Err(_) => Some(Err(line_no)),
+            Ok(text) => {
+                let text = text.trim();
+                (!text.is_empty()).then_some(Ok((line_no, text)))
+            }
+        }
+    })
+}
+
+/// The 1-based line, in a trace's text, of its operation `index` (0-based), counted as
+/// the parser counts (blank lines skip; the four header lines come first). `None` when
+/// the text has no such operation. For messages about an op of a parsed trace, which
+/// keeps its ops but not where they were read.
+pub fn op_line(bytes: &[u8], index: usize) -> Option<usize> {
+    let ops_start = HEADER_FIELDS.len();
+    content_lines(bytes).nth(ops_start.checked_add(index)?)?.ok().map(|(line_no, _)| line_no)
 }
 
 impl Trace {
@@ -291,35 +416,23 @@ impl Trace {
             |line: usize, kind: TraceErrorKind| TraceError::Malformed { file: file.to_owned(), line, kind };
         let mut header = [0usize; 4];
         let mut header_len = 0;
-        let mut num_ops_line = 0;
+        let mut header_lines = [0usize; 4];
         let mut ops = Vec::new();
-        let mut live = Liveness::new(0);
-        let mut last_line = 0;
+        let mut live = Liveness::default();
 
-        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-            let line_no = index + 1;
-            last_line = line_no;
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            let text = std::str::from_utf8(raw).map_err(|_| malformed(line_no, TraceErrorKind::NotText))?;
-            let text = text.trim();
-            if text.is_empty() {
-                continue;
-            }
+        for line in content_lines(bytes) {
+            let (line_no, text) = line.map_err(|line_no| malformed(line_no, TraceErrorKind::NotText))?;
             if header_len < 4 {
                 let field = HEADER_FIELDS[header_len];
                 let value = parse_number(field, text).map_err(|_| {
-                    malformed(
-                        line_no,
-                        TraceErrorKind::BadHeader { field, found: text.chars().take(40).collect() },
-                    )
+                    malformed(line_no, TraceErrorKind::BadHeader { field, found: Excerpt::new(text) })
                 })?;
                 header[header_len] = value;
+                header_lines[header_len] = line_no;
                 header_len += 1;
                 if header_len == 3 {
-                    num_ops_line = line_no;
-                }
-                if header_len == 2 {
-                    live = Liveness::new(value);
+                    // Both counts are known: judge the id count on its own line.
+                    check_num_ids(header[1], header[2]).map_err(|kind| malformed(header_lines[1], kind))?;
                 }
                 continue;
             }
@@ -331,14 +444,13 @@ impl Trace {
             ops.push(op);
         }
         if header_len < 4 {
-            return Err(malformed(
-                last_line.max(1),
-                TraceErrorKind::MissingHeader(HEADER_FIELDS[header_len]),
-            ));
+            // Named at the file's last line (blank or not): that is where it ended.
+            let last_line = bytes.split(|&b| b == b'\n').count();
+            return Err(malformed(last_line, TraceErrorKind::MissingHeader(HEADER_FIELDS[header_len])));
         }
         if ops.len() != header[2] {
             return Err(malformed(
-                num_ops_line,
+                header_lines[2],
                 TraceErrorKind::TooFewOps { expected: header[2], found: ops.len() },
             ));
         }
@@ -361,7 +473,12 @@ impl Trace {
     /// Checks a trace built in memory (by the generator, say) against the same rules the
     /// parser enforces. Line numbers in the error count as if the trace were written out.
     pub fn validate(&self) -> Result<(), TraceError> {
-        let mut live = Liveness::new(self.num_ids);
+        check_num_ids(self.num_ids, self.ops.len()).map_err(|kind| TraceError::Malformed {
+            file: self.name.clone(),
+            line: 2,
+            kind,
+        })?;
+        let mut live = Liveness::default();
         for (index, op) in self.ops.iter().enumerate() {
             live.apply(*op, self.num_ids).map_err(|kind| TraceError::Malformed {
                 file: self.name.clone(),
@@ -370,6 +487,13 @@ impl Trace {
             })?;
         }
         Ok(())
+    }
+
+    /// One more than the largest id an operation names (0 for a trace without
+    /// operations): the length a table indexed by id needs. Size such tables by this,
+    /// never by `num_ids`, which is only the header's claim.
+    pub fn id_bound(&self) -> usize {
+        self.ops.iter().map(|op| op.id().saturating_add(1)).max().unwrap_or(0)
     }
 
     /// Writes the trace in `.rep` form; the header's `num_ops` is `ops.len()`.
@@ -491,6 +615,70 @@ mod tests {
             (7, TraceErrorKind::NotLive { op: 'r', id: 1, why: "already freed" })
         );
         assert_eq!(error_at("0\n2\n3\n1\na 1 1\n"), (3, TraceErrorKind::TooFewOps { expected: 3, found: 1 }));
+    }
+
+    #[test]
+    fn num_ids_must_be_within_reason_for_the_op_count() {
+        // 16 ids per op, and 65536 for any trace: both ends of the limit, on the num_ids line.
+        assert_eq!(max_num_ids(2), MIN_ID_ALLOWANCE);
+        assert_eq!(max_num_ids(10_000), 160_000);
+        assert_eq!(max_num_ids(usize::MAX), usize::MAX);
+        assert!(parse("0\n65536\n1\n1\na 65535 8\n").is_ok());
+        assert_eq!(
+            error_at("0\n\n65537\n1\n1\na 0 8\n"),
+            (3, TraceErrorKind::TooManyIds { num_ids: 65537, num_ops: 1, max: 65536 })
+        );
+        let err = parse("0\n100000000\n2\n1\na 0 8\nf 0\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.rep:2: num_ids 100000000 is implausible for 2 operations (at most 65536: \
+             16 ids per operation, and 65536 for any trace)"
+        );
+        // Traces built in memory are held to the same rule.
+        let mut t = parse("0\n1\n1\n1\na 0 8\n").unwrap();
+        t.num_ids = 1 << 40;
+        assert_eq!(t.validate().unwrap_err().line(), Some(2));
+    }
+
+    #[test]
+    fn long_input_is_quoted_cut_and_says_so() {
+        let long = "7".repeat(1 << 20);
+        let (line, kind) = error_at(&format!("0\n1\n1\n1\na 0 {long}\n"));
+        assert_eq!(line, 5);
+        let message = kind.to_string();
+        let shown = "7".repeat(Excerpt::MAX_CHARS);
+        assert_eq!(
+            message,
+            format!(
+                "size: expected a non-negative integer no larger than {}, found \"{shown}…\" (1048576 bytes)",
+                usize::MAX
+            )
+        );
+        // Every quoting error kind cuts its quote the same way.
+        assert!(error_at(&format!("{long}x\n")).1.to_string().ends_with("…\" (1048577 bytes)"));
+        assert!(error_at(&format!("0\n1\n1\n1\n{long}\n")).1.to_string().contains("(1048576 bytes)"));
+        assert!(error_at(&format!("0\n1\n1\n1\na 0 1 {long}\n")).1.to_string().contains("(1048576 bytes)"));
+        // Short text is quoted whole, with nothing added; multi-byte text is cut on a
+        // character boundary.
+        assert_eq!(Excerpt::new("x\ty").to_string(), "\"x\\ty\"");
+        let wide = Excerpt::new(&"é".repeat(50));
+        assert_eq!(wide.shown().chars().count(), Excerpt::MAX_CHARS);
+        assert_eq!(wide.to_string(), format!("\"{}…\" (100 bytes)", "é".repeat(40)));
+        assert_eq!(
+            Excerpt::from_bytes(&[0xff; 1000]).to_string(),
+            format!("\"{}…\" (1000 bytes)", "\u{fffd}".repeat(40))
+        );
+        assert_eq!(Excerpt::from_bytes(&[b'a', 0xff]).to_string(), "\"a\u{fffd}\"");
+    }
+
+    #[test]
+    fn op_lines_count_as_the_parser_does() {
+        let text = "\n0\n2\n3\n1\na 0 8\n\n  \r\nr 0 16\r\n\tf 0\n";
+        let trace = parse(text).unwrap();
+        assert_eq!(trace.ops.len(), 3);
+        let lines: Vec<Option<usize>> = (0..4).map(|i| op_line(text.as_bytes(), i)).collect();
+        assert_eq!(lines, [Some(6), Some(9), Some(10), None]);
+        assert_eq!(op_line(text.as_bytes(), usize::MAX), None);
     }
 
     #[test]

@@ -195,7 +195,7 @@ fn extremes_are_rejected_with_a_line() {
     let cases: [(&str, &[u8], usize); 9] = [
         ("empty file", b"", 1),
         ("header only (names the num_ops line)", b"100\n1\n1\n1\n", 3),
-        ("huge num_ids", b"100\n18446744073709551615\n1\n1\na 0 8\n", 0),
+        ("huge num_ids", b"100\n18446744073709551615\n1\n1\na 0 8\n", 2),
         ("huge num_ops", b"100\n1\n18446744073709551615\n1\na 0 8\nf 0\n", 0),
         ("negative size", b"100\n1\n1\n1\na 0 -8\n", 5),
         ("size past usize", b"100\n1\n1\n1\na 0 18446744073709551616\n", 5),
@@ -207,10 +207,40 @@ fn extremes_are_rejected_with_a_line() {
         let result = check(bytes, what);
         match result {
             // `0` marks cases that may be accepted or rejected, as long as nothing panics
-            // or allocates by the header's word (a huge num_ids is legal but unused).
+            // or allocates by the header's word.
             Ok(_) => assert_eq!(expected_line, 0, "{what}: accepted"),
             Err(e) if expected_line != 0 => assert_eq!(e.line(), Some(expected_line), "{what}: {e}"),
             Err(_) => {}
         }
     }
+}
+
+/// The header's counts are claims: the parser must not size anything by them, nor by
+/// the largest id an op names. Before it kept its id states in a map, the second and
+/// third files here made it allocate a terabyte (and abort); a `num_ids` that no
+/// trace of that length could use is rejected on its own line.
+#[test]
+fn a_huge_id_costs_the_parser_nothing() {
+    // The hostile huge-num-ids.rep: num_ids 10^12 for two operations.
+    let huge_num_ids = b"20000\n1000000000000\n2\n1\na 0 8\nf 0\n";
+    let e = check(huge_num_ids, "huge num_ids").unwrap_err();
+    assert_eq!(e.line(), Some(2), "{e}");
+    assert!(e.to_string().contains("num_ids 1000000000000 is implausible for 2 operations"), "{e}");
+
+    // num_ids 10^12, one op on id 10^12 - 1: 37 bytes.
+    let huge_id = b"0\n1000000000000\n1\n1\na 999999999999 8\n";
+    assert_eq!(huge_id.len(), 37);
+    let e = check(huge_id, "a huge id").unwrap_err();
+    assert_eq!(e.line(), Some(2), "{e}");
+
+    // With num_ops lying too, num_ids passes the header's own test; the file ends long
+    // before the ops it announces, and the huge id costs one entry.
+    let both_lie = b"0\n1000000000000\n1000000000000\n1\na 999999999999 8\n";
+    let e = check(both_lie, "num_ids and num_ops both lie").unwrap_err();
+    assert_eq!(e.line(), Some(3), "{e}");
+
+    // An id near the top of what num_ids allows is legal, and costs one entry too.
+    let high_id = b"0\n65536\n2\n1\na 65535 8\nf 65535\n";
+    let trace = check(high_id, "a high id").expect("an id inside num_ids is legal");
+    assert_eq!(trace.id_bound(), 65536);
 }
