@@ -15,8 +15,8 @@
 //! preload library use), so the library is thread safe. It stops the program with a
 //! message, as glibc does, in three cases:
 //!
-//! * in a hardened build, misuse it catches: `mmlab libmm: mm_free(): double free
-//!   detected (heap offset 0x40)`, `mm_free(): invalid pointer`;
+//! * misuse the strategy refuses: `mmlab libmm: mm_free(): double free detected (heap
+//!   offset 0x40)`, `mm_free(): invalid pointer`;
 //! * a panic of the strategy, which found its heap inconsistent (a panic cannot unwind
 //!   into C): `mmlab libmm: heap corrupted: mm_malloc(): <the panic's message>`;
 //! * a call from a signal handler that interrupted a call on the same thread:
@@ -175,8 +175,9 @@ pub unsafe extern "C" fn mm_free(ptr: *mut c_void) {
     }
     let free = |state: &mut Option<DefaultAllocator>| {
         if let Some(s) = state.as_mut() {
-            // SAFETY: the caller guarantees `ptr` is a live block of this allocator (and
-            // in a hardened build, a pointer that is not is caught instead of trusted).
+            // SAFETY: the caller guarantees `ptr` is a live block of this allocator.
+            // Misuse the strategy catches instead of trusting it (a hardened one catches
+            // every pointer it did not return) comes back through `take_misuse`.
             unsafe { s.free(p) };
             abort_on_misuse("mm_free", s);
         }
@@ -184,12 +185,9 @@ pub unsafe extern "C" fn mm_free(ptr: *mut c_void) {
     with_state("mm_free", free, || ());
 }
 
-/// In a hardened build (`--features hardened`), stops the program when the last call
-/// caught a misuse, as glibc does: `mmlab libmm: mm_free(): double free detected (heap
-/// offset 0x40)`.
-#[cfg_attr(not(feature = "hardened"), allow(unused_variables))]
+/// Stops the program when the strategy refused the last call's pointer, as glibc does:
+/// `mmlab libmm: mm_free(): double free detected (heap offset 0x40)`.
 fn abort_on_misuse(call: &str, allocator: &mut DefaultAllocator) {
-    #[cfg(feature = "hardened")]
     if let Some(misuse) = allocator.take_misuse() {
         fatal::misuse(WHO, call, &misuse);
     }

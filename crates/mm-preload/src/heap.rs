@@ -14,6 +14,7 @@
 
 use std::num::NonZeroUsize;
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use facade::lock::{Locked, Reentered};
 use facade::text::Line;
@@ -34,6 +35,11 @@ struct Heap {
 
 static HEAP: Locked<Heap> =
     Locked::new(WHO, Heap { strategy: None, failed: false, aligned: AlignedTable::new() });
+
+/// Set by the library's constructor. Before it runs, a pointer that is not in our heap
+/// can be one of the blocks the dynamic loader allocated from its own arena before our
+/// `malloc` was bound; after, a hardened build refuses it.
+static STARTED: AtomicBool = AtomicBool::new(false);
 
 /// No request larger than the reservation can succeed; refusing it up front also keeps
 /// sizes near `usize::MAX` away from the strategy's size arithmetic.
@@ -99,12 +105,19 @@ impl Heap {
     /// `ptr` is null, foreign, or a live pointer returned by this heap.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
         if !self.owns(ptr) {
+            // The loader's early blocks are left alone. Once the program runs, a hardened
+            // build treats a pointer from elsewhere (the stack, a global, an `mmap`) as
+            // glibc does: the program has a bug, and it stops here.
+            if facade::HARDENED && STARTED.load(Ordering::Relaxed) {
+                not_ours(b"free", ptr);
+            }
             return;
         }
         let block = self.block_of(ptr);
         if let Some(s) = self.strategy.as_mut() {
-            // SAFETY: `block` is the live block behind `ptr` (caller's contract; a
-            // hardened build checks it instead of trusting it).
+            // SAFETY: `block` is the live block behind `ptr` (caller's contract). Misuse
+            // the strategy catches instead of trusting it (a hardened one catches every
+            // pointer it did not return) comes back through `take_misuse`.
             unsafe { s.free(block) };
             abort_on_misuse("free", s);
         }
@@ -182,11 +195,9 @@ impl Heap {
     }
 }
 
-/// In a hardened build, stops the program when the last call caught a misuse, as glibc
-/// does: `mmlab preload: free(): double free detected (heap offset 0x1230)`.
-#[cfg_attr(not(feature = "hardened"), allow(unused_variables))]
+/// Stops the program when the strategy refused the last call's pointer, as glibc does:
+/// `mmlab preload: free(): double free detected (heap offset 0x1230)`.
 fn abort_on_misuse(call: &str, strategy: &mut DefaultAllocator) {
-    #[cfg(feature = "hardened")]
     if let Some(misuse) = strategy.take_misuse() {
         fatal::misuse(WHO, call, &misuse);
     }
@@ -301,6 +312,12 @@ pub unsafe fn usable_size(ptr: NonNull<u8>) -> usize {
     }
     // SAFETY: the caller's contract.
     HEAP.with("malloc_usable_size", |heap| unsafe { heap.usable_size(ptr) }).unwrap_or(0)
+}
+
+/// The library's constructor ran: the program has started.
+#[cfg_attr(test, allow(dead_code))]
+pub fn at_load() {
+    STARTED.store(true, Ordering::Relaxed);
 }
 
 pub fn before_fork() {

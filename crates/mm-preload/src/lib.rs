@@ -39,8 +39,14 @@
 //!   panicking and serves those calls from an emergency reserve, never the heap. Any
 //!   other re-entry (a signal handler that allocates) stops the program with a message
 //!   instead of deadlocking.
+//! * **Misuse**: a double free or an invalid pointer the strategy refuses stops the
+//!   program, as glibc does: `mmlab preload: free(): double free detected (heap offset
+//!   0x1070)`.
 //! * **Foreign pointers**: before the library is relocated, the dynamic loader serves
 //!   a few allocations from its own arena; `free` ignores pointers outside our heap.
+//!   Built with `hardened`, it does so only until the library's constructor has run:
+//!   after that, `free` of a pointer into the stack, a global or an `mmap`ed page stops
+//!   the program with `free(): invalid pointer`.
 //!
 //! The heap is an 8 GiB `mmap(MAP_NORESERVE)` reservation the OS commits as it is
 //! touched (halved down to 64 MiB if the OS refuses that much); it is the process's

@@ -300,6 +300,10 @@ pub fn after_fork_child() {
     LOG.release_after_fork();
 }
 
+/// Nothing to do when the library is loaded: the log opens on the first call.
+#[cfg_attr(test, allow(dead_code))]
+pub fn at_load() {}
+
 pub fn at_exit() {
     let _ = LOG.with("exit", |log| {
         log.flush();
