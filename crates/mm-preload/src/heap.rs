@@ -23,7 +23,7 @@ use facade::{Allocator, DefaultAllocator, MemLib, emergency, fatal};
 use crate::aligned::AlignedTable;
 
 /// How the library's messages start.
-pub const WHO: &str = "mmlab preload:";
+const WHO: &str = "mmlab preload:";
 
 struct Heap {
     /// The strategy; `None` until first use, or for good if it could not be built.
@@ -217,7 +217,7 @@ fn at_address(ptr: NonNull<u8>, addr: usize) -> NonNull<u8> {
     NonZeroUsize::new(addr).map_or(ptr, |addr| ptr.with_addr(addr))
 }
 
-/// The alignment of the reserve's blocks, as of the heap's.
+/// The alignment of the reserve's blocks: the same as the heap's.
 const RESERVE_ALIGN: usize = 16;
 
 pub fn malloc(size: usize) -> *mut u8 {

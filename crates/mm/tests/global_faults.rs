@@ -11,9 +11,9 @@
 //! * `GLOBAL.check_heap()` passes on a healthy heap without allocating, and reports a
 //!   damaged heap instead of hanging.
 //!
-//! Each case runs in a child process (this test binary again, told which case by an
-//! environment variable), which must die or finish as expected; a child that hangs is
-//! killed after a generous limit and fails the test.
+//! Each case runs in a child process (this test binary again, running only that test,
+//! with an environment variable that says so), which must die or finish as expected; a
+//! child that hangs is killed after a generous limit and fails the test.
 
 use std::process::{Command, Output, Stdio};
 use std::ptr::NonNull;
