@@ -4,12 +4,31 @@
 //!
 //! Errors carry the heap offset of the offending block's header (or, for the control
 //! area, of the damaged word).
+//!
+//! The checker also runs on a strategy that is the program's global allocator
+//! (`mm::LockedAllocator::check_heap`), whose lock it holds meanwhile, so on a healthy
+//! heap it allocates nothing; only an error report does. Three facts make that easy:
+//!
+//! * "is there a free block of order k at offset x?" needs no record of the walk: every
+//!   block is aligned to its size (the walk checks it), so the blocks tile the arena as
+//!   a binary tree, and the block holding x is found by descending from the largest
+//!   order, one header per level ([`Buddy::free_block_at`]);
+//! * "is this block listed twice?" needs no marks: each entry's `prev` link is checked
+//!   against the entry before it, and the first entry reached a second time always fails
+//!   that check (its `prev` names the entry before its first visit, or none). Only then
+//!   is the list walked again, to tell a cycle from a broken link;
+//! * "is every free block listed?" is a count per order: a list's entries are distinct
+//!   free blocks of its order, so it holds them all exactly when it holds as many as the
+//!   walk found. Only when it holds fewer is the missing block looked for, with a `Vec`.
 
 use mm_core::{HeapCheckError, Invariant};
 
 use crate::Buddy;
 use crate::arena::{Block, FRONTIER_AT, NONEMPTY_AT, decode, size_of_order};
 use crate::header::HEADER_BYTES;
+
+/// More than the free lists there can be: one per order of a 64-bit size.
+const MAX_LISTS: usize = 64;
 
 impl Buddy {
     /// Verifies, in order:
@@ -50,10 +69,96 @@ impl Buddy {
             );
         }
 
-        // 2. The walk. Free blocks are collected, sorted by offset, for step 3.
+        // 2. The walk, counting the free blocks of each order for step 3.
+        let mut free = [0usize; MAX_LISTS];
+        self.walk(frontier, |_, header| {
+            if header.is_free() {
+                free[(header.order() - layout.min_order) as usize] += 1;
+            }
+        })?;
+
+        // 3. The free lists against the walk.
+        let free_list =
+            |at: usize, message: String| Err(HeapCheckError::new(at, Invariant::FreeList(message)));
+        let mut mask = 0u64;
+        for (i, &expected) in free.iter().enumerate().take(layout.lists) {
+            let order = layout.min_order + i as u32;
+            let head_at = layout.head_at(order);
+            let mut prev: Option<Block> = None;
+            let mut link = arena.head_word(order);
+            let mut link_at = head_at;
+            // Each step reaches a free block of this order, and the first one reached
+            // twice fails the prev-link check, so the walk takes at most `expected + 1`.
+            let mut count = 0;
+            while let Some(entry) = decode(link) {
+                if !self.free_block_at(frontier, entry, order) {
+                    return free_list(
+                        link_at,
+                        format!(
+                            "the list of order {order} names heap offset {:#x}, which is not a free block of that \
+                             order",
+                            layout.base + entry.offset()
+                        ),
+                    );
+                }
+                let here = layout.base + entry.offset();
+                if arena.prev(entry) != prev {
+                    if self.among_first(order, count, entry) {
+                        return free_list(
+                            here,
+                            format!("the block is on the list of order {order} twice (a cycle)"),
+                        );
+                    }
+                    return free_list(
+                        here,
+                        format!(
+                            "its prev link names {:?}, but the entry before it is {:?}",
+                            arena.prev(entry).map(|b| layout.base + b.offset()),
+                            prev.map(|b| layout.base + b.offset())
+                        ),
+                    );
+                }
+                count += 1;
+                prev = Some(entry);
+                link = arena.next_word(entry);
+                link_at = here;
+            }
+            if count != expected {
+                let at = self.first_unlisted(frontier, order).map_or(head_at, |b| layout.base + b.offset());
+                return free_list(
+                    at,
+                    format!("{expected} blocks of order {order} are free, but its list holds {count}"),
+                );
+            }
+            if count > 0 {
+                mask |= 1 << i;
+            }
+        }
+
+        // 4. The mask.
+        let stored = arena.nonempty();
+        if stored != mask {
+            return free_list(
+                NONEMPTY_AT,
+                format!("the non-empty mask is {stored:#x}, but the non-empty lists make {mask:#x}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Step 2 of [`Buddy::check`]: walks the blocks from arena offset 0 to `frontier`,
+    /// verifying each header before following it, and hands each verified block to
+    /// `visit`.
+    fn walk(
+        &self,
+        frontier: usize,
+        mut visit: impl FnMut(Block, crate::Header),
+    ) -> Result<(), HeapCheckError> {
+        let layout = self.layout;
+        let arena = self.arena();
         let align = self.config.align;
+        let min_block = size_of_order(layout.min_order);
         let heap_lo = self.heap.heap_lo() as usize;
-        let mut free: Vec<(usize, u32)> = Vec::new();
         let mut previous: Option<(Block, crate::Header)> = None;
         let mut at = 0;
         while at < frontier {
@@ -85,103 +190,138 @@ impl Buddy {
             if !align.is_aligned(heap_lo + layout.base + at + HEADER_BYTES) {
                 return fail(Invariant::PayloadMisaligned { align: align.get() });
             }
-            if header.is_free() {
-                if let Some((left, left_header)) = previous
-                    && !block.is_left(order)
-                    && left == block.buddy(order)
-                    && left_header == header
-                {
-                    return Err(HeapCheckError::new(layout.base + left.offset(), Invariant::Uncoalesced));
-                }
-                free.push((at, order));
+            if header.is_free()
+                && let Some((left, left_header)) = previous
+                && !block.is_left(order)
+                && left == block.buddy(order)
+                && left_header == header
+            {
+                return Err(HeapCheckError::new(layout.base + left.offset(), Invariant::Uncoalesced));
             }
+            visit(block, header);
             previous = Some((block, header));
             at += size;
         }
         if let Some((last, header)) = previous
             && header.is_free()
         {
-            return other(
+            return Err(HeapCheckError::new(
                 layout.base + last.offset(),
-                format!(
+                Invariant::Other(format!(
                     "the free block of order {} ends at the frontier: it should have been given back to the \
                      untouched tail",
                     header.order()
-                ),
-            );
-        }
-
-        // 3. The free lists against the walk.
-        let free_list =
-            |at: usize, message: String| Err(HeapCheckError::new(at, Invariant::FreeList(message)));
-        let mut listed = vec![false; free.len()];
-        let mut mask = 0u64;
-        for i in 0..layout.lists {
-            let order = layout.min_order + i as u32;
-            let head_at = layout.head_at(order);
-            let expected = free.iter().filter(|&&(_, k)| k == order).count();
-            let mut prev: Option<Block> = None;
-            let mut link = arena.head_word(order);
-            let mut link_at = head_at;
-            let mut count = 0;
-            while let Some(entry) = decode(link) {
-                let index = free.binary_search_by_key(&entry.offset(), |&(off, _)| off);
-                let Ok(index) =
-                    index.map_err(|_| ()).and_then(|j| if free[j].1 == order { Ok(j) } else { Err(()) })
-                else {
-                    return free_list(
-                        link_at,
-                        format!(
-                            "the list of order {order} names heap offset {:#x}, which is not a free block of that \
-                             order",
-                            layout.base + entry.offset()
-                        ),
-                    );
-                };
-                let here = layout.base + entry.offset();
-                if listed[index] {
-                    return free_list(
-                        here,
-                        format!("the block is on the list of order {order} twice (a cycle)"),
-                    );
-                }
-                listed[index] = true;
-                if arena.prev(entry) != prev {
-                    return free_list(
-                        here,
-                        format!(
-                            "its prev link names {:?}, but the entry before it is {:?}",
-                            arena.prev(entry).map(|b| layout.base + b.offset()),
-                            prev.map(|b| layout.base + b.offset())
-                        ),
-                    );
-                }
-                count += 1;
-                prev = Some(entry);
-                link = arena.next_word(entry);
-                link_at = here;
-            }
-            if count != expected {
-                let missing = free.iter().zip(&listed).find(|&(&(_, k), &seen)| k == order && !seen);
-                let at = missing.map_or(head_at, |(&(off, _), _)| layout.base + off);
-                return free_list(
-                    at,
-                    format!("{expected} blocks of order {order} are free, but its list holds {count}"),
-                );
-            }
-            if count > 0 {
-                mask |= 1 << i;
-            }
-        }
-
-        // 4. The mask.
-        let stored = arena.nonempty();
-        if stored != mask {
-            return free_list(
-                NONEMPTY_AT,
-                format!("the non-empty mask is {stored:#x}, but the non-empty lists make {mask:#x}"),
-            );
+                )),
+            ));
         }
         Ok(())
+    }
+
+    /// True when the walk (which passed) found a free block of `order` at `block`.
+    ///
+    /// Every block lies at a multiple of its size, below the frontier, and no block is
+    /// larger than the largest order: the blocks are the leaves of a binary tree over
+    /// the arena. So every multiple of the largest block size is a block boundary, and
+    /// from a boundary `start` whose block does not reach `block`, the midpoint of the
+    /// aligned region of the level below is one too (no block straddles it: a block
+    /// that did would contain the whole region, `start`'s block included). Descending
+    /// level by level reads one verified header per level and ends at the block that
+    /// holds `block`'s offset.
+    fn free_block_at(&self, frontier: usize, block: Block, order: u32) -> bool {
+        let at = block.offset();
+        if at >= frontier {
+            return false;
+        }
+        let arena = self.arena();
+        let mut level = self.layout.max_order;
+        loop {
+            let start = at & !(size_of_order(level) - 1);
+            let header = arena.header(Block::at(start));
+            if at < start + size_of_order(header.order()) {
+                return start == at && header.is_free() && header.order() == order;
+            }
+            // The block at `start` is smaller than this level's regions (the walk
+            // guarantees orders at least the minimum, so this ends above it).
+            level -= 1;
+        }
+    }
+
+    /// True when `block` is among the first `n` entries of the list of `order`, which
+    /// the list walk has verified (so following them is safe).
+    fn among_first(&self, order: u32, n: usize, block: Block) -> bool {
+        let arena = self.arena();
+        let mut entry = arena.head(order);
+        for _ in 0..n {
+            let Some(e) = entry else { return false };
+            if e == block {
+                return true;
+            }
+            entry = arena.next(e);
+        }
+        false
+    }
+
+    /// The first free block of `order`, in address order, that is not on its list (the
+    /// list walk verified the list, and found fewer entries than free blocks). The error
+    /// path, so it may allocate.
+    fn first_unlisted(&self, frontier: usize, order: u32) -> Option<Block> {
+        let arena = self.arena();
+        let mut listed = Vec::new();
+        let mut entry = arena.head(order);
+        while let Some(e) = entry {
+            listed.push(e);
+            entry = arena.next(e);
+        }
+        listed.sort_unstable();
+        let mut missing = None;
+        let _ = self.walk(frontier, |block, header| {
+            if missing.is_none()
+                && header.is_free()
+                && header.order() == order
+                && listed.binary_search(&block).is_err()
+            {
+                missing = Some(block);
+            }
+        });
+        missing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BuddyConfig;
+    use mm_core::{Align, Allocator, MemLib};
+
+    #[test]
+    fn the_descent_finds_every_free_block_and_nothing_inside_a_block() {
+        let mut a = Buddy::new(MemLib::new(16 << 20).unwrap(), BuddyConfig::new(Align::SIXTEEN));
+        a.init().unwrap();
+        // Blocks of many orders, every third one freed: free blocks of every size, among
+        // allocated ones.
+        let blocks: Vec<_> = (0..3000).map(|i| a.malloc(1 + (i * 37) % 1000).unwrap()).collect();
+        for &p in blocks.iter().step_by(3) {
+            // SAFETY: each block is live and freed once.
+            unsafe { a.free(p) };
+        }
+        a.check_heap().unwrap();
+        let frontier = a.arena().frontier();
+        let min = size_of_order(a.layout.min_order);
+        let (mut free, mut inside) = (0, 0);
+        a.walk(frontier, |block, header| {
+            for order in a.layout.min_order..=a.layout.max_order {
+                let expected = header.is_free() && header.order() == order;
+                assert_eq!(a.free_block_at(frontier, block, order), expected, "{block:?} {header:?}");
+            }
+            free += usize::from(header.is_free());
+            for offset in (block.offset() + min..block.offset() + size_of_order(header.order())).step_by(min)
+            {
+                assert!(!a.free_block_at(frontier, Block::at(offset), header.order()), "{offset:#x}");
+                inside += 1;
+            }
+        })
+        .unwrap();
+        assert!(free > 100 && inside > 1000, "{free} free blocks, {inside} offsets inside blocks");
+        assert!(!a.free_block_at(frontier, Block::at(frontier), a.layout.min_order), "the frontier");
     }
 }

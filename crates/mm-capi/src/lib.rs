@@ -9,21 +9,43 @@
 //!
 //! The strategy owns the simulated heap, so the `mem_*` functions act on the strategy's
 //! heap: `mem_init` creates both (a 20 MiB heap, the classic `MAX_HEAP`), `mem_reset_brk`
-//! empties the heap, `mm_init` lays the strategy out on it again. Everything is behind
-//! one lock, so the library is thread safe; a panic inside a strategy aborts the process
-//! (it cannot unwind into C).
+//! empties the heap, `mm_init` lays the strategy out on it again.
+//!
+//! Everything is behind one lock ([`facade::lock`], the one `LockedAllocator` and the
+//! preload library use), so the library is thread safe. It stops the program with a
+//! message, as glibc does, in three cases:
+//!
+//! * misuse the strategy refuses: `mmlab libmm: mm_free(): double free detected (heap
+//!   offset 0x40)`, `mm_free(): invalid pointer`;
+//! * a panic of the strategy, which found its heap inconsistent (a panic cannot unwind
+//!   into C): `mmlab libmm: heap corrupted: mm_malloc(): <the panic's message>`;
+//! * a call from a signal handler that interrupted a call on the same thread:
+//!   `mmlab libmm: malloc was re-entered on a thread already inside it: ...`.
 
 use std::ffi::{c_int, c_void};
 use std::ptr::{self, NonNull};
-use std::sync::{Mutex, MutexGuard};
 
-use facade::{Allocator, DefaultAllocator, MemLib};
+use facade::lock::{Locked, Reentered};
+use facade::{Allocator, DefaultAllocator, MemLib, emergency, fatal};
+
+/// How the library's messages start.
+const WHO: &str = "mmlab libmm:";
 
 /// The strategy and its heap; `None` before `mem_init` and after `mem_deinit`.
-static STATE: Mutex<Option<DefaultAllocator>> = Mutex::new(None);
+static STATE: Locked<Option<DefaultAllocator>> = Locked::new(WHO, None);
 
-fn state() -> MutexGuard<'static, Option<DefaultAllocator>> {
-    STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Runs `f` on the state under the lock (`call` names it in messages).
+///
+/// `otherwise` answers a call that re-entered the lock while this thread panics inside
+/// it. That cannot come from C, and Rust's panic machinery allocates from the C
+/// library's `malloc`, not from `mm_malloc`; it is answered without touching the heap all
+/// the same.
+fn with_state<R>(
+    call: &str,
+    f: impl FnOnce(&mut Option<DefaultAllocator>) -> R,
+    otherwise: impl FnOnce() -> R,
+) -> R {
+    STATE.with(call, f).unwrap_or_else(|Reentered| otherwise())
 }
 
 /// Creates the heap and the strategy if there are none (a driver that forgets
@@ -45,26 +67,26 @@ fn set_errno(value: c_int) {
 /// `memlib.h`: creates the simulated heap (20 MiB).
 #[unsafe(no_mangle)]
 pub extern "C" fn mem_init() {
-    ensure(&mut state());
+    with_state("mem_init", ensure, || false);
 }
 
 /// `memlib.h`: frees the simulated heap.
 #[unsafe(no_mangle)]
 pub extern "C" fn mem_deinit() {
-    *state() = None;
+    with_state("mem_deinit", |state| *state = None, || ());
 }
 
 /// `memlib.h`: grows the heap by `incr` bytes and returns the old break, or
 /// `(void *)-1` with `errno = ENOMEM` when `incr` is negative or the heap is full.
 #[unsafe(no_mangle)]
 pub extern "C" fn mem_sbrk(incr: c_int) -> *mut c_void {
-    let mut state = state();
-    let grown = if ensure(&mut state) {
+    let grow = |state: &mut Option<DefaultAllocator>| {
+        if !ensure(state) {
+            return None;
+        }
         state.as_mut().and_then(|s| s.heap_mut().sbrk(incr as isize).ok())
-    } else {
-        None
     };
-    match grown {
+    match with_state("mem_sbrk", grow, || None) {
         Some(old_brk) => old_brk.as_ptr().cast(),
         None => {
             set_errno(libc::ENOMEM);
@@ -76,27 +98,38 @@ pub extern "C" fn mem_sbrk(incr: c_int) -> *mut c_void {
 /// `memlib.h`: empties the heap (the break goes back to its start).
 #[unsafe(no_mangle)]
 pub extern "C" fn mem_reset_brk() {
-    if let Some(s) = state().as_mut() {
-        s.heap_mut().reset_brk();
-    }
+    let reset = |state: &mut Option<DefaultAllocator>| {
+        if let Some(s) = state.as_mut() {
+            s.heap_mut().reset_brk();
+        }
+    };
+    with_state("mem_reset_brk", reset, || ());
 }
 
 /// `memlib.h`: the first byte of the heap.
 #[unsafe(no_mangle)]
 pub extern "C" fn mem_heap_lo() -> *mut c_void {
-    state().as_ref().map_or(ptr::null_mut(), |s| s.heap().heap_lo().cast())
+    with_state(
+        "mem_heap_lo",
+        |state| state.as_ref().map_or(ptr::null_mut(), |s| s.heap().heap_lo().cast()),
+        ptr::null_mut,
+    )
 }
 
 /// `memlib.h`: the last byte in use.
 #[unsafe(no_mangle)]
 pub extern "C" fn mem_heap_hi() -> *mut c_void {
-    state().as_ref().map_or(ptr::null_mut(), |s| s.heap().heap_hi().cast())
+    with_state(
+        "mem_heap_hi",
+        |state| state.as_ref().map_or(ptr::null_mut(), |s| s.heap().heap_hi().cast()),
+        ptr::null_mut,
+    )
 }
 
 /// `memlib.h`: the heap's size in bytes.
 #[unsafe(no_mangle)]
 pub extern "C" fn mem_heapsize() -> usize {
-    state().as_ref().map_or(0, |s| s.heap().heap_size())
+    with_state("mem_heapsize", |state| state.as_ref().map_or(0, |s| s.heap().heap_size()), || 0)
 }
 
 /// `memlib.h`: the page size.
@@ -108,20 +141,26 @@ pub extern "C" fn mem_pagesize() -> usize {
 /// `mm.h`: (re)initialises the allocator on the heap; 0 on success, -1 on failure.
 #[unsafe(no_mangle)]
 pub extern "C" fn mm_init() -> c_int {
-    let mut state = state();
-    if !ensure(&mut state) {
-        return -1;
-    }
-    match state.as_mut().map(|s| s.init()) {
-        Some(Ok(())) => 0,
-        _ => -1,
-    }
+    let init = |state: &mut Option<DefaultAllocator>| {
+        if !ensure(state) {
+            return -1;
+        }
+        match state.as_mut().map(|s| s.init()) {
+            Some(Ok(())) => 0,
+            _ => -1,
+        }
+    };
+    with_state("mm_init", init, || -1)
 }
 
 /// `mm.h`: allocates `size` bytes (16-byte aligned), or returns NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn mm_malloc(size: usize) -> *mut c_void {
-    state().as_mut().and_then(|s| s.malloc(size)).map_or(ptr::null_mut(), |p| p.as_ptr().cast())
+    with_state(
+        "mm_malloc",
+        |state| state.as_mut().and_then(|s| s.malloc(size)).map_or(ptr::null_mut(), |p| p.as_ptr().cast()),
+        || emergency::alloc(size, 16).cast(),
+    )
 }
 
 /// `mm.h`: frees a block from `mm_malloc` or `mm_realloc` (NULL is ignored).
@@ -130,22 +169,27 @@ pub extern "C" fn mm_malloc(size: usize) -> *mut c_void {
 /// `ptr` is NULL or a live block of this library.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mm_free(ptr: *mut c_void) {
-    if let (Some(p), Some(s)) = (NonNull::new(ptr.cast::<u8>()), state().as_mut()) {
-        // SAFETY: the caller guarantees `ptr` is a live block of this allocator (and in
-        // a hardened build, a pointer that is not is caught instead of trusted).
-        unsafe { s.free(p) };
-        abort_on_misuse("mm_free", s);
+    let Some(p) = NonNull::new(ptr.cast::<u8>()) else { return };
+    if emergency::contains(p.as_ptr()) {
+        return; // never reused
     }
+    let free = |state: &mut Option<DefaultAllocator>| {
+        if let Some(s) = state.as_mut() {
+            // SAFETY: the caller guarantees `ptr` is a live block of this allocator.
+            // Misuse the strategy catches instead of trusting it (a hardened one catches
+            // every pointer it did not return) comes back through `take_misuse`.
+            unsafe { s.free(p) };
+            abort_on_misuse("mm_free", s);
+        }
+    };
+    with_state("mm_free", free, || ());
 }
 
-/// In a hardened build (`--features hardened`), stops the program when the last call
-/// caught a misuse, as glibc does: `mm_free(): double free detected (heap offset 0x40)`.
-#[cfg_attr(not(feature = "hardened"), allow(unused_variables))]
+/// Stops the program when the strategy refused the last call's pointer, as glibc does:
+/// `mmlab libmm: mm_free(): double free detected (heap offset 0x40)`.
 fn abort_on_misuse(call: &str, allocator: &mut DefaultAllocator) {
-    #[cfg(feature = "hardened")]
     if let Some(misuse) = allocator.take_misuse() {
-        eprintln!("{call}(): {} (heap offset {:#x}): {misuse}", misuse.short(), misuse.offset());
-        std::process::abort();
+        fatal::misuse(WHO, call, &misuse);
     }
 }
 
@@ -155,10 +199,21 @@ fn abort_on_misuse(call: &str, allocator: &mut DefaultAllocator) {
 /// `ptr` is NULL or a live block of this library.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mm_realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
-    let mut state = state();
-    let Some(s) = state.as_mut() else { return ptr::null_mut() };
-    // SAFETY: the caller guarantees `ptr` is NULL or a live block of this allocator.
-    let moved = unsafe { s.realloc(NonNull::new(ptr.cast::<u8>()), size) };
-    abort_on_misuse("mm_realloc", s);
-    moved.map_or(ptr::null_mut(), |p| p.as_ptr().cast())
+    if emergency::contains(ptr.cast()) {
+        // SAFETY: `ptr` is a block of the reserve.
+        return unsafe { emergency::realloc(ptr.cast(), size, 16) }.cast();
+    }
+    let resize = |state: &mut Option<DefaultAllocator>| {
+        let Some(s) = state.as_mut() else { return ptr::null_mut() };
+        // SAFETY: the caller guarantees `ptr` is NULL or a live block of this allocator.
+        let moved = unsafe { s.realloc(NonNull::new(ptr.cast::<u8>()), size) };
+        abort_on_misuse("mm_realloc", s);
+        moved.map_or(ptr::null_mut(), |p| p.as_ptr().cast())
+    };
+    with_state("mm_realloc", resize, || {
+        fatal::fatal(
+            WHO,
+            &[b"mm_realloc(): called from inside the library while it reports a corrupted heap"],
+        )
+    })
 }

@@ -5,6 +5,11 @@
 //! Unlike the policy walks, this one validates a block's size *before* using it to find
 //! the next block, so a corrupted size is reported where it is instead of sending the
 //! walk into the weeds. Errors carry the heap offset of the offending block's header.
+//!
+//! The walk allocates nothing on a healthy heap: it hands each block to a visitor
+//! instead of collecting them, because the checker also runs on a strategy that is the
+//! program's global allocator, whose lock it holds meanwhile (`mm::LockedAllocator`).
+//! Only an error report allocates (its message).
 
 use mm_core::{Align, HeapCheckError, Invariant, MemLib};
 
@@ -49,8 +54,13 @@ impl TaggedLayout {
 /// walk that every block's size is a multiple of the alignment, at least the minimum and
 /// within the heap, its payload is aligned, its header equals its footer, no stray flag
 /// bits are set and no two free blocks touch; and that the walk ends at an epilogue
-/// exactly at `brk - 8`. Returns every block with its header, in address order.
-pub fn check_tagged_heap(heap: &MemLib, layout: TaggedLayout) -> Result<Vec<(Block, Tag)>, HeapCheckError> {
+/// exactly at `brk - 8`. Each block is handed to `visit` with its header, in address
+/// order, once it has been verified.
+pub fn check_tagged_heap(
+    heap: &MemLib,
+    layout: TaggedLayout,
+    mut visit: impl FnMut(Block, Tag),
+) -> Result<(), HeapCheckError> {
     let align = layout.align;
     if heap.heap_size() < layout.initial_heap {
         return Err(HeapCheckError::new(0, Invariant::BadPrologue));
@@ -64,7 +74,7 @@ pub fn check_tagged_heap(heap: &MemLib, layout: TaggedLayout) -> Result<Vec<(Blo
 
     let heap_lo = heap.heap_lo() as usize;
     let epilogue = heap.heap_size() - WORD;
-    let mut blocks: Vec<(Block, Tag)> = Vec::new();
+    let mut previous: Option<(Block, Tag)> = None;
     let mut at = layout.first.offset();
     loop {
         let fail = |invariant| Err(HeapCheckError::new(at, invariant));
@@ -73,7 +83,7 @@ pub fn check_tagged_heap(heap: &MemLib, layout: TaggedLayout) -> Result<Vec<(Blo
             if header != Tag::EPILOGUE {
                 return fail(Invariant::BadEpilogue);
             }
-            return Ok(blocks);
+            return Ok(());
         }
         let size = header.size();
         if size == 0 {
@@ -99,13 +109,14 @@ pub fn check_tagged_heap(heap: &MemLib, layout: TaggedLayout) -> Result<Vec<(Blo
         if footer != header.word() {
             return fail(Invariant::HeaderFooterMismatch { header: header.word(), footer });
         }
-        if let Some(&(left, left_header)) = blocks.last()
+        if let Some((left, left_header)) = previous
             && !left_header.is_allocated()
             && !header.is_allocated()
         {
             return Err(HeapCheckError::new(left.offset(), Invariant::Uncoalesced));
         }
-        blocks.push((Block::at(at), header));
+        visit(Block::at(at), header);
+        previous = Some((Block::at(at), header));
         at += size;
     }
 }
@@ -118,18 +129,17 @@ impl Implicit {
         if !self.ready {
             return Err(HeapCheckError::new(0, Invariant::BadPrologue));
         }
-        let blocks = check_tagged_heap(&self.heap, self.layout)?;
+        let mut rover_seen = false;
+        check_tagged_heap(&self.heap, self.layout, |block, _| rover_seen |= Some(block) == self.rover)?;
         let epilogue = Block::at(self.heap.heap_size() - WORD);
         match self.rover {
-            Some(rover) if rover != epilogue && blocks.binary_search_by_key(&rover, |&(b, _)| b).is_err() => {
-                Err(HeapCheckError::new(
-                    rover.offset(),
-                    Invariant::Other(format!(
-                        "the next-fit rover (heap offset {:#x}) is not at a block boundary",
-                        rover.offset()
-                    )),
-                ))
-            }
+            Some(rover) if rover != epilogue && !rover_seen => Err(HeapCheckError::new(
+                rover.offset(),
+                Invariant::Other(format!(
+                    "the next-fit rover (heap offset {:#x}) is not at a block boundary",
+                    rover.offset()
+                )),
+            )),
             _ => Ok(()),
         }
     }

@@ -66,9 +66,12 @@ fn ensure_fork_handlers() {
     }
 }
 
-/// Runs when the library is loaded, in case nothing allocates before the first `fork`.
+/// Runs when the library is loaded (before the program's own constructors and `main`):
+/// registers the fork handlers, in case nothing allocates before the first `fork`, and
+/// tells the backend that the program has started.
 extern "C" fn on_load() {
     ensure_fork_handlers();
+    backend::at_load();
 }
 
 /// Runs at exit: the recorder writes out its last lines.

@@ -3,15 +3,27 @@
 //! The heap is [`MemLib::reserve`]: one `mmap(MAP_NORESERVE)` range of
 //! [`facade::DEFAULT_RESERVE`] bytes that the OS commits page by page as the strategy's
 //! `sbrk` reaches it, so nothing here comes from another allocator. The strategy is
-//! built on the first call. Every entry point takes the library's one lock.
+//! built on the first call. Every entry point takes the library's one lock
+//! ([`facade::lock`], shared with the `mm` crate and `libmm`).
+//!
+//! How it fails: misuse the strategy refuses (`free(): double free detected`), a panic
+//! of the strategy (`heap corrupted: free(): ...`) and re-entry from a signal handler
+//! each stop the program with a message ([`facade::fatal`]). While a panic is being
+//! reported, this thread's allocations come from the [emergency
+//! reserve](facade::emergency), never from the heap.
 
 use std::num::NonZeroUsize;
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use facade::{Allocator, DefaultAllocator, MemLib};
+use facade::lock::{Locked, Reentered};
+use facade::text::Line;
+use facade::{Allocator, DefaultAllocator, MemLib, emergency, fatal};
 
 use crate::aligned::AlignedTable;
-use crate::lock::{Locked, fatal};
+
+/// How the library's messages start.
+const WHO: &str = "mmlab preload:";
 
 struct Heap {
     /// The strategy; `None` until first use, or for good if it could not be built.
@@ -21,7 +33,13 @@ struct Heap {
     aligned: AlignedTable,
 }
 
-static HEAP: Locked<Heap> = Locked::new(Heap { strategy: None, failed: false, aligned: AlignedTable::new() });
+static HEAP: Locked<Heap> =
+    Locked::new(WHO, Heap { strategy: None, failed: false, aligned: AlignedTable::new() });
+
+/// Set by the library's constructor. Before it runs, a pointer that is not in our heap
+/// can be one of the blocks the dynamic loader allocated from its own arena before our
+/// `malloc` was bound; after, a hardened build refuses it.
+static STARTED: AtomicBool = AtomicBool::new(false);
 
 /// No request larger than the reservation can succeed; refusing it up front also keeps
 /// sizes near `usize::MAX` away from the strategy's size arithmetic.
@@ -87,14 +105,21 @@ impl Heap {
     /// `ptr` is null, foreign, or a live pointer returned by this heap.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
         if !self.owns(ptr) {
+            // The loader's early blocks are left alone. Once the program runs, a hardened
+            // build treats a pointer from elsewhere (the stack, a global, an `mmap`) as
+            // glibc does: the program has a bug, and it stops here.
+            if facade::HARDENED && STARTED.load(Ordering::Relaxed) {
+                not_ours(b"free", ptr);
+            }
             return;
         }
         let block = self.block_of(ptr);
         if let Some(s) = self.strategy.as_mut() {
-            // SAFETY: `block` is the live block behind `ptr` (caller's contract; a
-            // hardened build checks it instead of trusting it).
+            // SAFETY: `block` is the live block behind `ptr` (caller's contract). Misuse
+            // the strategy catches instead of trusting it (a hardened one catches every
+            // pointer it did not return) comes back through `take_misuse`.
             unsafe { s.free(block) };
-            abort_on_misuse(b"free", s);
+            abort_on_misuse("free", s);
         }
     }
 
@@ -118,7 +143,9 @@ impl Heap {
     /// `ptr` is a live pointer returned by this heap; `size > 0`.
     unsafe fn realloc(&mut self, ptr: NonNull<u8>, size: usize) -> *mut u8 {
         if !self.owns(ptr) {
-            fatal(b"realloc of a pointer this allocator never returned");
+            // Not even the loader's early blocks: their size is unknown, so there is no
+            // telling how many bytes to copy.
+            not_ours(b"realloc", ptr);
         }
         if size > MAX_REQUEST {
             return ptr::null_mut();
@@ -127,7 +154,7 @@ impl Heap {
             let Some(s) = self.strategy.as_mut() else { return ptr::null_mut() };
             // SAFETY: `ptr` is a live block of the strategy and `size > 0`: a resize.
             let moved = unsafe { s.realloc(Some(ptr), size) };
-            abort_on_misuse(b"realloc", s);
+            abort_on_misuse("realloc", s);
             return moved.map_or(ptr::null_mut(), NonNull::as_ptr);
         }
         // An over-aligned payload: C's realloc promises only malloc's alignment, so
@@ -168,14 +195,20 @@ impl Heap {
     }
 }
 
-/// In a hardened build, stops the program when the last call caught a misuse, as glibc
-/// does: `mmlab preload: free(): double free detected (heap offset 0x1230)`.
-#[cfg_attr(not(feature = "hardened"), allow(unused_variables))]
-fn abort_on_misuse(call: &[u8], strategy: &mut DefaultAllocator) {
-    #[cfg(feature = "hardened")]
+/// Stops the program when the strategy refused the last call's pointer, as glibc does:
+/// `mmlab preload: free(): double free detected (heap offset 0x1230)`.
+fn abort_on_misuse(call: &str, strategy: &mut DefaultAllocator) {
     if let Some(misuse) = strategy.take_misuse() {
-        crate::lock::fatal_with(&[call, b"(): ", misuse.short().as_bytes()], misuse.offset());
+        fatal::misuse(WHO, call, &misuse);
     }
+}
+
+/// Stops the program for a pointer `call` was given that is not in our heap:
+/// `mmlab preload: free(): invalid pointer (0x7ffc1230 is outside the heap)`.
+fn not_ours(call: &[u8], ptr: NonNull<u8>) -> ! {
+    let mut address = Line::<24>::new();
+    address.push(b"0x").hex(ptr.as_ptr() as usize);
+    fatal::fatal(WHO, &[call, b"(): invalid pointer (", address.as_bytes(), b" is outside the heap)"])
 }
 
 /// `ptr` moved to address `addr` in the same heap (keeping its provenance). The table
@@ -184,19 +217,25 @@ fn at_address(ptr: NonNull<u8>, addr: usize) -> NonNull<u8> {
     NonZeroUsize::new(addr).map_or(ptr, |addr| ptr.with_addr(addr))
 }
 
+/// The alignment of the reserve's blocks: the same as the heap's.
+const RESERVE_ALIGN: usize = 16;
+
 pub fn malloc(size: usize) -> *mut u8 {
-    HEAP.with(|heap| heap.malloc(size))
+    HEAP.with("malloc", |heap| heap.malloc(size))
+        .unwrap_or_else(|Reentered| emergency::alloc(size, RESERVE_ALIGN))
 }
 
 pub fn calloc(count: usize, size: usize) -> *mut u8 {
-    HEAP.with(|heap| {
-        let bytes = count.saturating_mul(size);
+    let bytes = count.saturating_mul(size);
+    HEAP.with("calloc", |heap| {
         let block = heap.malloc(bytes);
         if !block.is_null() {
             zero(block, bytes);
         }
         block
     })
+    // The reserve's pages are fresh and never reused: already zero.
+    .unwrap_or_else(|Reentered| emergency::alloc(bytes, RESERVE_ALIGN))
 }
 
 /// Zeroes `bytes` bytes at `block`, a live block of at least that size.
@@ -230,27 +269,55 @@ const PAGE: usize = facade::PAGE_SIZE;
 /// `ptr` was returned by this library's allocation functions and is not yet freed (or is
 /// foreign, and is then left alone).
 pub unsafe fn free(ptr: NonNull<u8>) {
-    // SAFETY: the caller's contract.
-    HEAP.with(|heap| unsafe { heap.free(ptr) })
+    if emergency::contains(ptr.as_ptr()) {
+        return; // never reused
+    }
+    // SAFETY: the caller's contract. `Err(Reentered)`: this thread is reporting a
+    // corrupted heap, which it must not touch; the block is simply not freed.
+    let _ = HEAP.with("free", |heap| unsafe { heap.free(ptr) });
 }
 
 /// # Safety
 /// `ptr` is live and was returned by this library; `size > 0`.
 pub unsafe fn realloc(ptr: NonNull<u8>, size: usize) -> *mut u8 {
+    if emergency::contains(ptr.as_ptr()) {
+        // Only a thread reporting a corrupted heap has reserve blocks, and it stays
+        // away from the heap.
+        // SAFETY: `ptr` is a block of the reserve.
+        return unsafe { emergency::realloc(ptr.as_ptr(), size, RESERVE_ALIGN) };
+    }
     // SAFETY: the caller's contract.
-    HEAP.with(|heap| unsafe { heap.realloc(ptr, size) })
+    HEAP.with("realloc", |heap| unsafe { heap.realloc(ptr, size) }).unwrap_or_else(|Reentered| {
+        // The heap is in use further up this thread's stack, so the block's size cannot
+        // be read; the panic being reported will not get its message out.
+        fatal::fatal(
+            WHO,
+            &[b"realloc(): a heap block was resized while the heap was being reported corrupted"],
+        )
+    })
 }
 
 /// `align` is a power of two.
 pub fn aligned(align: usize, size: usize) -> *mut u8 {
-    HEAP.with(|heap| heap.aligned(align, size))
+    HEAP.with("memalign", |heap| heap.aligned(align, size))
+        .unwrap_or_else(|Reentered| emergency::alloc(size, align))
 }
 
 /// # Safety
 /// As for [`free`].
 pub unsafe fn usable_size(ptr: NonNull<u8>) -> usize {
+    if emergency::contains(ptr.as_ptr()) {
+        // SAFETY: `ptr` is a block of the reserve.
+        return unsafe { emergency::size_of_block(ptr.as_ptr()) };
+    }
     // SAFETY: the caller's contract.
-    HEAP.with(|heap| unsafe { heap.usable_size(ptr) })
+    HEAP.with("malloc_usable_size", |heap| unsafe { heap.usable_size(ptr) }).unwrap_or(0)
+}
+
+/// The library's constructor ran: the program has started.
+#[cfg_attr(test, allow(dead_code))]
+pub fn at_load() {
+    STARTED.store(true, Ordering::Relaxed);
 }
 
 pub fn before_fork() {
@@ -307,7 +374,7 @@ mod tests {
             // SAFETY: each is live and freed once.
             unsafe { free(NonNull::new(p).unwrap()) };
         }
-        HEAP.with(|heap| heap.strategy.as_ref().unwrap().check_heap()).unwrap();
+        HEAP.with("check", |heap| heap.strategy.as_ref().unwrap().check_heap()).unwrap().unwrap();
     }
 
     #[test]
@@ -358,7 +425,8 @@ mod tests {
                 let p = malloc(5000);
                 let ok = !p.is_null()
                     && holds(keep, 1000, round)
-                    && HEAP.with(|heap| heap.strategy.as_ref().unwrap().check_heap().is_ok());
+                    && HEAP.with("check", |heap| heap.strategy.as_ref().unwrap().check_heap().is_ok())
+                        == Ok(true);
                 // SAFETY: leaving the child without running the parent's destructors.
                 unsafe { libc::_exit(if ok { 0 } else { 1 }) };
             }
@@ -389,7 +457,7 @@ mod tests {
             // SAFETY: `z` is live and freed once.
             unsafe { free(NonNull::new(z).unwrap()) };
         }
-        HEAP.with(|heap| heap.strategy.as_ref().unwrap().check_heap()).unwrap();
+        HEAP.with("check", |heap| heap.strategy.as_ref().unwrap().check_heap()).unwrap().unwrap();
     }
 
     #[test]
@@ -423,6 +491,6 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        HEAP.with(|heap| heap.strategy.as_ref().unwrap().check_heap()).unwrap();
+        HEAP.with("check", |heap| heap.strategy.as_ref().unwrap().check_heap()).unwrap().unwrap();
     }
 }

@@ -18,7 +18,8 @@
 //!   `count * size` for overflow and fail rather than return a short block; the
 //!   aligned functions validate their alignment (`EINVAL`) and return pointers that a
 //!   plain `free` accepts (`aligned`).
-//! * **Threads**: one futex lock around the strategy (`lock`).
+//! * **Threads**: one futex lock around the strategy (`facade::lock`, shared with the
+//!   `mm` crate's `LockedAllocator` and with `libmm`).
 //! * **`fork`**: a child process starts with one thread, a copy of the heap, and the
 //!   lock in whatever state another thread left it. The lock is taken before `fork`
 //!   (a `pthread_atfork` prepare handler) and released afterwards in the parent and the
@@ -29,13 +30,23 @@
 //! * **`errno`** is set on failure only: `free` and successful calls preserve it, even
 //!   when a contended lock sleeps in the kernel.
 //! * **No allocation inside `malloc`**: the strategy's heap comes from `mmap`, the
-//!   library keeps its state in statics and formats with stack buffers. The strategies
-//!   do panic on some corrupted heaps (a bounds check meeting a smashed header), and
-//!   Rust's panic machinery allocates: that re-enters `malloc` on the same thread,
-//!   which the lock notices, and the library aborts with a message naming the likely
-//!   causes instead of deadlocking.
+//!   library keeps its state in statics and formats with stack buffers.
+//! * **A corrupted heap**: the strategies panic when they find their metadata
+//!   inconsistent (a bounds check meeting a smashed header). Every call runs under
+//!   `catch_unwind`, and a panic stops the program with `mmlab preload: heap corrupted:
+//!   malloc(): <the panic's message>`. Rust's panic machinery allocates meanwhile, on
+//!   the same thread, through our `malloc`: the lock sees its owner re-entering while
+//!   panicking and serves those calls from an emergency reserve, never the heap. Any
+//!   other re-entry (a signal handler that allocates) stops the program with a message
+//!   instead of deadlocking.
+//! * **Misuse**: a double free or an invalid pointer the strategy refuses stops the
+//!   program, as glibc does: `mmlab preload: free(): double free detected (heap offset
+//!   0x1070)`.
 //! * **Foreign pointers**: before the library is relocated, the dynamic loader serves
 //!   a few allocations from its own arena; `free` ignores pointers outside our heap.
+//!   Built with `hardened`, it does so only until the library's constructor has run:
+//!   after that, `free` of a pointer into the stack, a global or an `mmap`ed page stops
+//!   the program with `free(): invalid pointer`.
 //!
 //! The heap is an 8 GiB `mmap(MAP_NORESERVE)` reservation the OS commits as it is
 //! touched (halved down to 64 MiB if the OS refuses that much); it is the process's
@@ -43,9 +54,6 @@
 //! 4 GiB of it. Freed memory is reused by the strategy but not returned to the OS,
 //! except that a large `calloc` gives its whole pages back to the kernel to be
 //! zero-filled on demand, so a sparse table costs only the pages it touches.
-
-mod lock;
-mod text;
 
 // The C symbols are left out of unit-test builds, where they would become the test
 // harness's own malloc.

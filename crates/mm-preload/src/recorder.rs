@@ -30,8 +30,8 @@ use std::ffi::{CStr, c_void};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::lock::{Locked, errno};
-use crate::text::Line;
+use facade::lock::{Locked, Reentered, errno};
+use facade::text::Line;
 
 unsafe extern "C" {
     fn __libc_malloc(size: usize) -> *mut c_void;
@@ -66,8 +66,10 @@ struct Log {
     unbuffered: bool,
 }
 
-static LOG: Locked<Log> =
-    Locked::new(Log { sink: Sink::Unopened, buffer: [0; BUFFER], len: 0, unbuffered: false });
+static LOG: Locked<Log> = Locked::new(
+    "mmlab preload:",
+    Log { sink: Sink::Unopened, buffer: [0; BUFFER], len: 0, unbuffered: false },
+);
 
 impl Log {
     fn open(&mut self) {
@@ -177,62 +179,76 @@ fn event(build: impl FnOnce(&mut Line<LINE_MAX>)) -> impl FnOnce(&mut Log) {
     }
 }
 
+// Every call is logged under the lock. Should the recorder itself panic there, the
+// program stops (`facade::lock`); the panic machinery's own calls, made meanwhile on the
+// same thread (`Err(Reentered)`), go to glibc unlogged.
+
 pub fn malloc(size: usize) -> *mut u8 {
-    LOG.with(|log| {
-        // SAFETY: glibc's malloc, with any size.
-        let ret = unsafe { __libc_malloc(size) };
+    // SAFETY: glibc's malloc, with any size.
+    let glibc = || unsafe { __libc_malloc(size) };
+    LOG.with("malloc", |log| {
+        let ret = glibc();
         event(|l| {
             l.push(b"m ").dec(size as u64).push(b" ").hex(ret as usize);
         })(log);
         ret.cast()
     })
+    .unwrap_or_else(|Reentered| glibc().cast())
 }
 
 pub fn calloc(count: usize, size: usize) -> *mut u8 {
-    LOG.with(|log| {
-        // SAFETY: glibc's calloc, which checks the product itself.
-        let ret = unsafe { __libc_calloc(count, size) };
+    // SAFETY: glibc's calloc, which checks the product itself.
+    let glibc = || unsafe { __libc_calloc(count, size) };
+    LOG.with("calloc", |log| {
+        let ret = glibc();
         event(|l| {
             l.push(b"c ").dec(count as u64).push(b" ").dec(size as u64).push(b" ").hex(ret as usize);
         })(log);
         ret.cast()
     })
+    .unwrap_or_else(|Reentered| glibc().cast())
 }
 
 /// # Safety
 /// `ptr` came from glibc's malloc family (through this library) and is live.
 pub unsafe fn free(ptr: NonNull<u8>) {
-    LOG.with(|log| {
+    // SAFETY: the caller's contract.
+    let glibc = || unsafe { __libc_free(ptr.as_ptr().cast()) };
+    LOG.with("free", |log| {
         event(|l| {
             l.push(b"f ").hex(ptr.as_ptr() as usize);
         })(log);
-        // SAFETY: the caller's contract.
-        unsafe { __libc_free(ptr.as_ptr().cast()) };
+        glibc();
     })
+    .unwrap_or_else(|Reentered| glibc())
 }
 
 /// # Safety
 /// As for [`free`]; `size > 0`.
 pub unsafe fn realloc(ptr: NonNull<u8>, size: usize) -> *mut u8 {
-    LOG.with(|log| {
-        // SAFETY: the caller's contract.
-        let ret = unsafe { __libc_realloc(ptr.as_ptr().cast(), size) };
+    // SAFETY: the caller's contract.
+    let glibc = || unsafe { __libc_realloc(ptr.as_ptr().cast(), size) };
+    LOG.with("realloc", |log| {
+        let ret = glibc();
         event(|l| {
             l.push(b"r ").hex(ptr.as_ptr() as usize).push(b" ").dec(size as u64).push(b" ").hex(ret as usize);
         })(log);
         ret.cast()
     })
+    .unwrap_or_else(|Reentered| glibc().cast())
 }
 
 pub fn aligned(align: usize, size: usize) -> *mut u8 {
-    LOG.with(|log| {
-        // SAFETY: glibc's memalign; `align` is a power of two.
-        let ret = unsafe { __libc_memalign(align, size) };
+    // SAFETY: glibc's memalign; `align` is a power of two.
+    let glibc = || unsafe { __libc_memalign(align, size) };
+    LOG.with("memalign", |log| {
+        let ret = glibc();
         event(|l| {
             l.push(b"a ").dec(align as u64).push(b" ").dec(size as u64).push(b" ").hex(ret as usize);
         })(log);
         ret.cast()
     })
+    .unwrap_or_else(|Reentered| glibc().cast())
 }
 
 /// glibc's `malloc_usable_size`, found behind ours once (`dlsym` is not called with
@@ -272,7 +288,7 @@ pub fn after_fork_parent() {
 pub fn after_fork_child() {
     // The lock was taken before `fork` by this very thread, which `with` lets through
     // (see `before_fork`).
-    LOG.with(|log| {
+    let _ = LOG.with("fork", |log| {
         // The parent writes the buffered lines; the child opens its own log.
         log.len = 0;
         if let Sink::Open(fd) = log.sink {
@@ -284,8 +300,12 @@ pub fn after_fork_child() {
     LOG.release_after_fork();
 }
 
+/// Nothing to do when the library is loaded: the log opens on the first call.
+#[cfg_attr(test, allow(dead_code))]
+pub fn at_load() {}
+
 pub fn at_exit() {
-    LOG.with(|log| {
+    let _ = LOG.with("exit", |log| {
         log.flush();
         log.unbuffered = true;
     });

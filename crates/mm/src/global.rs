@@ -1,8 +1,9 @@
 //! [`LockedAllocator`]: any strategy as the Rust `#[global_allocator]`.
 //!
-//! A strategy is single-threaded (`&mut self`); the wrapper puts it behind a mutex and
-//! builds it on first use over a heap reserved straight from the OS
-//! ([`MemLib::reserve`]), so nothing it does goes through the global allocator it is.
+//! A strategy is single-threaded (`&mut self`); the wrapper puts it behind the
+//! deployments' shared [lock](crate::lock) and builds it on first use over a heap
+//! reserved straight from the OS ([`MemLib::reserve`]), so nothing it does goes through
+//! the global allocator it is.
 //!
 //! * **Alignment.** Layouts whose alignment the strategy serves (16 bytes) go straight
 //!   to it. A larger alignment is served by over-allocating: `size + align + 8` bytes,
@@ -11,19 +12,32 @@
 //!   the layout) finds it.
 //! * **realloc** goes to the strategy's `realloc`, which resizes in place when it can;
 //!   only over-aligned blocks are moved by hand (allocate, copy, free).
-//! * **Threads.** `std::sync::Mutex` on Linux is a futex: locking it never allocates. A
-//!   panic inside the strategy poisons the lock; the wrapper keeps going with the
-//!   state as it is rather than panic inside an allocation.
-//! * **Misuse**: a hardened strategy (`--features hardened`) that refuses a `dealloc`
-//!   or `realloc` stops the program with a message, as glibc does.
+//! * **Threads.** The lock is a futex: taking it never allocates.
+//! * **Misuse** the strategy caught and refused in `dealloc` or `realloc` (a double
+//!   free, a pointer it never returned) stops the program with a message, as glibc does:
+//!   `mmlab: dealloc(): double free detected (heap offset 0x1070)`.
+//! * **A corrupted heap**: when the strategy panics (it found its metadata
+//!   inconsistent), the program stops with `mmlab: heap corrupted: alloc(): <the
+//!   panic's message>`. The panic machinery's own allocations, made on this thread
+//!   while it is inside the allocator, come from the
+//!   [emergency reserve](crate::emergency), so the message gets out instead of the
+//!   program hanging on its own lock.
+//! * **Re-entry** from a signal handler that allocates stops the program with
+//!   `mmlab: malloc was re-entered on a thread already inside it: ...` instead of
+//!   deadlocking.
 //! * **Out of memory** is a null return, as `GlobalAlloc` requires; the heap's
 //!   reservation ([`DEFAULT_RESERVE`] unless given) is the ceiling.
+//! * **[`LockedAllocator::check_heap`]** runs the strategy's checker under the lock. The
+//!   checkers allocate nothing on a healthy heap; the report of a broken one is built
+//!   in the emergency reserve, and can be dropped like any value.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ptr::{self, NonNull};
-use std::sync::{Mutex, MutexGuard};
 
-use mm_core::{Allocator, MemLib};
+use mm_core::{Allocator, HeapCheckError, Invariant, MemLib};
+
+use crate::emergency;
+use crate::lock::{Locked, Reentered};
 
 /// The virtual range a [`LockedAllocator`] reserves by default: 8 GiB, committed by the
 /// OS only as it is touched.
@@ -32,10 +46,13 @@ pub const DEFAULT_RESERVE: usize = 8 << 30;
 /// Bytes below an over-aligned payload that hold the address of its block.
 const BACK_POINTER: usize = size_of::<usize>();
 
+/// How this deployment's messages start.
+const WHO: &str = "mmlab:";
+
 /// A strategy behind a lock, usable as `#[global_allocator]`.
 pub struct LockedAllocator<A> {
     /// The strategy, built on first use. `None` until then, or if building failed.
-    state: Mutex<Option<A>>,
+    state: Locked<Option<A>>,
     /// Builds the strategy (un-initialised) over a heap.
     build: fn(MemLib) -> A,
     /// How much virtual memory the heap reserves.
@@ -51,55 +68,47 @@ impl<A: Allocator> LockedAllocator<A> {
 
     /// As [`LockedAllocator::new`], with a heap of `reserve` bytes.
     pub const fn with_reserve(build: fn(MemLib) -> A, reserve: usize) -> Self {
-        LockedAllocator { state: Mutex::new(None), build, reserve }
+        LockedAllocator { state: Locked::new(WHO, None), build, reserve }
     }
 
-    /// Locks the strategy, building it first if this is the first use. `None` when the
-    /// heap could not be reserved or the strategy could not be initialised.
-    fn lock(&self) -> MutexGuard<'_, Option<A>> {
-        let mut guard = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if guard.is_none()
+    /// The strategy, building it first if this is the first use. `None` when the heap
+    /// could not be reserved or the strategy could not be initialised.
+    fn strategy<'s>(&self, state: &'s mut Option<A>) -> Option<&'s mut A> {
+        if state.is_none()
             && let Ok(heap) = MemLib::reserve(self.reserve)
         {
             let mut strategy = (self.build)(heap);
             if strategy.init().is_ok() {
-                *guard = Some(strategy);
+                *state = Some(strategy);
             }
         }
-        guard
+        state.as_mut()
     }
 
     /// Runs the strategy's heap checker under the lock (`Ok` before first use).
-    pub fn check_heap(&self) -> Result<(), mm_core::HeapCheckError> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .as_ref()
-            .map_or(Ok(()), A::check_heap)
-    }
-
-    /// Runs `f` on the strategy, or returns null when there is none.
-    fn with<R>(&self, f: impl FnOnce(&mut A) -> *mut R) -> *mut R {
-        match self.lock().as_mut() {
-            Some(strategy) => f(strategy),
-            None => ptr::null_mut(),
+    ///
+    /// The checker reads the heap while holding the lock, so it must not allocate from
+    /// it: on a healthy heap it allocates nothing, and the `String`s of an error report
+    /// come from the emergency reserve (dropping the error later is harmless).
+    pub fn check_heap(&self) -> Result<(), HeapCheckError> {
+        match self.state.with_allocating("check_heap", |state| state.as_ref().map_or(Ok(()), A::check_heap)) {
+            Ok(result) => result,
+            // Called from inside the allocator on this same thread (a panic hook):
+            // the heap is in use further up the stack and cannot be read now.
+            Err(Reentered) => Err(HeapCheckError::new(
+                0,
+                Invariant::Other("not checked: this thread is already inside the allocator".into()),
+            )),
         }
     }
 }
 
-/// When a hardened strategy (`--features hardened`) refused a `dealloc` or `realloc`
-/// (double free, a pointer it never returned, an overwritten header), stops the program
-/// as glibc does: carrying on would hide the bug. Writes its message without allocating.
+/// Stops the program, as glibc does, when the strategy refused the last `dealloc` or
+/// `realloc` (double free, a pointer it never returned, an overwritten header): carrying
+/// on would hide the bug.
 fn abort_on_misuse<A: Allocator>(strategy: &mut A, call: &str) {
     if let Some(misuse) = strategy.take_misuse() {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "mmlab: {call}(): {} (heap offset {:#x})",
-            misuse.short(),
-            misuse.offset()
-        );
-        std::process::abort();
+        crate::fatal::misuse(WHO, call, &misuse);
     }
 }
 
@@ -136,27 +145,59 @@ unsafe fn over_aligned_block(ptr: *mut u8) -> NonNull<u8> {
     unsafe { NonNull::new_unchecked(ptr.sub(BACK_POINTER).cast::<usize>().read() as *mut u8) }
 }
 
+/// A new block of `new_size` bytes (alignment `layout.align()`) holding the first bytes
+/// of `ptr`, a live block of `layout.size()` bytes, which is left as it is.
+///
+/// # Safety
+/// `ptr` is live and holds `layout.size()` bytes; `new_size` is valid with that
+/// alignment; `alloc` returns blocks of at least the layout's size, or null.
+unsafe fn move_to(
+    ptr: *mut u8,
+    layout: Layout,
+    new_size: usize,
+    alloc: impl FnOnce(Layout) -> *mut u8,
+) -> *mut u8 {
+    // SAFETY: the caller's contract (`GlobalAlloc::realloc`'s).
+    let new = alloc(unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) });
+    if !new.is_null() {
+        // SAFETY: both blocks are live and distinct, `ptr` holds `layout.size()` bytes
+        // and `new` holds `new_size`.
+        unsafe { ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+    }
+    new
+}
+
 // SAFETY: every method locks the strategy, so it is used by one thread at a time; the
 // strategy returns blocks that are aligned (directly, or by the over-aligned path), at
 // least `layout.size()` long, and disjoint from every other live block (its contract,
-// checked by the conformance kit); null reports failure.
+// checked by the conformance kit); the emergency reserve returns aligned blocks that it
+// never hands out twice; null reports failure.
 unsafe impl<A: Allocator> GlobalAlloc for LockedAllocator<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.with(|s| {
+        let served = self.state.with("alloc", |state| {
+            let Some(s) = self.strategy(state) else { return ptr::null_mut() };
             if served_directly(s, layout) {
                 s.malloc(layout.size()).map_or(ptr::null_mut(), NonNull::as_ptr)
             } else {
                 alloc_over_aligned(s, layout)
             }
-        })
+        });
+        served.unwrap_or_else(|Reentered| emergency::alloc(layout.size(), layout.align()))
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let Some(payload) = NonNull::new(ptr) else { return };
-        if let Some(s) = self.lock().as_mut() {
+        if emergency::contains(ptr) {
+            return; // never reused
+        }
+        // `Err(Reentered)`: this thread is panicking inside the allocator, whose heap it
+        // must not touch; the block is simply not freed.
+        let _ = self.state.with("dealloc", |state| {
+            let Some(s) = state.as_mut() else { return };
             // SAFETY: `ptr` came from `alloc`/`realloc` with this `layout` (the
-            // `GlobalAlloc` contract), so it is a live block of this strategy, or an
-            // over-aligned payload whose block the back pointer names.
+            // `GlobalAlloc` contract), and is not the reserve's, so it is a live block
+            // of this strategy, or an over-aligned payload whose block the back pointer
+            // names.
             unsafe {
                 if served_directly(s, layout) {
                     s.free(payload);
@@ -165,11 +206,17 @@ unsafe impl<A: Allocator> GlobalAlloc for LockedAllocator<A> {
                 }
             }
             abort_on_misuse(s, "dealloc");
-        }
+        });
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        self.with(|s| {
+        if emergency::contains(ptr) {
+            // A block of a heap check's report, grown by its owner: it moves to the heap.
+            // SAFETY: `ptr` is live with `layout` (the `GlobalAlloc` contract).
+            return unsafe { move_to(ptr, layout, new_size, |new| self.alloc(new)) };
+        }
+        let resized = self.state.with("realloc", |state| {
+            let Some(s) = state.as_mut() else { return ptr::null_mut() };
             if served_directly(s, layout) {
                 // SAFETY: `ptr` is a live block of this strategy (the `GlobalAlloc`
                 // contract), and `new_size > 0`, so this is a resize, never a free.
@@ -177,19 +224,22 @@ unsafe impl<A: Allocator> GlobalAlloc for LockedAllocator<A> {
                 abort_on_misuse(s, "realloc");
                 return moved.map_or(ptr::null_mut(), NonNull::as_ptr);
             }
-            // SAFETY: `layout.align()` is a power of two and `new_size` fits with it (the
-            // `GlobalAlloc` contract).
-            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-            let new = alloc_over_aligned(s, new_layout);
-            if !new.is_null() {
-                // SAFETY: both payloads are live, distinct, and at least
-                // `min(old, new)` bytes long; the old block is freed once.
-                unsafe {
-                    ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+            // SAFETY: `ptr` is live with `layout`; the new block comes from this
+            // strategy, and the old one is freed once, after the copy.
+            unsafe {
+                let new = move_to(ptr, layout, new_size, |new| alloc_over_aligned(s, new));
+                if !new.is_null() {
                     s.free(over_aligned_block(ptr));
+                    abort_on_misuse(s, "realloc");
                 }
+                new
             }
-            new
+        });
+        resized.unwrap_or_else(|Reentered| {
+            // Panicking inside the allocator: copy into the reserve, leave the old
+            // block alone (its bytes are read, its metadata is not).
+            // SAFETY: `ptr` is live with `layout`.
+            unsafe { move_to(ptr, layout, new_size, |new| emergency::alloc(new.size(), new.align())) }
         })
     }
 }

@@ -17,8 +17,25 @@
 //!     assert_eq!(v.iter().sum::<u64>(), 499_500);
 //! }
 //! ```
+//!
+//! ## When things go wrong
+//!
+//! The three ways of using a strategy for real, [`LockedAllocator`], `libmm`
+//! (`crates/mm-capi`) and `libmm_preload.so` (`crates/mm-preload`), share how they stop a
+//! program, as glibc does, rather than carry on with a damaged heap or hang:
+//!
+//! * [`lock`]: one lock that knows its owner, so a thread re-entering the allocator is
+//!   told from one waiting for it, and that runs every call under `catch_unwind`;
+//! * [`fatal`]: the messages, written without allocating (misuse the strategy refused,
+//!   a strategy's panic reported as a corrupted heap, re-entry);
+//! * [`emergency`]: memory for the allocations a panic makes while its thread is inside
+//!   the allocator, or a heap checker's report, which must not come from the heap.
 
+pub mod emergency;
+pub mod fatal;
 mod global;
+pub mod lock;
+pub mod text;
 pub mod workload;
 
 pub use global::{DEFAULT_RESERVE, LockedAllocator};

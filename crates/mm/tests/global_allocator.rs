@@ -1,6 +1,8 @@
 //! Every strategy as the `#[global_allocator]` of a real Rust program: the `workload`
 //! example is built and run once per strategy feature, and its report must equal the
-//! same workload's report computed here on the system allocator.
+//! same workload's report computed here on the system allocator; and the failure cases
+//! of `global_faults.rs` (a panicking strategy, a signal handler that allocates, the heap
+//! checker on the global allocator) are run for every strategy.
 
 use std::process::Command;
 
@@ -28,6 +30,36 @@ fn the_workload_example_runs_on_every_strategy() {
         assert!(out.status.success(), "{strategy}: the example failed: {stderr}");
         assert!(stderr.contains(&format!("global allocator: mmlab {strategy}")), "{strategy}: {stderr}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{strategy}: different results");
+    }
+}
+
+#[test]
+fn the_failure_cases_hold_for_every_strategy() {
+    // This build's strategy runs them as `cargo test -p mm` itself; the others here.
+    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    for strategy in ["implicit", "explicit", "segregated", "buddy"].into_iter().filter(|&s| s != mm::STRATEGY)
+    {
+        let out = Command::new(env!("CARGO"))
+            .current_dir(workspace)
+            .args([
+                "test",
+                "-q",
+                "-p",
+                "mm",
+                "--test",
+                "global_faults",
+                "--no-default-features",
+                "--features",
+            ])
+            .arg(strategy)
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "{strategy}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

@@ -1,16 +1,51 @@
-/* Misuse a hardened build must catch: `d` frees a block twice, `i` frees a pointer
- * into the middle of a block, `o` overwrites the 8 bytes below a payload (where the
- * strategies keep their headers) and frees it. Without an argument: correct use. */
+/* Misuse a malloc must catch, one kind per argument:
+ *   d  frees a block twice
+ *   1  frees a pointer one byte into a block (misaligned)
+ *   i  frees a pointer into the middle of a block (aligned)
+ *   o  overwrites the 8 bytes below a payload (where the strategies keep their
+ *      headers) and frees the block
+ *   s, g, m  free a pointer that malloc never returned: on the stack, in a global, in
+ *      a page of its own from mmap
+ *   c  corrupts the heap behind the allocator's back (writes over a freed block and
+ *      the word below it, as a use after free does), then allocates: the allocator
+ *      trips over its own metadata
+ * Without an argument: correct use, which prints "fine". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+static char global[64];
+
 int main(int argc, char **argv) {
     char *keep = malloc(64);
     char *p = malloc(100);
+    char *after = malloc(100);
+    char stack[64];
     strcpy(keep, "fine");
-    if (argc > 1 && argv[1][0] == 'd') { free(p); free(p); }
-    if (argc > 1 && argv[1][0] == 'i') { free(p + 16); }
-    if (argc > 1 && argv[1][0] == 'o') { memset(p - 8, 0x41, 8); free(p); }
+    switch (argc > 1 ? argv[1][0] : 0) {
+    case 'd': free(p); free(p); break;
+    case '1': free(p + 1); break;
+    case 'i': free(p + 16); break;
+    case 'o': memset(p - 8, 0x41, 8); free(p); break;
+    case 's': free(stack); break;
+    case 'g': free(global); break;
+    case 'm': {
+        char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (page == MAP_FAILED) return 2;
+        free(page);
+        break;
+    }
+    case 'c': {
+        free(p);
+        memset(p - 8, 0x7f, 24);
+        char *q = malloc(100);
+        char *r = malloc(300);
+        printf("%p %p\n", (void *)q, (void *)r);
+        break;
+    }
+    }
     puts(keep);
+    free(after);
     return 0;
 }

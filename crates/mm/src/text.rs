@@ -1,5 +1,5 @@
-//! Text built on the stack: the preload library's messages and log lines, formatted
-//! without allocating (it runs inside `malloc`).
+//! Text built on the stack: the wrappers' fatal messages and the preload recorder's log
+//! lines, formatted without allocating (they are written from inside `malloc`).
 
 /// At most `N` bytes of text. Pushing past the end truncates rather than panics: every
 /// caller sizes its line for what it writes, and a cut message beats an abort in `malloc`.
@@ -8,11 +8,19 @@ pub struct Line<const N: usize> {
     len: usize,
 }
 
-impl<const N: usize> Line<N> {
-    pub fn new() -> Self {
+impl<const N: usize> Default for Line<N> {
+    fn default() -> Self {
         Line { bytes: [0; N], len: 0 }
     }
+}
 
+impl<const N: usize> Line<N> {
+    /// An empty line.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends `bytes` (as much of them as fits).
     pub fn push(&mut self, bytes: &[u8]) -> &mut Self {
         let n = bytes.len().min(N - self.len);
         self.bytes[self.len..self.len + n].copy_from_slice(&bytes[..n]);
@@ -34,17 +42,17 @@ impl<const N: usize> Line<N> {
         self.push(&digits[at..])
     }
 
-    /// `value` in decimal.
-    #[cfg_attr(not(feature = "record"), allow(dead_code))]
+    /// Appends `value` in decimal.
     pub fn dec(&mut self, value: u64) -> &mut Self {
         self.digits(value, 10)
     }
 
-    /// `value` in lowercase hexadecimal, without `0x`.
+    /// Appends `value` in lowercase hexadecimal, without `0x`.
     pub fn hex(&mut self, value: usize) -> &mut Self {
         self.digits(value as u64, 16)
     }
 
+    /// The text so far.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }

@@ -1,0 +1,326 @@
+//! The one lock of every deployment: [`LockedAllocator`](crate::LockedAllocator),
+//! `libmm` and `libmm_preload.so` put their strategy behind a [`Locked`].
+//!
+//! The strategies are single-threaded (`&mut self`), so each deployment serialises its
+//! calls. `std::sync::Mutex` would do for threads, but a lock *inside the allocator*
+//! must also answer three questions a mutex does not:
+//!
+//! * **Who holds it?** A thread that calls the allocator while already inside it would
+//!   wait for itself for ever. The lock records its owner (`pthread_self`) and so tells
+//!   re-entry from contention. A re-entry is let through, or served elsewhere, or stops
+//!   the program, by its cause (see [`Locked::with`]).
+//! * **What if the strategy panics?** Strategies panic when they find their own metadata
+//!   inconsistent: the heap is corrupted. Unwinding out of `malloc` into C is undefined,
+//!   and going on in Rust would use the damaged heap again. Every call runs under
+//!   `catch_unwind`; a caught panic stops the program with the panic's own message
+//!   ([`fatal::heap_corrupted`]). While the panic is
+//!   being formatted, its allocations re-enter the lock and are served from the
+//!   [emergency reserve](crate::emergency).
+//! * **What about `fork`?** The preload library must hold the lock across `fork` and
+//!   release it in both processes afterwards, from `pthread_atfork` handlers, which a
+//!   guard-based mutex cannot express ([`Locked::hold_for_fork`]).
+//!
+//! It is the classic three-state futex lock (Drepper, "Futexes Are Tricky"): 0 free,
+//! 1 held, 2 held with waiters; an uncontended lock and unlock are one atomic each, and
+//! a waiter sleeps in the kernel instead of spinning on two cores.
+
+use std::cell::UnsafeCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use crate::fatal;
+
+const FREE: u32 = 0;
+const HELD: u32 = 1;
+const CONTENDED: u32 = 2;
+
+/// Spins before sleeping: a holder usually leaves within a few hundred nanoseconds.
+const SPINS: u32 = 100;
+
+/// What a thread that re-enters the allocator for no good reason is told.
+const REENTERED: &[u8] =
+    b"malloc was re-entered on a thread already inside it: a signal handler called malloc";
+
+/// A value behind the lock.
+pub struct Locked<T> {
+    state: AtomicU32,
+    /// `pthread_self()` of the holder, 0 when free.
+    owner: AtomicUsize,
+    /// `pthread_self()` of a thread holding the lock across `fork` (between the prepare
+    /// handler and the parent or child handler), 0 otherwise. That thread may still use
+    /// the value: other libraries' fork handlers run while we hold the lock, and may
+    /// allocate.
+    forking: AtomicUsize,
+    /// `pthread_self()` of a thread inside [`Locked::with_allocating`], whose nested
+    /// calls are served from the emergency reserve; 0 otherwise.
+    allocating: AtomicUsize,
+    /// The deployment's name, which starts every message (`mmlab preload:`).
+    who: &'static str,
+    value: UnsafeCell<T>,
+}
+
+/// A call that re-entered the lock on a thread inside it, while that thread panics (or
+/// runs [`Locked::with_allocating`]): the value is in use further up this thread's
+/// stack, so the caller must do without it: serve an allocation from the
+/// [emergency reserve](crate::emergency), ignore a free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reentered;
+
+// SAFETY: `value` is only reached while holding the lock (or by its holder, in the fork
+// window), so one thread at a time uses it; `T` is moved between threads only by that
+// hand-over.
+unsafe impl<T: Send> Sync for Locked<T> {}
+
+fn this_thread() -> usize {
+    // SAFETY: `pthread_self` has no preconditions; its result is non-zero on Linux.
+    unsafe { libc::pthread_self() as usize }
+}
+
+impl<T> Locked<T> {
+    /// `value` behind a free lock; messages start with `who` (`"mmlab preload:"`).
+    pub const fn new(who: &'static str, value: T) -> Self {
+        Locked {
+            state: AtomicU32::new(FREE),
+            owner: AtomicUsize::new(0),
+            forking: AtomicUsize::new(0),
+            allocating: AtomicUsize::new(0),
+            who,
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// The deployment's name, as given to [`Locked::new`].
+    pub fn who(&self) -> &'static str {
+        self.who
+    }
+
+    /// Runs `f` with the value, holding the lock; `call` names the operation in
+    /// messages. Should `f` panic, the program stops: the heap is corrupted.
+    ///
+    /// A thread that already holds the lock is one of three cases:
+    /// 1. it is inside `fork`, between our prepare and parent/child handlers, and another
+    ///    library's fork handler allocates: `f` runs (the holder is `fork`, not one of
+    ///    our calls);
+    /// 2. it is panicking (the strategy panicked further up, and the panic machinery
+    ///    allocates), or it is inside [`Locked::with_allocating`]: `Err(Reentered)`, and
+    ///    the caller serves the call without the value;
+    /// 3. otherwise a signal handler called the allocator in the middle of a call, or the
+    ///    allocator called itself: the program stops with a message, since waiting
+    ///    would wait for ever and going on would use the value twice.
+    #[inline]
+    pub fn with<R>(&self, call: &str, f: impl FnOnce(&mut T) -> R) -> Result<R, Reentered> {
+        let me = this_thread();
+        if self.owner.load(Ordering::Relaxed) == me {
+            return self.reenter(me, call, f);
+        }
+        self.acquire_as(me);
+        // SAFETY: the lock is held, so no other reference to the value exists.
+        let result = unsafe { self.run(call, f) };
+        self.release();
+        Ok(result)
+    }
+
+    /// [`Locked::with`], for an `f` that may itself allocate through this lock: a heap
+    /// checker that builds its error report. Those nested calls get `Err(Reentered)`,
+    /// and are served from the emergency reserve instead of touching the heap `f` is
+    /// reading.
+    pub fn with_allocating<R>(&self, call: &str, f: impl FnOnce(&mut T) -> R) -> Result<R, Reentered> {
+        self.with(call, |value| {
+            self.allocating.store(this_thread(), Ordering::Relaxed);
+            let result = f(value);
+            self.allocating.store(0, Ordering::Relaxed);
+            result
+        })
+    }
+
+    /// The three cases of re-entry (see [`Locked::with`]).
+    #[cold]
+    fn reenter<R>(&self, me: usize, call: &str, f: impl FnOnce(&mut T) -> R) -> Result<R, Reentered> {
+        if self.forking.load(Ordering::Relaxed) == me {
+            // SAFETY: this thread holds the lock, and no reference to the value is alive:
+            // the holder is `fork` itself, called by the program, not one of our calls.
+            return Ok(unsafe { self.run(call, f) });
+        }
+        if std::thread::panicking() || self.allocating.load(Ordering::Relaxed) == me {
+            return Err(Reentered);
+        }
+        fatal::fatal(self.who, &[REENTERED])
+    }
+
+    /// Runs `f` on the value, stopping the program if it panics.
+    ///
+    /// # Safety
+    /// The calling thread holds the lock, and no other reference to the value is alive.
+    #[inline]
+    unsafe fn run<R>(&self, call: &str, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the caller's contract; the reference ends with this call.
+        let value = unsafe { &mut *self.value.get() };
+        // Unwind safety does not matter: a panic never returns to the caller.
+        match catch_unwind(AssertUnwindSafe(|| f(value))) {
+            Ok(result) => result,
+            Err(payload) => fatal::heap_corrupted(self.who, call, &*payload),
+        }
+    }
+
+    /// `pthread_atfork` prepare: takes the lock and keeps it across `fork`, letting this
+    /// thread through meanwhile (for other libraries' fork handlers that allocate).
+    pub fn hold_for_fork(&self) {
+        let me = this_thread();
+        if self.owner.load(Ordering::Relaxed) == me {
+            fatal::fatal(self.who, &[REENTERED]);
+        }
+        self.acquire_as(me);
+        self.forking.store(me, Ordering::Relaxed);
+    }
+
+    /// `pthread_atfork` parent and child: the end of [`Locked::hold_for_fork`].
+    pub fn release_after_fork(&self) {
+        self.forking.store(0, Ordering::Relaxed);
+        self.release();
+    }
+
+    /// Takes the lock for thread `me` (`pthread_self`, found once by the caller), which
+    /// does not hold it.
+    #[inline]
+    fn acquire_as(&self, me: usize) {
+        if self.state.compare_exchange(FREE, HELD, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            self.acquire_contended();
+        }
+        self.owner.store(me, Ordering::Relaxed);
+    }
+
+    #[cold]
+    fn acquire_contended(&self) {
+        for _ in 0..SPINS {
+            if self.state.load(Ordering::Relaxed) == FREE
+                && self.state.compare_exchange(FREE, HELD, Ordering::Acquire, Ordering::Relaxed).is_ok()
+            {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        // Announce a waiter (state 2) and sleep until the holder's release wakes us.
+        while self.state.swap(CONTENDED, Ordering::Acquire) != FREE {
+            futex(&self.state, libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, CONTENDED);
+        }
+    }
+
+    /// Releases the lock taken by [`Locked::acquire_as`] (or inherited across `fork`).
+    #[inline]
+    fn release(&self) {
+        self.owner.store(0, Ordering::Relaxed);
+        if self.state.swap(FREE, Ordering::Release) == CONTENDED {
+            futex(&self.state, libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
+        }
+    }
+}
+
+fn futex(word: &AtomicU32, op: libc::c_int, value: u32) {
+    // `free` must leave errno alone (POSIX.1-2024, glibc 2.33+), and a successful
+    // `malloc` should: keep the caller's errno across the syscall.
+    let saved = errno::get();
+    // SAFETY: `word` is a live, aligned 32-bit atomic for the duration of the call; a
+    // null timeout means wait without one. Errors (EAGAIN when the word has changed,
+    // EINTR) only mean "look again", which both callers do.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), op, value, std::ptr::null::<libc::timespec>());
+    }
+    errno::set(saved);
+}
+
+/// This thread's `errno`.
+pub mod errno {
+    /// Reads it.
+    pub fn get() -> libc::c_int {
+        // SAFETY: `__errno_location` returns this thread's errno slot, always valid.
+        unsafe { *libc::__errno_location() }
+    }
+
+    /// Sets it.
+    pub fn set(value: libc::c_int) {
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = value };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_lock_excludes_other_threads() {
+        let counter = Arc::new(Locked::new("test:", 0u64));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let counter = Arc::clone(&counter);
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        // A non-atomic read-modify-write: lost updates if two threads
+                        // were ever inside at once.
+                        counter
+                            .with("add", |c| {
+                                let seen = *c;
+                                std::hint::black_box(());
+                                *c = seen + 1;
+                            })
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(counter.with("read", |c| *c), Ok(80_000));
+    }
+
+    #[test]
+    fn acquire_and_release_pair_up_across_calls() {
+        let lock = Locked::new("test:", 5);
+        lock.acquire_as(this_thread());
+        assert_eq!(lock.state.load(Ordering::Relaxed), HELD);
+        lock.release();
+        assert_eq!(lock.state.load(Ordering::Relaxed), FREE);
+        assert_eq!(lock.with("read", |v| *v), Ok(5));
+    }
+
+    #[test]
+    fn the_forking_thread_is_let_through_and_a_checker_gets_the_reserve() {
+        let lock = Locked::new("test:", 1);
+        lock.hold_for_fork();
+        assert_eq!(lock.with("inside fork", |v| *v), Ok(1), "another library's fork handler");
+        lock.release_after_fork();
+        assert_eq!(lock.state.load(Ordering::Relaxed), FREE);
+
+        let nested = lock.with_allocating("check", |v| {
+            *v = 2;
+            lock.with("nested", |_| unreachable!("the value is in use"))
+        });
+        assert_eq!(nested, Ok(Err(Reentered)));
+        assert_eq!(lock.with("read", |v| *v), Ok(2), "and the lock was released");
+    }
+
+    #[test]
+    fn a_panicking_thread_that_re_enters_is_told_so() {
+        struct ReentersWhileUnwinding<'a>(&'a Locked<u8>, &'a mut Option<Result<(), Reentered>>);
+        impl Drop for ReentersWhileUnwinding<'_> {
+            fn drop(&mut self) {
+                // Runs during the unwinding below, with the lock held by this thread.
+                *self.1 = Some(self.0.with("nested", |_| ()));
+            }
+        }
+        let lock = Locked::new("test:", 0u8);
+        let mut seen = None;
+        // SAFETY (of the test): `run` is bypassed so that the panic unwinds to here
+        // instead of stopping the process.
+        lock.acquire_as(this_thread());
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let _guard = ReentersWhileUnwinding(&lock, &mut seen);
+            panic!("the strategy found its heap inconsistent");
+        }));
+        lock.release();
+        assert!(caught.is_err());
+        assert_eq!(seen, Some(Err(Reentered)));
+    }
+}
