@@ -622,7 +622,7 @@ pub unsafe fn resize_by_moving<A: Allocator + ?Sized>(
     // The size comes from the block's header, which the program can have overwritten:
     // never copy from outside the heap on its word.
     if !alloc.heap().contains(ptr.as_ptr(), kept) {
-        Corruption::new("realloc(): invalid old size", alloc.heap().offset_of(ptr.as_ptr())).panic();
+        Corruption::new("invalid old size", alloc.heap().offset_of(ptr.as_ptr())).panic();
     }
     let new = alloc.malloc(size)?;
     // SAFETY: `kept` bytes at `ptr` lie inside the heap (checked above) and the new

@@ -203,7 +203,7 @@ impl Segregated {
         }
         let size = header.size();
         if !self.is_block_size(block, size) {
-            Corruption::new("free(): invalid size", block.offset()).panic();
+            Corruption::new("invalid block size", block.offset()).panic();
         }
         Some((block, size))
     }
@@ -357,7 +357,7 @@ impl Segregated {
         let next_header = next.header(&self.heap);
         if !next_header.prev_allocated() {
             // The header we just read tells whether `block` is in use, and it is.
-            Corruption::new("free(): invalid next block", next.offset()).panic();
+            Corruption::new("next block does not know its neighbour is in use", next.offset()).panic();
         }
         if !next_header.is_allocated() && next_header.size() <= MAX_BLOCK - total {
             self.take_free(next, next_header.size());
