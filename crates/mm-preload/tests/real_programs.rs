@@ -434,6 +434,30 @@ fn the_recorder_logs_a_program_and_leaves_its_output_alone() {
     }
 }
 
+/// Issue 11's first reproduction: gigabyte blocks freed side by side (`tests/c/gigabytes.c`).
+#[test]
+fn gigabyte_blocks_freed_side_by_side_leave_a_working_heap() {
+    let dir = scratch().join("preload-gigabytes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("gigabytes");
+    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
+    cc.args(["-O0", "-w", "-o"])
+        .arg(&exe)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/gigabytes.c"));
+    assert!(run(cc, None).status.success(), "gigabytes.c compiles");
+    let reference = run(Command::new(&exe), None);
+    assert_eq!(reference.stdout, b"ok\n", "glibc: {reference:?}");
+    for feature in STRATEGIES.into_iter().chain(HARDENED) {
+        let got = run(Command::new(&exe), Some(&library(feature)));
+        assert!(
+            got.status.success() && got.stdout == b"ok\n",
+            "{feature}: {}{}",
+            String::from_utf8_lossy(&got.stdout),
+            String::from_utf8_lossy(&got.stderr)
+        );
+    }
+}
+
 /// `tests/c/misuse.c`, compiled once.
 fn misuse_program() -> PathBuf {
     static EXE: OnceLock<PathBuf> = OnceLock::new();

@@ -256,3 +256,37 @@ fn check_heap_on_the_global_allocator_reports_a_damaged_heap() {
         },
     );
 }
+
+/// Issue 11's first reproduction: gigabyte blocks freed side by side. Their merge would
+/// exceed what segregated fits' 32-bit header can hold; it used to wrap, panic inside
+/// the lock and hang for ever. A strategy whose heap cannot hold them all refuses some
+/// (`try_reserve` reports it), which is fine; the program must go on.
+#[test]
+fn gigabyte_blocks_freed_side_by_side_leave_a_working_heap() {
+    in_a_child(
+        "gigabyte_blocks_freed_side_by_side_leave_a_working_heap",
+        || {
+            let blocks: Vec<Vec<u8>> = (0..5)
+                .filter_map(|_| {
+                    let mut block = Vec::new();
+                    block.try_reserve_exact(1 << 30).ok().map(|()| block)
+                })
+                .collect();
+            let held = blocks.len();
+            let keep = vec![7u8; 64];
+            drop(blocks);
+            let again: Vec<Vec<u8>> = (0..held).map(|_| Vec::with_capacity(1 << 30)).collect();
+            GLOBAL.check_heap().unwrap();
+            println!("ok: {held} GiB held, freed and held again; {} {}", again.len(), keep[63]);
+        },
+        |out| {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("ok: "),
+                "{}: {stdout}{}",
+                mm::STRATEGY,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        },
+    );
+}
