@@ -273,7 +273,7 @@ fn gigabyte_blocks_freed_side_by_side_leave_a_working_heap() {
                 })
                 .collect();
             let held = blocks.len();
-            let keep = vec![7u8; 64];
+            let keep = std::hint::black_box(Box::new([7u8; 64]));
             drop(blocks);
             let again: Vec<Vec<u8>> = (0..held).map(|_| Vec::with_capacity(1 << 30)).collect();
             GLOBAL.check_heap().unwrap();
