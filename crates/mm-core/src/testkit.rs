@@ -58,6 +58,9 @@
 //! | [`coalescing`] | freeing everything gives back one region | yes |
 //! | [`random_mixed`], [`random_realloc`] | seeded op soup with a bounded live set | yes |
 //!
+//! [`misuse`] holds the scenarios of programs that break the contract (double frees,
+//! wild pointers, overflows), which every strategy of ours runs too.
+//!
 //! "Needs reuse" marks the scenarios that a correct allocator which never reuses memory
 //! (a bump allocator) is *expected* to fail; the kit's own tests rely on that split.
 //!
@@ -67,6 +70,8 @@
 //! the randomized runs bound it (a few hundred blocks) and stay in the low seconds per
 //! strategy in a debug build. Sizes are drawn mostly small (where the classic traces
 //! live), with a tail of large blocks to exercise heap growth and splitting.
+
+pub mod misuse;
 
 use std::collections::BTreeMap;
 use std::fmt;
