@@ -21,15 +21,20 @@
 //!   empty, so the smallest order with a free block is one `trailing_zeros` away.
 //! * Free-list links (in the free blocks) and heads (here) are 32-bit: `0` is the end
 //!   of a list, `n` names arena offset `(n - 1) * 16`. That keeps the smallest block at
-//!   16 bytes (a 2-byte header and two links) and caps the arena at 2^35 bytes.
+//!   16 bytes (a 2-byte header and two links) and caps the arena at 2^36 - 16 bytes
+//!   ([`ARENA_REACH`]): a larger heap is used up to there, never past it, so no block
+//!   ever has an offset its link would truncate.
 //!
 //! Every access goes through [`MemLib::read`] / [`MemLib::write`], which bounds-check
 //! the offset, so a corrupted heap makes the allocator panic rather than touch memory
-//! outside its heap.
+//! outside its heap. Unlinking goes further ([`Arena::check_listed`]): it checks, as
+//! glibc does, that the block is free and that its neighbours on the list name it back,
+//! so that links a program overwrote (a write into a freed block) stop the operation
+//! with a message naming the corruption, before anything is written through them.
 
 use std::fmt;
 
-use mm_core::{Align, MemLib};
+use mm_core::{Align, Corruption, MemLib};
 
 use crate::header::{HEADER_BYTES, Header};
 
@@ -48,6 +53,12 @@ const LINK_SHIFT: u32 = 4;
 pub(crate) const MIN_ORDER_FLOOR: u32 = 4;
 /// The largest order links can name (and that fits a `usize` with room to spare).
 const MAX_ORDER_CAP: u32 = if usize::BITS > 36 { 35 } else { usize::BITS - 2 };
+/// The most arena bytes links can reach: the last link word, `u32::MAX`, names arena
+/// offset `2^36 - 32`, the start of the last 16-byte block below `2^36 - 16`.
+pub(crate) const ARENA_REACH: usize = (u32::MAX as usize) << LINK_SHIFT;
+/// The bytes a free block's header and links take: what must lie inside the heap before
+/// they are read.
+const FREE_BLOCK_BYTES: usize = HEADER_BYTES + 2 * LINK_BYTES;
 
 /// Where things are, fixed by the alignment and the heap's maximum size alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +72,8 @@ pub(crate) struct Layout {
     pub(crate) lists: usize,
     /// Heap offset of arena offset 0.
     pub(crate) base: usize,
-    /// The most arena bytes the heap can ever hold.
+    /// The most arena bytes the heap can ever hold: what the heap leaves after the
+    /// control area, but no more than links can reach ([`ARENA_REACH`]).
     pub(crate) capacity: usize,
 }
 
@@ -75,7 +87,7 @@ impl Layout {
         let control_end = HEADS_AT + LINK_BYTES * lists;
         let base =
             align.round_up(control_end + HEADER_BYTES).expect("alignments are at most a page") - HEADER_BYTES;
-        let capacity = max_heap.saturating_sub(base);
+        let capacity = max_heap.saturating_sub(base).min(ARENA_REACH);
         let max_order = capacity.checked_ilog2().unwrap_or(0).min(MAX_ORDER_CAP);
         Layout { min_order, max_order, lists, base, capacity }
     }
@@ -135,8 +147,19 @@ pub(crate) const fn size_of_order(order: u32) -> usize {
 }
 
 /// A link word for `block` (`0` for none).
+///
+/// # Panics
+/// When the block lies past what a link can name: the arena's capacity keeps every
+/// block below [`ARENA_REACH`], and a link must never be truncated into another block's.
+#[inline]
 fn encode(block: Option<Block>) -> u32 {
-    block.map_or(0, |b| (b.0 >> LINK_SHIFT) as u32 + 1)
+    match block {
+        None => 0,
+        Some(b) => match u32::try_from((b.0 >> LINK_SHIFT) + 1) {
+            Ok(link) => link,
+            Err(_) => panic!("arena offset {:#x} is past what a link can name", b.0),
+        },
+    }
 }
 
 /// The block a link word names.
@@ -190,6 +213,41 @@ impl Arena<'_> {
     /// Arena bytes the heap holds so far: the blocks and the untouched tail.
     pub(crate) fn materialized(&self) -> usize {
         self.heap.heap_size() - self.layout.base
+    }
+
+    /// True when a free block at `block` can have its header and links read: it starts
+    /// at a multiple of the smallest block, and they lie inside the heap. Every block a
+    /// link names is checked so before it is read through.
+    #[inline]
+    pub(crate) fn can_hold_links(&self, block: Block) -> bool {
+        block.0.is_multiple_of(size_of_order(self.layout.min_order))
+            && block.0.checked_add(FREE_BLOCK_BYTES).is_some_and(|end| end <= self.materialized())
+    }
+
+    /// Checks that `block` is a listed free block of `order`, as glibc's "safe
+    /// unlinking" does: its header says free and `order`, and its neighbours on the list
+    /// name it back (the next block's prev link, and the previous block's next link or
+    /// the list's head). Every listed block passes; a block whose header or links a
+    /// program overwrote (an overflow out of the block below, a write into a freed
+    /// block) almost never does. Reads nothing outside the heap and never panics.
+    #[inline]
+    pub(crate) fn check_listed(&self, block: Block, order: u32) -> Result<(), Corruption> {
+        let at = self.layout.base + block.0;
+        let listable = (self.layout.min_order..=self.layout.max_order).contains(&order);
+        if !listable || !self.can_hold_links(block) || self.header(block) != Header::free(order) {
+            return Err(Corruption::new("free block's header is corrupted", at));
+        }
+        let me = encode(Some(block));
+        let names_me = |link: Option<Block>, word: fn(&Self, Block) -> u32| {
+            link.is_some_and(|other| self.can_hold_links(other) && word(self, other) == me)
+        };
+        let (next, prev) = (self.next(block), self.prev(block));
+        let linked_back = (next.is_none() || names_me(next, Arena::prev_word))
+            && match prev {
+                Some(_) => names_me(prev, Arena::next_word),
+                None => self.head_word(order) == me,
+            };
+        if linked_back { Ok(()) } else { Err(Corruption::new("corrupted double-linked list", at)) }
     }
 
     /// The block that ends at `end` (a block boundary, `0 < end <= frontier`): the
@@ -271,7 +329,16 @@ impl ArenaMut<'_> {
 
     /// Takes the free `block` off the list of `order` (its header is left as it was:
     /// the caller re-labels the block).
+    ///
+    /// # Panics
+    /// With a [`Corruption`] when the block is not what the list says
+    /// ([`Arena::check_listed`]): unlinking through a forged link would write where a
+    /// program chose (the classic unlink attack), so the operation stops instead.
+    #[inline]
     pub(crate) fn unlink(&mut self, block: Block, order: u32) {
+        if let Err(corruption) = self.view().check_listed(block, order) {
+            corruption.panic();
+        }
         let (next, prev) = (self.view().next(block), self.view().prev(block));
         match prev {
             Some(prev) => self.set_next(prev, next),

@@ -38,15 +38,22 @@ pub struct Header(u16);
 
 impl Header {
     /// The header of an allocated block of `2^order` bytes.
+    ///
+    /// # Panics
+    /// When `order` does not fit in the header's six bits (no heap has such a block:
+    /// the allocator never asks for one, and an order must never be truncated).
+    #[inline]
     pub const fn allocated(order: u32) -> Header {
-        debug_assert!(order <= ORDER_MASK as u32);
-        Header(order as u16 | HeaderFlags::ALLOCATED.bits())
+        Header(checked_order(order) | HeaderFlags::ALLOCATED.bits())
     }
 
     /// The header of a free block of `2^order` bytes.
+    ///
+    /// # Panics
+    /// As [`Header::allocated`].
+    #[inline]
     pub const fn free(order: u32) -> Header {
-        debug_assert!(order <= ORDER_MASK as u32);
-        Header(order as u16 | HeaderFlags::FREE.bits())
+        Header(checked_order(order) | HeaderFlags::FREE.bits())
     }
 
     /// Reads a raw word as a header (e.g. one found in a damaged heap).
@@ -83,6 +90,14 @@ impl Header {
     pub const fn unknown_bits(self) -> u16 {
         self.0 & !ORDER_MASK & !STATE_BITS
     }
+}
+
+/// `order` as the header's order bits: a real check, in every build, since a larger
+/// order would silently become a small one.
+#[inline]
+const fn checked_order(order: u32) -> u16 {
+    assert!(order <= ORDER_MASK as u32, "a block order must fit in the header's six bits");
+    order as u16
 }
 
 // Plain masks for the hot paths.

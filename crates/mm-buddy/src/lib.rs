@@ -74,15 +74,46 @@
 //! block after small ones leaves a gap (on the free lists, but only reusable by
 //! requests that fit its pieces). Freed blocks merge only with their own buddy, never
 //! with the free neighbour on the other side.
+//!
+//! Links of 32 bits in units of 16 bytes name arena offsets below 2^36 - 16, so the
+//! arena stops there, however large the heap; the 6-bit order of a header names blocks
+//! far larger than that. Both limits are checks in every build: a request past them
+//! fails, and nothing is ever truncated.
+//!
+//! ## Misuse
+//!
+//! Every build checks each pointer given to `free` and `realloc` (`src/guard.rs`): it
+//! must be a payload position of the arena whose header says allocated. Otherwise the
+//! call changes nothing and the misuse, a double free or an invalid pointer, is kept
+//! for [`Allocator::take_misuse`] (the C library and the preload library abort on it,
+//! as glibc does). A freed block's header says free from then on, also when it merged
+//! into its left buddy and when `realloc` slid its payload down, so a second free of
+//! the same pointer is seen. Unlinking checks, as glibc's "safe unlinking" does, that
+//! the block is free and that its neighbours on the list name it back; a block a
+//! program wrote into stops the operation with a [`Corruption`] panic naming the broken
+//! rule ("corrupted double-linked list") before anything is written through its links.
+//! Every heap access is bounds-checked besides, so no bytes a program writes into freed
+//! blocks or past the end of its blocks make the allocator touch memory outside its
+//! heap.
+//!
+//! The hardened mode ([`mm_core::hardened`]) knows every live block, so it also catches
+//! the double free of a block handed out again, and before each `free` and `realloc`
+//! it asks [`Allocator::check_neighbourhood`]: the block's header, every buddy the free
+//! would merge with (listed, links mutual) and the block after it, which an overflow
+//! reaches first. An overflow of up to 16 bytes out of a block is reported at the
+//! latest when the block or its neighbour is freed.
 
 mod arena;
 mod check;
+mod guard;
 mod header;
 mod spans;
 
 use std::ptr::NonNull;
 
-use mm_core::{Align, Allocator, HeapCheckError, HeapSpan, InitError, MemLib, resize_by_moving};
+use mm_core::{
+    Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, MemLib, Misuse, resize_by_moving,
+};
 
 use crate::arena::{Arena, ArenaMut, Block, Layout, size_of_order};
 pub use crate::header::{HEADER_BYTES, Header, HeaderFlags};
@@ -140,13 +171,15 @@ pub struct Buddy {
     layout: Layout,
     /// Set by a successful `init`; until then every request fails.
     ready: bool,
+    /// The misuse the last `free` or `realloc` refused, for [`Allocator::take_misuse`].
+    misuse: Option<Misuse>,
 }
 
 impl Buddy {
     /// An allocator that will live in `heap`. Nothing is written until `init`.
     pub fn new(heap: MemLib, config: BuddyConfig) -> Buddy {
         let layout = Layout::new(config.align, heap.max_size());
-        Buddy { heap, config, layout, ready: false }
+        Buddy { heap, config, layout, ready: false, misuse: None }
     }
 
     /// The configuration it was built with.
@@ -219,10 +252,6 @@ impl Buddy {
         self.heap.ptr_at(self.layout.base + block.offset() + HEADER_BYTES)
     }
 
-    fn block_of(&self, ptr: NonNull<u8>) -> Block {
-        Block::at(self.heap.offset_of(ptr.as_ptr()).wrapping_sub(self.layout.base + HEADER_BYTES))
-    }
-
     /// A free block of exactly `order`, taken from the free lists: the first block of
     /// the smallest non-empty list of at least `order`, split down with the right
     /// halves going onto their lists. `None` when every list from `order` up is empty.
@@ -284,6 +313,10 @@ impl Buddy {
     /// whole free block of the same order, then lists the result, or gives it to the
     /// untouched tail if it ends at the frontier.
     fn release(&mut self, mut block: Block, mut order: u32) {
+        // The block's own header says free from now on, wherever the block ends up:
+        // merged into a buddy on its left, it would otherwise keep saying "allocated",
+        // and a second `free` of the same pointer would be taken for a first.
+        self.arena_mut().set_header(block, Header::free(order));
         let frontier = self.arena().frontier();
         while order < self.layout.max_order {
             let buddy = block.buddy(order);
@@ -352,6 +385,12 @@ impl Buddy {
         if end > frontier {
             arena.set_frontier(end);
         }
+        if start < block {
+            // The old header lies past the bytes the slide copies (the block is at least
+            // its size above `start`): mark it free, so that a `free` of the old pointer
+            // is seen as the double free it is.
+            arena.set_header(block, Header::free(order));
+        }
         arena.set_header(start, Header::allocated(want));
         if start < block {
             let base = self.layout.base + HEADER_BYTES;
@@ -386,6 +425,7 @@ impl Allocator for Buddy {
     /// is reset first, so a second `init` without `reset_brk` also starts over).
     fn init(&mut self) -> Result<(), InitError> {
         self.ready = false;
+        self.misuse = None;
         self.heap.reset_brk();
         self.heap.extend(self.layout.base)?;
         self.arena_mut().clear();
@@ -406,21 +446,26 @@ impl Allocator for Buddy {
         Some(self.payload_ptr(block))
     }
 
+    /// Frees `ptr`, or refuses it (see `src/guard.rs`): a pointer that is no payload
+    /// of the heap, or whose header does not say allocated, is kept for
+    /// [`Allocator::take_misuse`] and nothing changes.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
-        let block = self.block_of(ptr);
-        let order = self.arena().header(block).order();
-        self.release(block, order);
+        if let Some((block, order)) = self.live_block(ptr) {
+            self.release(block, order);
+        }
     }
 
+    /// 0 for a pointer that is no payload of the heap. Reads only the header word, and
+    /// saturates: a hardened caller may ask about a block whose header was smashed.
     unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
-        // Checked: a hardened caller may ask about a block whose header was smashed.
-        let order = self.arena().header(self.block_of(ptr)).order();
+        let Ok(block) = self.payload_block(ptr) else { return 0 };
+        let order = self.arena().header(block).order();
         1usize.checked_shl(order).map_or(0, |size| size.saturating_sub(HEADER_BYTES))
     }
 
+    /// Refuses `ptr` as `free` does (returning `None`) before anything else.
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
-        let block = self.block_of(ptr);
-        let order = self.arena().header(block).order();
+        let (block, order) = self.live_block(ptr)?;
         let want = self.order_for(size)?;
         if want <= order {
             if want < order && self.config.release_on_shrink {
@@ -437,6 +482,22 @@ impl Allocator for Buddy {
 
     fn check_heap(&self) -> Result<(), HeapCheckError> {
         self.check()
+    }
+
+    fn take_misuse(&mut self) -> Option<Misuse> {
+        self.misuse.take()
+    }
+
+    /// The block's header, the buddies `free` would merge with and the block after it
+    /// (see `src/guard.rs`).
+    fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {
+        if !self.ready {
+            return Ok(());
+        }
+        match self.payload_block(ptr) {
+            Ok(block) => self.neighbourhood(block),
+            Err(misuse) => Err(Corruption::new("invalid pointer", misuse.offset())),
+        }
     }
 
     /// The control area, headers, payloads, free blocks and the untouched tail (see

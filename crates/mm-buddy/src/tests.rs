@@ -46,7 +46,7 @@ fn frontier(a: &Buddy) -> usize {
 
 /// The arena offset of the block whose payload is `p`.
 fn off(a: &Buddy, p: NonNull<u8>) -> usize {
-    a.block_of(p).offset()
+    a.payload_block(p).unwrap().offset()
 }
 
 fn malloc(a: &mut Buddy, size: usize) -> NonNull<u8> {
@@ -266,7 +266,7 @@ fn realloc_keeps_the_block_while_the_new_size_fits_it() {
     fill(p, 1000, 0x11);
     for size in [1022, 600, 100, 1, 513] {
         assert_eq!(realloc(&mut a, p, size), p, "realloc to {size}");
-        assert_eq!(a.arena().header(a.block_of(p)), Header::allocated(10));
+        assert_eq!(a.arena().header(a.payload_block(p).unwrap()), Header::allocated(10));
     }
     assert!(holds(p, 1, 0x11));
 }
@@ -278,7 +278,7 @@ fn realloc_can_release_the_halves_it_no_longer_needs() {
     let _fence = malloc(&mut a, 8);
     fill(p, 1000, 0x22);
     assert_eq!(realloc(&mut a, p, 100), p);
-    assert_eq!(a.arena().header(a.block_of(p)), Header::allocated(7));
+    assert_eq!(a.arena().header(a.payload_block(p).unwrap()), Header::allocated(7));
     assert_eq!((list(&a, 7), list(&a, 8), list(&a, 9)), (vec![128], vec![256], vec![512]));
     assert!(holds(p, 100, 0x22));
     // And grows back into them in place.
@@ -541,4 +541,172 @@ fn the_checker_guards_the_frontier() {
     assert_eq!(a.check_heap().unwrap_err().offset, FRONTIER_AT);
     a.heap_mut().write::<usize>(FRONTIER_AT, 128);
     a.check_heap().unwrap();
+}
+
+// --- limits: link width, header width, the largest heap --------------------------------
+
+const GIB: usize = 1 << 30;
+
+#[test]
+fn every_block_of_the_largest_arena_can_be_linked() {
+    // Links name arena offsets in units of 16 bytes, in 32 bits: the arena reaches
+    // 2^36 - 16 bytes and no further, however large the reservation. A reservation past
+    // that limit (untouched pages cost nothing) is filled from the largest blocks down,
+    // then emptied: every block freed must be linked correctly, and merge back.
+    let mut a = Buddy::new(MemLib::reserve(72 * GIB).unwrap(), BuddyConfig::new(Align::SIXTEEN));
+    a.init().unwrap();
+    let mut live = Vec::new();
+    for order in (a.min_order()..=34).rev() {
+        while let Some(p) = a.malloc(size_of_order(order) - HEADER_BYTES) {
+            live.push(p);
+        }
+    }
+    assert_eq!(live.len(), 3 + (4..=33).count(), "3 blocks of 16 GiB, then one of every smaller order");
+    let reach = (u32::MAX as usize) << 4;
+    for &p in &live {
+        let end = off(&a, p) + size_of_order(a.arena().header(a.payload_block(p).unwrap()).order());
+        assert!(end <= reach, "a block ends at arena offset {end:#x}, past what a link can name");
+    }
+    a.check_heap().unwrap();
+    for p in live.into_iter().rev() {
+        free(&mut a, p);
+    }
+    assert_eq!(frontier(&a), 0, "everything merged back into the untouched tail");
+    for _ in 0..3 {
+        malloc(&mut a, 16 * GIB - HEADER_BYTES);
+    }
+}
+
+#[test]
+fn a_header_never_takes_an_order_it_cannot_hold() {
+    assert_eq!(Header::allocated(63).order(), 63);
+    for make in [Header::allocated, Header::free] {
+        assert!(std::panic::catch_unwind(|| make(64)).is_err(), "order 64 would be truncated to 0");
+    }
+}
+
+// --- misuse the default build catches ---------------------------------------------------
+
+use mm_core::testkit::{ALIGNMENTS, misuse};
+
+fn factory(heap: MemLib, align: Align) -> Buddy {
+    Buddy::new(heap, BuddyConfig::new(align))
+}
+
+#[test]
+fn a_double_free_is_refused_and_reported_even_after_merging() {
+    for align in ALIGNMENTS {
+        misuse::double_free(factory, align);
+    }
+}
+
+#[test]
+fn a_right_buddy_freed_twice_after_merging_left_is_seen_as_freed() {
+    let mut a = buddy();
+    let (left, right, _guard) = (malloc(&mut a, 40), malloc(&mut a, 40), malloc(&mut a, 40));
+    free(&mut a, left);
+    free(&mut a, right);
+    assert_eq!(blocks(&a)[0], (0, 7, true), "the two merged");
+    // SAFETY: deliberately misused: `right` was freed.
+    unsafe { a.free(right) };
+    let offset = a.heap().offset_of(right.as_ptr());
+    assert_eq!(a.take_misuse(), Some(mm_core::Misuse::DoubleFree { offset }));
+    a.check_heap().unwrap();
+}
+
+#[test]
+fn a_pointer_freed_after_realloc_slid_its_block_down_is_seen_as_freed() {
+    let mut a = buddy();
+    let (left, p, _guard) = (malloc(&mut a, 40), malloc(&mut a, 40), malloc(&mut a, 200));
+    free(&mut a, left);
+    let q = realloc(&mut a, p, 100);
+    assert_eq!(q, left, "slid down into the free left buddy");
+    // SAFETY: deliberately misused: `p` was given up to realloc.
+    unsafe { a.free(p) };
+    assert!(matches!(a.take_misuse(), Some(mm_core::Misuse::DoubleFree { .. })));
+    a.check_heap().unwrap();
+}
+
+#[test]
+fn pointers_that_are_not_payloads_are_refused() {
+    for align in ALIGNMENTS {
+        misuse::wild_pointers(factory, align);
+    }
+}
+
+#[test]
+fn an_overflow_never_makes_the_default_build_write_outside_the_heap() {
+    misuse::overflows_stay_inside_the_heap(factory);
+}
+
+#[test]
+fn hardened_catches_an_overflow_when_either_neighbour_is_freed() {
+    let caught = misuse::hardened_catches_overflows(factory);
+    // 48 overflows into a free neighbour, 48 into an allocated one freed in two orders:
+    // every one changes the neighbour's header, and every one is caught.
+    assert_eq!(caught, 144);
+}
+
+// --- corruption: the operation stops, inside the heap -----------------------------------
+
+/// Runs `f`, which must panic with a message containing `expect`; then checks that
+/// nothing past the break was written.
+fn stops_inside_the_heap(a: &mut Buddy, expect: &str, f: impl FnOnce(&mut Buddy)) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)));
+    let message = match outcome {
+        Ok(()) => panic!("the corruption went unnoticed"),
+        Err(payload) => misuse::panic_message(&*payload),
+    };
+    assert!(message.contains(expect), "panicked with {message:?}, expected {expect:?}");
+    assert!(misuse::untouched_past_the_break(a.heap()), "something was written past the break");
+}
+
+/// The link word naming arena offset `offset`.
+fn link_to(offset: usize) -> u32 {
+    (offset / 16 + 1) as u32
+}
+
+#[test]
+fn a_write_into_a_freed_block_never_leads_outside_the_heap() {
+    // free(q), then the program writes over q's links, then malloc of q's size: an
+    // unchecked unlink would write where the links point.
+    fn past(a: &Buddy, pages: usize) -> u32 {
+        link_to(a.arena().materialized() + 4096 * pages)
+    }
+    type Forge = fn(&Buddy, u32) -> [u32; 2];
+    let forgeries: [(&str, Forge); 5] = [
+        ("next past the break", |a, _| [past(a, 1), 0]),
+        ("next far past the break", |a, _| [past(a, 100), 0]),
+        ("prev past the break", |a, _| [0, past(a, 1)]),
+        ("next at an allocated block", |_, _| [link_to(0), 0]),
+        ("prev at itself", |_, me| [0, me]),
+    ];
+    for (what, forge) in forgeries {
+        let mut a = buddy();
+        let blocks: Vec<_> = (0..4).map(|_| malloc(&mut a, 40)).collect();
+        let q = blocks[1];
+        free(&mut a, q);
+        assert_eq!(list(&a, 6), [64], "{what}");
+        let words = forge(&a, link_to(64));
+        // SAFETY: the 8 bytes at `q` are the freed block's links, inside the heap.
+        unsafe { q.as_ptr().cast::<[u32; 2]>().write_unaligned(words) };
+        stops_inside_the_heap(&mut a, "corrupted double-linked list", |a| {
+            a.malloc(40);
+        });
+    }
+}
+
+#[test]
+fn a_forged_free_header_is_not_merged_with() {
+    // An overflow that makes the right buddy look free: freeing the block must not
+    // unlink a block that is not on the list.
+    let mut a = buddy();
+    let (p, n, _guard) = (malloc(&mut a, 40), malloc(&mut a, 40), malloc(&mut a, 40));
+    // SAFETY: the two bytes past `p`'s usable size are `n`'s header, inside the heap.
+    unsafe { p.as_ptr().add(a.usable_size(p)).cast::<u16>().write_unaligned(Header::free(6).word()) };
+    stops_inside_the_heap(&mut a, "corrupted double-linked list", |a| {
+        // SAFETY: `p` is live.
+        unsafe { a.free(p) };
+    });
+    let _ = n;
 }

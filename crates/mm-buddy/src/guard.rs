@@ -1,0 +1,139 @@
+//! What `free` and `realloc` check before they trust a pointer, and what
+//! [`Allocator::check_neighbourhood`](mm_core::Allocator::check_neighbourhood) checks
+//! for the hardened mode.
+//!
+//! In every build, a pointer given to `free` or `realloc` must be a payload position of
+//! the arena ([`mm_core::payload_offset`], and a multiple of the smallest block from the
+//! arena's start) whose header says allocated; otherwise the call is refused and the
+//! misuse kept for [`Allocator::take_misuse`](mm_core::Allocator::take_misuse). A
+//! header that says allocated but gives an order no block there can have stops the
+//! call with a [`Corruption`] panic. All of it is a few compares on the header word the
+//! call reads anyway.
+//!
+//! The hardened mode also checks, before each `free` and `realloc`, everything the call
+//! would read, merge or unlink ([`Buddy::neighbourhood`]), and reports what it finds
+//! instead of stopping.
+
+use std::ptr::NonNull;
+
+use mm_core::{Corruption, Misuse};
+
+use crate::Buddy;
+use crate::arena::{Block, size_of_order};
+use crate::header::{HEADER_BYTES, Header};
+
+impl Buddy {
+    /// The block behind a payload pointer: a payload position inside the heap, past the
+    /// control area, at a multiple of the smallest block from the arena's start.
+    pub(crate) fn payload_block(&self, ptr: NonNull<u8>) -> Result<Block, Misuse> {
+        let first_payload = self.layout.base + HEADER_BYTES;
+        let offset = mm_core::payload_offset(&self.heap, self.config.align, first_payload, ptr)?;
+        let block = Block::at(offset - first_payload);
+        if block.offset().is_multiple_of(size_of_order(self.layout.min_order)) {
+            Ok(block)
+        } else {
+            Err(Misuse::InvalidPointer { offset })
+        }
+    }
+
+    /// The allocated block behind a pointer given to `free` or `realloc`, with its
+    /// order, after the checks that cost next to nothing (see the module docs). A
+    /// refused pointer is kept for `take_misuse` and nothing is touched: a free header
+    /// is a double free, a header that is neither free nor allocated no block at all.
+    ///
+    /// # Panics
+    /// When the header says allocated but its order cannot be right: it was overwritten,
+    /// and freeing on its word would merge or list memory that is not this block's.
+    #[inline]
+    pub(crate) fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32)> {
+        let block = match self.payload_block(ptr) {
+            Ok(block) => block,
+            Err(misuse) => {
+                self.misuse = Some(misuse);
+                return None;
+            }
+        };
+        let header = self.arena().header(block);
+        if !header.is_allocated() {
+            let offset = self.layout.base + HEADER_BYTES + block.offset();
+            self.misuse = Some(if header.is_free() {
+                Misuse::DoubleFree { offset }
+            } else {
+                Misuse::InvalidPointer { offset }
+            });
+            return None;
+        }
+        let order = header.order();
+        if header.unknown_bits() != 0 || !self.is_block(block, order) {
+            Corruption::new("free(): invalid size", self.layout.base + block.offset()).panic();
+        }
+        Some((block, order))
+    }
+
+    /// True when a block of `order` can start at `block`: an order this heap has, at a
+    /// multiple of its size, ending at or before the frontier.
+    #[inline]
+    pub(crate) fn is_block(&self, block: Block, order: u32) -> bool {
+        (self.layout.min_order..=self.layout.max_order).contains(&order)
+            && block.offset().is_multiple_of(size_of_order(order))
+            && size_of_order(order) <= self.arena().frontier().saturating_sub(block.offset())
+    }
+
+    /// True when `header` is a sound header of a block that can start at `block`.
+    fn is_sound(&self, block: Block, header: Header) -> bool {
+        (header.is_allocated() || header.is_free())
+            && header.unknown_bits() == 0
+            && self.is_block(block, header.order())
+    }
+
+    /// Verifies, reading only inside the heap and changing nothing, what freeing or
+    /// resizing the allocated `block` relies on: its header; each buddy `free` would
+    /// merge with, order by order up the tree (a whole free buddy must be listed, with
+    /// mutual links; the first that is not must start a sound block); and the block
+    /// right after it, which an overflow out of it reaches first (a sound header, and
+    /// if free, a listed block).
+    pub(crate) fn neighbourhood(&self, block: Block) -> Result<(), Corruption> {
+        let arena = self.arena();
+        let at = |b: Block| self.layout.base + b.offset();
+        let frontier = arena.frontier();
+        if frontier > arena.materialized() {
+            return Err(Corruption::new("corrupted frontier", crate::arena::FRONTIER_AT));
+        }
+        let header = arena.header(block);
+        let order = header.order();
+        if !header.is_allocated() || !self.is_sound(block, header) {
+            return Err(Corruption::new("invalid block header", at(block)));
+        }
+        // The buddies, as `release` meets them: every one is below the frontier, so its
+        // header can be read.
+        let (mut merged, mut k) = (block, order);
+        while k < self.layout.max_order {
+            let buddy = merged.buddy(k);
+            if buddy > merged && buddy.offset() >= frontier {
+                break;
+            }
+            let buddy_header = arena.header(buddy);
+            if buddy_header != Header::free(k) {
+                // What starts there is a block of the buddy's order or a smaller one.
+                if !self.is_sound(buddy, buddy_header) || buddy_header.order() > k {
+                    return Err(Corruption::new("invalid buddy header", at(buddy)));
+                }
+                break;
+            }
+            arena.check_listed(buddy, k)?;
+            merged = merged.min(buddy);
+            k += 1;
+        }
+        let next = block.plus(size_of_order(order));
+        if next.offset() < frontier {
+            let next_header = arena.header(next);
+            if !self.is_sound(next, next_header) {
+                return Err(Corruption::new("invalid next block header", at(next)));
+            }
+            if next_header.is_free() {
+                arena.check_listed(next, next_header.order())?;
+            }
+        }
+        Ok(())
+    }
+}
