@@ -21,7 +21,7 @@
 use std::fmt;
 
 use bitflags::bitflags;
-use mm_core::MemLib;
+use mm_core::{Corruption, MemLib};
 
 /// One tag: a machine word.
 pub const WORD: usize = size_of::<usize>();
@@ -51,9 +51,15 @@ impl Tag {
     pub const EPILOGUE: Tag = Tag(TagFlags::ALLOCATED.bits());
 
     /// A tag for a block of `size` bytes (a multiple of 8).
+    ///
+    /// # Panics
+    /// For any other size, in every build: its low bits would silently become flags.
     #[inline]
+    #[track_caller]
     pub fn new(size: usize, flags: TagFlags) -> Tag {
-        debug_assert_eq!(size & FLAG_BITS, 0, "block sizes are multiples of 8");
+        if size & FLAG_BITS != 0 {
+            bad_size(size);
+        }
         Tag(size | flags.bits())
     }
 
@@ -116,6 +122,13 @@ impl fmt::Debug for Tag {
         }
         write!(f, " }}")
     }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn bad_size(size: usize) -> ! {
+    panic!("block size {size:#x} is not a multiple of 8: it would spill into the tag's flags")
 }
 
 // Plain masks for the hot paths: the bitflags methods are calls in debug builds.
@@ -227,17 +240,29 @@ impl fmt::Debug for Block {
     }
 }
 
-/// Walks the blocks from `from` up to (not including) the epilogue, yielding each with
-/// its header. Trusts the tags: [`crate::check`] is the walk that doubts them.
+/// Walks the blocks from `from` (a block boundary) up to (not including) the
+/// epilogue, yielding each with its header.
+///
+/// Trusts the tags as far as staying in the heap: a size of zero before the epilogue,
+/// or one that runs past it, stops the walk with a [`Corruption`] panic (the size was
+/// overwritten, typically by an overflow out of the block before it). [`crate::check`]
+/// is the walk that doubts every tag and reports instead.
 pub fn walk(heap: &MemLib, from: Block) -> impl Iterator<Item = (Block, Tag)> + '_ {
+    let epilogue = heap.heap_size().saturating_sub(WORD);
     let mut at = from;
     std::iter::from_fn(move || {
         let tag = at.header(heap);
-        if tag.size() == 0 {
-            return None;
+        let size = tag.size();
+        // `0 < size <= epilogue - at` in one compare (`at <= epilogue` holds by
+        // induction); it fails at the epilogue, where the walk ends.
+        if size.wrapping_sub(1) >= epilogue - at.0 {
+            if at.0 == epilogue {
+                return None;
+            }
+            Corruption::new("malloc(): invalid block size", at.0).panic();
         }
         let here = at;
-        at = Block(at.0 + tag.size());
+        at = Block(at.0 + size);
         Some((here, tag))
     })
 }

@@ -48,15 +48,39 @@
 //!
 //! Every search is linear in the number of blocks, which is what the explicit and
 //! segregated strategies improve on.
+//!
+//! ## Misuse
+//!
+//! Every build checks each pointer given to `free` and `realloc` before it trusts a tag
+//! ([`guard`]): the pointer must be a payload position of the heap whose header says
+//! allocated, or the call changes nothing and the misuse, an invalid pointer or a
+//! double free, is kept for [`Allocator::take_misuse`] (the C library and the preload
+//! library abort on it, as glibc does). `free` marks the block's header free before
+//! merging, so a second free of the same pointer is seen even once the block is part
+//! of a larger free block. The block's size must fit the heap and its footer equal its
+//! header, and a free neighbour's tags must agree before it is merged, or the call
+//! stops with a [`Corruption`] panic that names the broken rule ("free(): invalid
+//! size", "corrupted size vs. prev_size"); the search stops likewise at a size that
+//! leaves the heap. Every tag is read and written through bounds-checked accessors
+//! besides, so no bytes a program writes past the end of its blocks make the allocator
+//! touch memory outside its heap. A write into a freed block touches nothing the
+//! allocator reads: free blocks keep no metadata in their payload.
+//!
+//! The hardened mode ([`mm_core::hardened`]) knows every live block, so it also catches
+//! the double free of a block handed out again, and before each `free` and `realloc` it
+//! asks [`Allocator::check_neighbourhood`]: the block's tags and both neighbours'. An
+//! overflow of up to 16 bytes (the block's footer, then the next header) is reported at
+//! the latest when the block or its neighbour is freed.
 
 mod block;
 pub mod check;
+pub mod guard;
 mod placement;
 mod spans;
 
 use std::ptr::NonNull;
 
-use mm_core::{Align, Allocator, HeapCheckError, HeapSpan, InitError, MemLib};
+use mm_core::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, MemLib, Misuse};
 
 use crate::block::write_word;
 // The boundary-tag layer is public so that strategies with the same block layout (the
@@ -94,6 +118,8 @@ pub struct Implicit {
     rover: Option<Block>,
     /// Set by a successful `init`; until then every request fails.
     ready: bool,
+    /// The misuse the last `free` or `realloc` refused, for [`Allocator::take_misuse`].
+    misuse: Option<Misuse>,
 }
 
 impl Implicit {
@@ -105,6 +131,7 @@ impl Implicit {
             layout: TaggedLayout::new(config.align, OVERHEAD),
             rover: None,
             ready: false,
+            misuse: None,
         }
     }
 
@@ -132,8 +159,16 @@ impl Implicit {
         self.heap.ptr_at(block.payload())
     }
 
-    fn block_of(&self, ptr: NonNull<u8>) -> Block {
-        Block::from_payload(self.heap.offset_of(ptr.as_ptr()))
+    /// The allocated block behind a pointer given to `free` or `realloc`, with its size
+    /// (see [`guard`]); a refused pointer is kept for [`Allocator::take_misuse`].
+    fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, usize)> {
+        match self.layout.live_block(&self.heap, ptr) {
+            Ok(live) => Some(live),
+            Err(misuse) => {
+                self.misuse = Some(misuse);
+                None
+            }
+        }
     }
 
     fn find_fit(&self, asize: usize) -> Option<Block> {
@@ -149,9 +184,8 @@ impl Implicit {
     /// `sbrk` only for what the current free last block (if any) lacks.
     fn extend_for(&mut self, asize: usize) -> Option<Block> {
         let old_epilogue = self.epilogue();
-        let last = old_epilogue.prev(&self.heap);
-        let (block, have) =
-            if last.is_free(&self.heap) { (last, last.size(&self.heap)) } else { (old_epilogue, 0) };
+        let last = self.layout.free_left(&self.heap, old_epilogue).unwrap_or_else(|c| c.panic());
+        let (block, have) = last.unwrap_or((old_epilogue, 0));
         let missing = asize - have;
         self.heap.extend(missing).ok()?;
         block.set(&mut self.heap, Tag::free(have + missing));
@@ -172,17 +206,20 @@ impl Implicit {
         }
     }
 
-    /// Merges the free `block` with whichever neighbours are free (the four boundary-tag
-    /// cases) and returns the merged block.
-    fn coalesce(&mut self, block: Block) -> Block {
+    /// Merges the free `block` of `size` bytes with whichever neighbours are free (the
+    /// four boundary-tag cases) and returns the merged block. A neighbour is merged only
+    /// once its tags are checked ([`guard`]); `block`'s own header stays as written, so
+    /// inside a merged block it still says free.
+    fn coalesce(&mut self, block: Block, size: usize) -> Block {
         let heap = &self.heap;
-        let (prev, next) = (block.prev(heap), block.next(heap));
-        let size = block.size(heap);
-        let (start, total) = match (prev.is_free(heap), next.is_free(heap)) {
-            (false, false) => return block,
-            (false, true) => (block, size + next.size(heap)),
-            (true, false) => (prev, prev.size(heap) + size),
-            (true, true) => (prev, prev.size(heap) + size + next.size(heap)),
+        let left = self.layout.free_left(heap, block).unwrap_or_else(|c| c.panic());
+        let right =
+            self.layout.free_right(heap, Block::at(block.offset() + size)).unwrap_or_else(|c| c.panic());
+        let (start, total) = match (left, right) {
+            (None, None) => return block,
+            (None, Some(next_size)) => (block, size + next_size),
+            (Some((prev, prev_size)), None) => (prev, prev_size + size),
+            (Some((prev, prev_size)), Some(next_size)) => (prev, prev_size + size + next_size),
         };
         start.set(&mut self.heap, Tag::free(total));
         self.keep_rover_on_boundary(start, total);
@@ -200,28 +237,26 @@ impl Implicit {
         }
     }
 
-    /// Shrinks the allocated `block` to `asize` bytes, giving the tail back when it is
-    /// big enough to be a block of its own.
-    fn shrink(&mut self, block: Block, asize: usize) {
-        let size = block.size(&self.heap);
+    /// Shrinks the allocated `block` of `size` bytes to `asize`, giving the tail back
+    /// when it is big enough to be a block of its own.
+    fn shrink(&mut self, block: Block, size: usize, asize: usize) {
         if size - asize >= self.layout.min_block {
             block.set(&mut self.heap, Tag::allocated(asize));
             let tail = Block::at(block.offset() + asize);
             tail.set(&mut self.heap, Tag::free(size - asize));
-            self.coalesce(tail);
+            self.coalesce(tail, size - asize);
         }
     }
 
-    /// Grows the allocated `block` to at least `asize` bytes without moving it: into a
-    /// free right neighbour, and past the end of the heap by the shortfall when the
-    /// block (with that neighbour) is the last one. False, with nothing changed, when
-    /// neither is possible.
-    fn grow_in_place(&mut self, block: Block, asize: usize) -> bool {
-        let heap = &self.heap;
-        let next = block.next(heap);
-        let (free_after, beyond) =
-            if next.is_free(heap) { (next.size(heap), next.next(heap)) } else { (0, next) };
-        let mut span = block.size(heap) + free_after;
+    /// Grows the allocated `block` of `size` bytes to at least `asize` without moving
+    /// it: into a free right neighbour, and past the end of the heap by the shortfall
+    /// when the block (with that neighbour) is the last one. False, with nothing
+    /// changed, when neither is possible.
+    fn grow_in_place(&mut self, block: Block, size: usize, asize: usize) -> bool {
+        let next = Block::at(block.offset() + size);
+        let free_after = self.layout.free_right(&self.heap, next).unwrap_or_else(|c| c.panic()).unwrap_or(0);
+        let beyond = Block::at(next.offset() + free_after);
+        let mut span = size + free_after;
         if span < asize {
             if beyond != self.epilogue() || self.heap.extend(asize - span).is_err() {
                 return false;
@@ -256,6 +291,7 @@ impl Allocator for Implicit {
     /// first, so a second `init` without `reset_brk` also starts over).
     fn init(&mut self) -> Result<(), InitError> {
         self.ready = false;
+        self.misuse = None;
         self.rover = None;
         self.heap.reset_brk();
         self.heap.extend(self.layout.initial_heap)?;
@@ -286,26 +322,33 @@ impl Allocator for Implicit {
         Some(self.payload_ptr(block))
     }
 
+    /// Frees `ptr`, or refuses it ([`guard`]): a pointer that is no payload of the
+    /// heap, or whose header says free, is kept for [`Allocator::take_misuse`] and
+    /// nothing changes.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
-        let block = self.block_of(ptr);
-        let size = block.size(&self.heap);
-        block.set(&mut self.heap, Tag::free(size));
-        self.coalesce(block);
+        if let Some((block, size)) = self.live_block(ptr) {
+            block.set(&mut self.heap, Tag::free(size));
+            self.coalesce(block, size);
+        }
     }
 
+    /// 0 for a pointer that is no payload of the heap. Reads only the header word, and
+    /// saturates: a hardened caller may ask about a block whose header was smashed.
     unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
-        // Saturating: a hardened caller may ask about a block whose header was smashed.
-        self.block_of(ptr).size(&self.heap).saturating_sub(OVERHEAD)
+        self.layout
+            .payload_block(&self.heap, ptr)
+            .map_or(0, |block| block.size(&self.heap).saturating_sub(OVERHEAD))
     }
 
+    /// Refuses `ptr` as `free` does (returning `None`) before anything else.
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
-        let block = self.block_of(ptr);
+        let (block, current) = self.live_block(ptr)?;
         let asize = self.adjusted(size)?;
-        if asize <= block.size(&self.heap) {
-            self.shrink(block, asize);
+        if asize <= current {
+            self.shrink(block, current, asize);
             return Some(ptr);
         }
-        if self.grow_in_place(block, asize) {
+        if self.grow_in_place(block, current, asize) {
             return Some(ptr);
         }
         // SAFETY: the caller guarantees `ptr` is live, and nothing above changed it.
@@ -314,6 +357,18 @@ impl Allocator for Implicit {
 
     fn check_heap(&self) -> Result<(), HeapCheckError> {
         self.check()
+    }
+
+    fn take_misuse(&mut self) -> Option<Misuse> {
+        self.misuse.take()
+    }
+
+    /// The block's tags and its neighbours' ([`TaggedLayout::neighbourhood`]).
+    fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {
+        if !self.ready {
+            return Ok(());
+        }
+        self.layout.neighbourhood(&self.heap, ptr).map(|_| ())
     }
 
     /// Padding, prologue and epilogue, tags, payloads and free blocks (see

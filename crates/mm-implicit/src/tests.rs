@@ -26,6 +26,10 @@ fn blocks(a: &Implicit) -> Vec<(usize, usize, bool)> {
     walk(&a.heap, a.layout.first).map(|(b, t)| (b.offset(), t.size(), t.is_allocated())).collect()
 }
 
+fn block_of(a: &Implicit, p: NonNull<u8>) -> Block {
+    a.layout.payload_block(&a.heap, p).unwrap()
+}
+
 fn off(a: &Implicit, p: NonNull<u8>) -> usize {
     a.heap.offset_of(p.as_ptr())
 }
@@ -162,16 +166,16 @@ fn the_rover_moves_when_its_block_is_merged_away() {
     let mut a = allocator(A8, Placement::NextFit);
     let ps: Vec<_> = (0..4).map(|_| malloc(&mut a, 100)).collect();
     let q = malloc(&mut a, 100);
-    assert_eq!(a.rover, Some(a.block_of(q)));
+    assert_eq!(a.rover, Some(block_of(&a, q)));
     free(&mut a, ps[3]);
     // Freeing the rover's block merges it into the free block on its left.
     free(&mut a, q);
-    assert_eq!(a.rover, Some(a.block_of(ps[3])));
+    assert_eq!(a.rover, Some(block_of(&a, ps[3])));
     // Growing into a free right neighbour swallows a rover parked there.
     let ps2 = malloc(&mut a, 100);
-    assert_eq!(a.rover, Some(a.block_of(ps2)));
+    assert_eq!(a.rover, Some(block_of(&a, ps2)));
     free(&mut a, ps2);
-    let b = a.block_of(ps[2]);
+    let b = block_of(&a, ps[2]);
     a.rover = Some(b.next(&a.heap));
     realloc(&mut a, ps[2], 200);
     assert_eq!(a.rover, Some(b));
@@ -181,7 +185,7 @@ fn the_rover_moves_when_its_block_is_merged_away() {
 fn a_rover_off_a_block_boundary_fails_the_check() {
     let mut a = allocator(A8, Placement::NextFit);
     let p = malloc(&mut a, 100);
-    let inside = a.block_of(p).offset() + 8;
+    let inside = block_of(&a, p).offset() + 8;
     a.rover = Some(Block::at(inside));
     let err = a.check_heap().unwrap_err();
     assert_eq!(err.offset, inside);
@@ -364,7 +368,7 @@ fn the_checker_guards_alignment_and_the_sentinels() {
     let mut a = allocator(Align::SIXTEEN, Placement::FirstFit);
     let p = malloc(&mut a, 100);
     let at = off(&a, p) - 8;
-    let size = a.block_of(p).size(&a.heap);
+    let size = block_of(&a, p).size(&a.heap);
     // A size that is a multiple of 8 but not of 16.
     write_word(&mut a.heap, at, Tag::allocated(size - 8).word());
     assert_eq!(
@@ -384,4 +388,152 @@ fn the_checker_guards_alignment_and_the_sentinels() {
     assert_eq!(read_word(&a.heap, prologue + 8), Tag::allocated(16).word());
     write_word(&mut a.heap, prologue + 8, 0);
     assert_eq!(a.check_heap().unwrap_err().invariant, Invariant::BadPrologue);
+}
+
+// --- limits: sizes are whole words ------------------------------------------------------
+
+const GIB: usize = 1 << 30;
+
+#[test]
+fn blocks_of_gigabytes_are_sized_in_whole_words() {
+    // Tags are full words: no size a heap can hold is truncated. Blocks of more than
+    // 4 GiB (what a 32-bit size field would hold) are served, merged and freed; a
+    // request past the reservation fails, changing nothing. Their payloads are never
+    // touched, so they cost only the pages of their tags.
+    let mut a = Implicit::new(
+        MemLib::reserve(24 * GIB).unwrap(),
+        ImplicitConfig::new(Align::SIXTEEN, Placement::FirstFit),
+    );
+    a.init().unwrap();
+    let p = malloc(&mut a, 5 * GIB);
+    let q = malloc(&mut a, 6 * GIB);
+    let _guard = malloc(&mut a, 64);
+    // SAFETY: `p` is live.
+    assert!(unsafe { a.usable_size(p) } >= 5 * GIB);
+    free(&mut a, p);
+    free(&mut a, q);
+    assert_eq!(blocks(&a)[0].1, 11 * GIB + 2 * OVERHEAD, "one free block of 11 GiB");
+    let r = malloc(&mut a, 11 * GIB);
+    assert_eq!(r, p, "the merged 11 GiB are reused whole");
+    let heap = a.heap.heap_size();
+    assert_eq!(a.malloc(13 * GIB), None, "past the reservation");
+    // SAFETY: `r` is live.
+    assert_eq!(unsafe { a.realloc(Some(r), 24 * GIB) }, None);
+    assert_eq!(a.heap.heap_size(), heap);
+    a.check_heap().unwrap();
+}
+
+#[test]
+fn a_tag_never_takes_a_size_that_would_become_flags() {
+    assert!(std::panic::catch_unwind(|| Tag::allocated(49)).is_err());
+    assert!(std::panic::catch_unwind(|| Tag::free(52)).is_err());
+}
+
+// --- misuse the default build catches ---------------------------------------------------
+
+use mm_core::testkit::{ALIGNMENTS, misuse};
+
+fn factory(placement: Placement) -> impl Fn(MemLib, Align) -> Implicit {
+    move |heap, align| Implicit::new(heap, ImplicitConfig::new(align, placement))
+}
+
+#[test]
+fn a_double_free_is_refused_and_reported_even_after_merging() {
+    for placement in Placement::ALL {
+        for align in ALIGNMENTS {
+            misuse::double_free(factory(placement), align);
+        }
+    }
+}
+
+#[test]
+fn pointers_that_are_not_payloads_are_refused() {
+    for align in ALIGNMENTS {
+        misuse::wild_pointers(factory(Placement::FirstFit), align);
+    }
+}
+
+#[test]
+fn an_overflow_never_makes_the_default_build_write_outside_the_heap() {
+    misuse::overflows_stay_inside_the_heap(factory(Placement::FirstFit));
+}
+
+#[test]
+fn hardened_catches_an_overflow_when_either_neighbour_is_freed() {
+    // The first 8 bytes past a block are its own footer, the next 8 its neighbour's
+    // header: every overflow that changes a byte is caught.
+    let caught = misuse::hardened_catches_overflows(factory(Placement::FirstFit));
+    assert_eq!(caught, 141, "one byte of 0x41 writes the footer's own low byte: 3 runs change nothing");
+}
+
+/// Runs `f`, which must panic with a message containing `expect`; then checks that
+/// nothing past the break was written.
+fn stops_inside_the_heap(a: &mut Implicit, expect: &str, f: impl FnOnce(&mut Implicit)) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)));
+    let message = match outcome {
+        Ok(()) => panic!("the corruption went unnoticed"),
+        Err(payload) => misuse::panic_message(&*payload),
+    };
+    assert!(message.contains(expect), "panicked with {message:?}, expected {expect:?}");
+    assert!(misuse::untouched_past_the_break(a.heap()), "something was written past the break");
+}
+
+#[test]
+fn a_smashed_footer_stops_free_before_it_merges() {
+    // An overflow of one word: the block's footer no longer matches its header.
+    for neighbour_free in [false, true] {
+        let (mut a, ps, _) = three_blocks();
+        if neighbour_free {
+            free(&mut a, ps[2]);
+        }
+        // SAFETY: the word after the usable bytes is the block's footer, inside the heap.
+        unsafe { ps[1].as_ptr().add(a.usable_size(ps[1])).cast::<u64>().write_unaligned(0x41) };
+        stops_inside_the_heap(&mut a, "header and footer disagree", |a| {
+            // SAFETY: `ps[1]` is live.
+            unsafe { a.free(ps[1]) };
+        });
+    }
+}
+
+#[test]
+fn a_free_neighbour_whose_tags_disagree_is_not_merged() {
+    // The left neighbour freed, then its footer overwritten (a write past the end of a
+    // freed block): freeing the block must not merge on that footer's word.
+    for footer in [0, 0x41_4140, 48, 1 << 40] {
+        let (mut a, ps, middle) = three_blocks();
+        free(&mut a, ps[0]);
+        write_word(&mut a.heap, middle - 8, footer);
+        stops_inside_the_heap(&mut a, "corrupted size vs. prev_size", |a| {
+            // SAFETY: `ps[1]` is live.
+            unsafe { a.free(ps[1]) };
+        });
+    }
+}
+
+#[test]
+fn a_size_smashed_past_the_heap_stops_the_search() {
+    for size in [1 << 40, 0, 8] {
+        let (mut a, ps, middle) = three_blocks();
+        free(&mut a, ps[0]);
+        write_word(&mut a.heap, middle, Tag::allocated(size).word());
+        let expect = if size == 8 { "invalid" } else { "malloc(): invalid block size" };
+        stops_inside_the_heap(&mut a, expect, |a| {
+            a.malloc(1000);
+            a.malloc(1000);
+        });
+    }
+}
+
+#[test]
+fn a_write_into_a_freed_block_changes_nothing_the_allocator_reads() {
+    // A free block keeps nothing in its payload: a use after free corrupts no metadata.
+    let (mut a, ps, _) = three_blocks();
+    free(&mut a, ps[1]);
+    // SAFETY: the freed block's payload bytes (between its tags) are inside the heap.
+    unsafe { ps[1].as_ptr().write_bytes(0xFF, B100 - OVERHEAD) };
+    a.check_heap().unwrap();
+    let p = malloc(&mut a, 40);
+    free(&mut a, ps[0]);
+    free(&mut a, p);
+    a.check_heap().unwrap();
 }
