@@ -97,6 +97,28 @@
 //! What remains: the `realloc` workloads, where the larger minimum block (24 bytes, for
 //! the links) costs what the implicit list does not pay; `docs/explicit.md` has the
 //! measurements.
+//!
+//! ## Misuse
+//!
+//! Every build checks each pointer given to `free` and `realloc`, and the tags of the
+//! block and of a free neighbour before a merge, exactly as the implicit list does
+//! ([`mm_implicit::guard`]): a pointer that is no payload of the heap or whose header
+//! says free is refused, changing nothing, and kept for [`Allocator::take_misuse`] (a
+//! freed header says free also once the block merged into its left neighbour, or slid
+//! down in `realloc`); tags that cannot be right stop the call with a [`Corruption`]
+//! panic naming the broken rule. The list adds its own checks (`src/list.rs`): safe
+//! unlinking (the block's tags say free and its list neighbours name it back), safe
+//! linking, links followed only into the heap, walks no longer than the list. A program
+//! that writes into a block it freed overwrites links, and the first operation that
+//! would follow them stops with "corrupted double-linked list" before writing through
+//! them. Every access is bounds-checked besides, so no bytes a program writes make the
+//! allocator touch memory outside its heap.
+//!
+//! The hardened mode ([`mm_core::hardened`]) knows every live block, so it also catches
+//! the double free of a block handed out again, and before each `free` and `realloc` it
+//! asks [`Allocator::check_neighbourhood`]: the block's tags, both neighbours' tags, and
+//! the links of a free neighbour. An overflow of up to 16 bytes is reported at the
+//! latest when the block or its neighbour is freed.
 
 mod check;
 mod list;
@@ -104,7 +126,7 @@ mod list;
 use std::fmt;
 use std::ptr::NonNull;
 
-use mm_core::{Align, Allocator, HeapCheckError, HeapSpan, InitError, MemLib};
+use mm_core::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, MemLib, Misuse};
 use mm_implicit::{Block, OVERHEAD, Tag, TaggedLayout, WORD};
 
 pub use crate::list::MAX_HEAP;
@@ -185,6 +207,11 @@ pub struct Explicit {
     /// A running average of request block sizes (bytes), which decides whether a freed
     /// block counts as large under LIFO (see [`Explicit::spot_for`]).
     average_request: usize,
+    /// How many blocks the list holds: no walk along it takes more steps, so links a
+    /// program overwrote into a cycle stop the walk instead of hanging it.
+    free_blocks: usize,
+    /// The misuse the last `free` or `realloc` refused, for [`Allocator::take_misuse`].
+    misuse: Option<Misuse>,
 }
 
 impl Explicit {
@@ -199,6 +226,8 @@ impl Explicit {
             fit_bound: 0,
             ready: false,
             average_request: 0,
+            free_blocks: 0,
+            misuse: None,
         }
     }
 
@@ -232,8 +261,29 @@ impl Explicit {
         self.heap.ptr_at(block.payload())
     }
 
-    fn block_of(&self, ptr: NonNull<u8>) -> Block {
-        Block::from_payload(self.heap.offset_of(ptr.as_ptr()))
+    /// The allocated block behind a pointer given to `free` or `realloc`, with its size
+    /// (see [`mm_implicit::guard`]); a refused pointer is kept for
+    /// [`Allocator::take_misuse`].
+    fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, usize)> {
+        match self.layout.live_block(&self.heap, ptr) {
+            Ok(live) => Some(live),
+            Err(misuse) => {
+                self.misuse = Some(misuse);
+                None
+            }
+        }
+    }
+
+    /// The free neighbour on the left of the block boundary `block`, with its size, its
+    /// tags checked ([`TaggedLayout::free_left`]).
+    fn free_left(&self, block: Block) -> Option<(Block, usize)> {
+        self.layout.free_left(&self.heap, block).unwrap_or_else(|c| c.panic())
+    }
+
+    /// The size of the block at the boundary `next` when it is free, its tags checked
+    /// ([`TaggedLayout::free_right`]).
+    fn free_right(&self, next: Block) -> Option<usize> {
+        self.layout.free_right(&self.heap, next).unwrap_or_else(|c| c.panic())
     }
 
     /// Moves the break by `bytes` and rewrites the epilogue at the new end; `None`, with
@@ -253,10 +303,9 @@ impl Explicit {
     /// stale tags, and the list spot it left (if it was a listed free block).
     fn extend_for(&mut self, asize: usize) -> Option<(Block, Option<Spot>)> {
         let old_epilogue = self.epilogue();
-        let last = old_epilogue.prev(&self.heap);
-        if last.is_free(&self.heap) {
+        if let Some((last, size)) = self.free_left(old_epilogue) {
             // No fit was found, so the free last block is smaller than `asize`.
-            self.grow(asize - last.size(&self.heap))?;
+            self.grow(asize - size)?;
             let spot = self.unlink(last);
             Some((last, Some(spot)))
         } else {
@@ -283,26 +332,28 @@ impl Explicit {
         }
     }
 
-    /// Frees the block at `block` (its header holds its size; it is not listed): merges
-    /// it with whichever neighbours are free (the four boundary-tag cases) and lists
-    /// the result.
-    fn release(&mut self, block: Block) {
-        let heap = &self.heap;
-        let (prev, next) = (block.prev(heap), block.next(heap));
-        let (prev_free, next_free) = (prev.is_free(heap), next.is_free(heap));
+    /// Frees the block at `block` of `size` bytes (not listed): merges it with
+    /// whichever neighbours are free (the four boundary-tag cases), their tags and links
+    /// checked first, and lists the result.
+    fn release(&mut self, block: Block, size: usize) {
+        let next = Block::at(block.offset() + size);
+        let (left, right) = (self.free_left(block), self.free_right(next));
         let mut start = block;
-        let mut total = block.size(heap);
+        let mut total = size;
         // The merged block occupies the addresses of the free neighbours it swallows,
         // so in an address-ordered list it can take over their spot.
         let mut hint = None;
-        if next_free {
-            total += next.size(&self.heap);
+        if let Some(next_size) = right {
+            total += next_size;
             hint = Some(self.unlink(next));
         }
-        if prev_free {
+        if let Some((prev, prev_size)) = left {
             start = prev;
-            total += prev.size(&self.heap);
+            total += prev_size;
             hint = Some(self.unlink(prev));
+            // The block's own header is now inside the merged block: mark it free, so
+            // that a second `free` of the same pointer is seen as one.
+            self.heap.write(block.offset(), Tag::free(size).word());
         }
         start.set(&mut self.heap, Tag::free(total));
         let spot = self.spot_for(start, hint);
@@ -316,7 +367,7 @@ impl Explicit {
             block.set(&mut self.heap, Tag::allocated(asize));
             let tail = Block::at(block.offset() + asize);
             tail.set(&mut self.heap, Tag::allocated(size - asize));
-            self.release(tail);
+            self.release(tail, size - asize);
         }
     }
 
@@ -328,15 +379,18 @@ impl Explicit {
     /// block that now holds the payload (`block` or its left neighbour); `None`, with
     /// nothing changed, when the neighbourhood is too small.
     fn grow_in_place(&mut self, block: Block, size: usize, asize: usize) -> Option<Block> {
-        let heap = &self.heap;
-        let (prev, next) = (block.prev(heap), block.next(heap));
-        let next_free = next.is_free(heap);
-        let (free_after, beyond) = if next_free { (next.size(heap), next.next(heap)) } else { (0, next) };
+        let next = Block::at(block.offset() + size);
+        let right = self.free_right(next);
+        let next_free = right.is_some();
+        let free_after = right.unwrap_or(0);
+        let beyond = Block::at(next.offset() + free_after);
         let mut start = block;
         let mut span = size + free_after;
-        if span < asize && prev.is_free(heap) {
+        if span < asize
+            && let Some((prev, prev_size)) = self.free_left(block)
+        {
             start = prev;
-            span += prev.size(heap);
+            span += prev_size;
         }
         if span < asize {
             if beyond != self.epilogue() || self.grow(asize - span).is_none() {
@@ -351,6 +405,9 @@ impl Explicit {
         if start != block {
             // Unlink first: the payload slides over the left neighbour's links.
             hint = Some(self.unlink(start));
+            // Mark the old header free before the slide: where the copy does not
+            // overwrite it, a `free` of the old pointer is then seen as a double free.
+            self.heap.write(block.offset(), Tag::free(size).word());
             self.heap.copy_within(block.payload(), start.payload(), size - OVERHEAD);
         }
         self.place(start, span, asize, hint);
@@ -380,8 +437,10 @@ impl Allocator for Explicit {
     /// over).
     fn init(&mut self) -> Result<(), InitError> {
         self.ready = false;
+        self.misuse = None;
         self.head = None;
         self.tail = None;
+        self.free_blocks = 0;
         self.fit_bound = 0;
         self.average_request = 0;
         self.heap.reset_brk();
@@ -409,20 +468,27 @@ impl Allocator for Explicit {
         Some(self.payload_ptr(block))
     }
 
+    /// Frees `ptr`, or refuses it ([`mm_implicit::guard`]): a pointer that is no
+    /// payload of the heap, or whose header says free, is kept for
+    /// [`Allocator::take_misuse`] and nothing changes.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
-        let block = self.block_of(ptr);
-        self.release(block);
+        if let Some((block, size)) = self.live_block(ptr) {
+            self.release(block, size);
+        }
     }
 
+    /// 0 for a pointer that is no payload of the heap. Reads only the header word, and
+    /// saturates: a hardened caller may ask about a block whose header was smashed.
     unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
-        // Saturating: a hardened caller may ask about a block whose header was smashed.
-        self.block_of(ptr).size(&self.heap).saturating_sub(OVERHEAD)
+        self.layout
+            .payload_block(&self.heap, ptr)
+            .map_or(0, |block| block.size(&self.heap).saturating_sub(OVERHEAD))
     }
 
+    /// Refuses `ptr` as `free` does (returning `None`) before anything else.
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
-        let block = self.block_of(ptr);
+        let (block, current) = self.live_block(ptr)?;
         let asize = self.adjusted(size)?;
-        let current = block.size(&self.heap);
         if asize <= current {
             self.shrink(block, current, asize);
             return Some(ptr);
@@ -436,6 +502,24 @@ impl Allocator for Explicit {
 
     fn check_heap(&self) -> Result<(), HeapCheckError> {
         self.check()
+    }
+
+    fn take_misuse(&mut self) -> Option<Misuse> {
+        self.misuse.take()
+    }
+
+    /// The block's tags and its neighbours' ([`TaggedLayout::neighbourhood`]), and the
+    /// list links of a free neighbour, which `free` would unlink
+    /// ([`Explicit::check_listed`]).
+    fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {
+        if !self.ready {
+            return Ok(());
+        }
+        let (left, right) = self.layout.neighbourhood(&self.heap, ptr)?;
+        for (free, _) in left.into_iter().chain(right) {
+            self.check_listed(free)?;
+        }
+        Ok(())
     }
 
     /// The implicit list's reading of the same layout

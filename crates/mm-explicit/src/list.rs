@@ -11,8 +11,22 @@
 //! same as the smallest block the implicit list hands out for a 1-byte request, and cap
 //! the heap at 4 GiB ([`MAX_HEAP`]), which [`Explicit`](crate::Explicit) enforces when
 //! it grows the heap. Every link is read and written through the bounds-checked
-//! [`MemLib::read`] / [`MemLib::write`], so a corrupted link makes the allocator panic
-//! at worst, never touch memory outside the heap.
+//! [`MemLib::read`] / [`MemLib::write`], so a corrupted link can never make the
+//! allocator touch memory outside the heap.
+//!
+//! Links live in the payloads of free blocks, where a program that writes into a block
+//! it freed overwrites them. So the list trusts a link no further than it checks it:
+//!
+//! * a block a link names is read through only once it is a word boundary whose links
+//!   lie inside the heap ([`next_free`], [`prev_free`]);
+//! * no walk takes more steps than the list holds blocks, so a cycle stops it;
+//! * [`Explicit::unlink`] checks, as glibc's "safe unlinking" does, that the block's
+//!   tags say free and agree and that its neighbours on the list name it back
+//!   ([`Explicit::check_listed`]), and [`Explicit::link`] that the two blocks of the spot
+//!   are neighbours;
+//!
+//! and each failure stops the operation with a [`Corruption`] panic ("corrupted
+//! double-linked list") before anything is written through the links.
 //!
 //! The list operations are expressed with a [`Spot`], a place between two neighbours:
 //! [`Explicit::unlink`] returns the spot a block leaves, and [`Explicit::link`] puts a
@@ -20,8 +34,8 @@
 //! remainder, a merged block) without searching for its place again, which is what
 //! keeps the address-ordered list's splits and most of its frees O(1).
 
-use mm_core::MemLib;
-use mm_implicit::Block;
+use mm_core::{Corruption, MemLib};
+use mm_implicit::{Block, WORD};
 
 use crate::{Explicit, FreeListOrder};
 
@@ -77,14 +91,36 @@ pub(crate) fn next_link_offset(block: Block) -> usize {
     block.payload() + NEXT_AT
 }
 
+/// True when a free block at `block` can have its header and links read: a word
+/// boundary whose links lie inside the heap.
+pub(crate) fn can_hold_links(heap: &MemLib, block: Block) -> bool {
+    block.offset().is_multiple_of(WORD) && block.payload() + 2 * LINK <= heap.heap_size()
+}
+
+/// The block the link `word` of `from` names, once it is checked to be readable.
+#[inline]
+fn follow(heap: &MemLib, from: Block, word: u32) -> Option<Block> {
+    let target = decode(word)?;
+    if !can_hold_links(heap, target) {
+        Corruption::new("corrupted double-linked list", from.offset()).panic();
+    }
+    Some(target)
+}
+
 /// The block after the free `block` in the list.
+///
+/// # Panics
+/// With a [`Corruption`] when the link names no place a free block can be.
 pub(crate) fn next_free(heap: &MemLib, block: Block) -> Option<Block> {
-    decode(next_word(heap, block))
+    follow(heap, block, next_word(heap, block))
 }
 
 /// The block before the free `block` in the list.
+///
+/// # Panics
+/// As [`next_free`].
 pub(crate) fn prev_free(heap: &MemLib, block: Block) -> Option<Block> {
-    decode(prev_word(heap, block))
+    follow(heap, block, prev_word(heap, block))
 }
 
 fn set_next(heap: &mut MemLib, block: Block, next: Option<Block>) {
@@ -96,10 +132,17 @@ fn set_prev(heap: &mut MemLib, block: Block, prev: Option<Block>) {
 }
 
 impl Explicit {
-    /// The free blocks in list order. Trusts the links: the checker is the walk that
-    /// doubts them.
+    /// The free blocks in list order. Trusts the links as far as staying in the heap
+    /// and taking no more steps than the list holds blocks (else a [`Corruption`]
+    /// panic): the checker is the walk that doubts them.
     pub(crate) fn free_list(&self) -> impl Iterator<Item = Block> + '_ {
-        std::iter::successors(self.head, |&b| next_free(&self.heap, b))
+        let mut left = self.free_blocks;
+        std::iter::successors(self.head, |&b| next_free(&self.heap, b)).inspect(move |&b| {
+            if left == 0 {
+                Corruption::new("corrupted double-linked list", b.offset()).panic();
+            }
+            left -= 1;
+        })
     }
 
     /// The first free block, in list order, of at least `asize` bytes (first fit).
@@ -135,10 +178,58 @@ impl Explicit {
         None
     }
 
+    /// Checks that `block` is a listed free block, as glibc's "safe unlinking" does:
+    /// its header says free with a size that fits the heap, its footer agrees, and its
+    /// neighbours on the list name it back (the next block's prev link, or the tail; the
+    /// previous block's next link, or the head). Returns its size. Every listed block
+    /// passes; a free block a program wrote into (a use after free, an overflow out of
+    /// the block before it) almost never does. Reads nothing outside the heap, and
+    /// never panics.
+    pub(crate) fn check_listed(&self, block: Block) -> Result<usize, Corruption> {
+        let heap = &self.heap;
+        if !can_hold_links(heap, block) {
+            return Err(Corruption::new("corrupted double-linked list", block.offset()));
+        }
+        let header = block.header(heap);
+        let size = header.size();
+        if header.is_allocated()
+            || !self.layout.is_block_size(heap, block, size)
+            || heap.read::<usize>(block.offset() + size - WORD) != header.word()
+        {
+            return Err(Corruption::new("free block's header and footer disagree", block.offset()));
+        }
+        let me = encode(Some(block));
+        let names_me = |other: Block, word: fn(&MemLib, Block) -> u32| {
+            can_hold_links(heap, other) && word(heap, other) == me
+        };
+        let linked_back = match decode(next_word(heap, block)) {
+            Some(next) => names_me(next, prev_word),
+            None => self.tail == Some(block),
+        } && match decode(prev_word(heap, block)) {
+            Some(prev) => names_me(prev, next_word),
+            None => self.head == Some(block),
+        };
+        if linked_back {
+            Ok(size)
+        } else {
+            Err(Corruption::new("corrupted double-linked list", block.offset()))
+        }
+    }
+
     /// Takes the listed `block` off the list; returns the spot it left.
+    ///
+    /// # Panics
+    /// With a [`Corruption`] when the block is not what the list says
+    /// ([`Explicit::check_listed`]): unlinking through a forged link would write where a
+    /// program chose (the classic unlink attack), so the operation stops instead.
     pub(crate) fn unlink(&mut self, block: Block) -> Spot {
-        let prev = prev_free(&self.heap, block);
-        let next = next_free(&self.heap, block);
+        if let Err(corruption) = self.check_listed(block) {
+            corruption.panic();
+        }
+        // Both links are checked: decode them without checking again.
+        let prev = decode(prev_word(&self.heap, block));
+        let next = decode(next_word(&self.heap, block));
+        self.free_blocks -= 1;
         match prev {
             Some(p) => set_next(&mut self.heap, p, next),
             None => self.head = next,
@@ -151,7 +242,24 @@ impl Explicit {
     }
 
     /// Puts the free, unlisted `block` (its tags already written) into `spot`.
+    ///
+    /// # Panics
+    /// With a [`Corruption`] when the spot's two blocks are not neighbours on the list
+    /// (a spot found through links or tags a program overwrote): linking there would
+    /// write through them.
     pub(crate) fn link(&mut self, block: Block, spot: Spot) {
+        let after = match spot.prev {
+            Some(prev) => next_free(&self.heap, prev),
+            None => self.head,
+        };
+        let before = match spot.next {
+            Some(next) => prev_free(&self.heap, next),
+            None => self.tail,
+        };
+        if after != spot.next || before != spot.prev {
+            Corruption::new("corrupted double-linked list", block.offset()).panic();
+        }
+        self.free_blocks += 1;
         self.fit_bound = self.fit_bound.max(block.size(&self.heap));
         set_next(&mut self.heap, block, spot.next);
         set_prev(&mut self.heap, block, spot.prev);
@@ -200,7 +308,12 @@ impl Explicit {
             Some(tail) if self.is_last(tail) => prev_free(&self.heap, tail),
             tail => tail,
         };
+        let mut left = self.free_blocks;
         while let Some(block) = at {
+            if left == 0 {
+                Corruption::new("corrupted double-linked list", block.offset()).panic();
+            }
+            left -= 1;
             let size = block.size(&self.heap);
             if size >= asize {
                 return Some(block);
@@ -248,14 +361,14 @@ impl Explicit {
         let (mut down, mut up) = (block, block);
         let (mut before, mut listed) = (None, self.head);
         loop {
-            down = down.prev(heap);
+            down = self.block_before(down);
             if down == prologue {
                 return Spot { prev: None, next: self.head };
             }
             if down.is_free(heap) {
                 return Spot { prev: Some(down), next: next_free(heap, down) };
             }
-            up = up.next(heap);
+            up = self.block_after(up);
             if up == epilogue {
                 return Spot { prev: self.tail, next: None };
             }
@@ -270,5 +383,32 @@ impl Explicit {
                 _ => return Spot { prev: before, next: listed },
             }
         }
+    }
+}
+
+impl Explicit {
+    /// The block before the block boundary `block` (the prologue before the first
+    /// block), through its footer, whose size is checked to lead to a block boundary
+    /// inside the heap: the address-ordered search walks the heap through tags a program
+    /// can have overwritten, and must neither leave the heap nor stand still.
+    fn block_before(&self, block: Block) -> Block {
+        if block == self.layout.first {
+            return Block::at(self.layout.prologue);
+        }
+        let size = mm_implicit::Tag::from_word(self.heap.read(block.offset() - WORD)).size();
+        if size < self.layout.min_block || size > block.offset() - self.layout.first.offset() {
+            Corruption::new("corrupted size vs. prev_size", block.offset() - WORD).panic();
+        }
+        Block::at(block.offset() - size)
+    }
+
+    /// The block after the block `block` (before the epilogue), whose size is checked
+    /// as for [`Explicit::block_before`].
+    fn block_after(&self, block: Block) -> Block {
+        let size = block.size(&self.heap);
+        if !self.layout.is_block_size(&self.heap, block, size) {
+            Corruption::new("malloc(): invalid block size", block.offset()).panic();
+        }
+        Block::at(block.offset() + size)
     }
 }

@@ -30,9 +30,14 @@ fn listed(a: &Explicit) -> Vec<usize> {
     a.free_list().map(Block::offset).collect()
 }
 
+/// The block whose payload is `p` (live or not).
+fn block_of(a: &Explicit, p: NonNull<u8>) -> Block {
+    Block::from_payload(a.heap.offset_of(p.as_ptr()))
+}
+
 /// The header offset of the block whose payload is `p`.
 fn hdr(a: &Explicit, p: NonNull<u8>) -> usize {
-    a.block_of(p).offset()
+    block_of(a, p).offset()
 }
 
 fn malloc(a: &mut Explicit, size: usize) -> NonNull<u8> {
@@ -88,8 +93,8 @@ fn layout_matches_the_implicit_list_with_room_for_two_links() {
     let mut a = allocator(A8, LIFO);
     let p = malloc(&mut a, 0);
     let q = malloc(&mut a, 8);
-    assert_eq!(a.block_of(p).size(&a.heap), 24);
-    assert_eq!(a.block_of(q).size(&a.heap), 24);
+    assert_eq!(block_of(&a, p).size(&a.heap), 24);
+    assert_eq!(block_of(&a, q).size(&a.heap), 24);
     // SAFETY: `q` is live.
     assert_eq!(unsafe { a.usable_size(q) }, 8);
 }
@@ -203,11 +208,11 @@ fn a_merged_block_takes_over_its_neighbours_place() {
     // With both: the merged block starts at 4 and is listed once, where 4 was.
     free(&mut a, ps[5]);
     assert_eq!(listed(&a), [h[4], h[1]]);
-    assert_eq!(a.block_of(ps[4]).size(&a.heap), 3 * B100);
+    assert_eq!(block_of(&a, ps[4]).size(&a.heap), 3 * B100);
     // With its right neighbour: the merged block starts at 0, in 1's place.
     free(&mut a, ps[0]);
     assert_eq!(listed(&a), [h[4], h[0]]);
-    assert_eq!(a.block_of(ps[0]).size(&a.heap), 3 * B100);
+    assert_eq!(block_of(&a, ps[0]).size(&a.heap), 3 * B100);
     // A block that touches no free block goes to the front.
     free(&mut a, ps[8]);
     assert_eq!(listed(&a), [h[8], h[4], h[0]]);
@@ -268,7 +273,7 @@ fn first_fit_skips_the_walk_for_requests_above_the_bound() {
     free(&mut a, ps[4]);
     assert_eq!(a.find_fit(2 * B100), None);
     assert_eq!(a.fit_bound, B100);
-    assert_eq!(a.find_fit(B100), Some(a.block_of(ps[4])));
+    assert_eq!(a.find_fit(B100), Some(block_of(&a, ps[4])));
 }
 
 #[test]
@@ -485,7 +490,7 @@ fn a_free_block_off_the_list_and_a_listed_allocated_block_are_caught() {
     // Mark an allocated block free behind the list's back.
     let (mut a, ps) = row(LIFO, 5);
     free(&mut a, ps[1]);
-    let lone = a.block_of(ps[3]);
+    let lone = block_of(&a, ps[3]);
     lone.set(&mut a.heap, Tag::free(B100));
     assert_eq!(list_rule(&a), (lone.offset(), "the free block is not on the free list".to_string()));
 
@@ -521,7 +526,7 @@ fn the_tail_the_wilderness_and_the_fit_bound_are_checked() {
     let ps: Vec<_> = (0..3).map(|_| malloc(&mut a, 100)).collect();
     free(&mut a, ps[0]);
     free(&mut a, ps[2]);
-    let wilderness = a.block_of(ps[2]);
+    let wilderness = block_of(&a, ps[2]);
     a.unlink(wilderness);
     a.link(wilderness, Spot { prev: None, next: a.head });
     assert_eq!(
@@ -542,7 +547,7 @@ fn the_heap_walk_still_checks_the_tags() {
     );
     // Two free neighbours.
     let (mut a, ps, _) = holes(LIFO);
-    a.block_of(ps[2]).set(&mut a.heap, Tag::free(B100));
+    block_of(&a, ps[2]).set(&mut a.heap, Tag::free(B100));
     assert_eq!(a.check_heap().unwrap_err(), HeapCheckError::new(h1, Invariant::Uncoalesced));
     // A block too small to hold the links.
     let (mut a, ps, _) = holes(LIFO);
@@ -552,4 +557,167 @@ fn the_heap_walk_still_checks_the_tags() {
         a.check_heap().unwrap_err(),
         HeapCheckError::new(at, Invariant::TooSmall { size: 16, min: 24 })
     );
+}
+
+// --- limits: the link width ---------------------------------------------------------------
+
+const GIB: usize = 1 << 30;
+
+#[test]
+fn the_heap_stops_at_what_a_link_can_name() {
+    // Links are 32-bit heap offsets: the heap stops at MAX_HEAP (4 GiB - 1), however
+    // large the reservation. Blocks are taken up to the limit, then freed in an order
+    // that links blocks near it to blocks far below, and merged back.
+    let mut a = Explicit::new(MemLib::reserve(8 * GIB).unwrap(), ExplicitConfig::new(Align::SIXTEEN, LIFO));
+    a.init().unwrap();
+    let mut live = vec![malloc(&mut a, 3 * GIB)];
+    assert_eq!(a.malloc(GIB + 1), None, "past the heap a link can reach");
+    let heap = a.heap.heap_size();
+    for size in [GIB / 2, GIB / 4, GIB / 8, GIB / 16, 1 << 20, 4096, 64] {
+        while let Some(p) = a.malloc(size) {
+            live.push(p);
+            assert!(a.heap.heap_size() <= MAX_HEAP);
+        }
+    }
+    assert!(a.heap.heap_size() > heap && MAX_HEAP - a.heap.heap_size() < 128, "used up to the limit");
+    a.check_heap().unwrap();
+    for p in live.iter().step_by(2) {
+        free(&mut a, *p);
+    }
+    for p in live.iter().skip(1).step_by(2) {
+        free(&mut a, *p);
+    }
+    assert_eq!(blocks(&a).len(), 1, "everything merged into one free block");
+    assert!(a.malloc(3 * GIB + GIB / 2).is_some(), "and it is found through the list");
+}
+
+// --- misuse the default build catches -----------------------------------------------------
+
+use mm_core::testkit::{ALIGNMENTS, misuse};
+
+fn factory(order: FreeListOrder) -> impl Fn(MemLib, Align) -> Explicit {
+    move |heap, align| Explicit::new(heap, ExplicitConfig::new(align, order))
+}
+
+#[test]
+fn a_double_free_is_refused_and_reported_even_after_merging() {
+    for order in FreeListOrder::ALL {
+        for align in ALIGNMENTS {
+            misuse::double_free(factory(order), align);
+        }
+    }
+}
+
+#[test]
+fn a_pointer_freed_after_realloc_slid_its_block_down_is_seen_as_freed() {
+    let (mut a, ps) = row(LIFO, 3);
+    free(&mut a, ps[0]);
+    let q = realloc(&mut a, ps[1], 200);
+    assert_eq!(q, ps[0], "slid down into the free left neighbour");
+    // SAFETY: deliberately misused: `ps[1]` was given up to realloc, and its old header
+    // lies past the bytes the slide copied.
+    unsafe { a.free(ps[1]) };
+    assert!(matches!(a.take_misuse(), Some(mm_core::Misuse::DoubleFree { .. })));
+    a.check_heap().unwrap();
+}
+
+#[test]
+fn pointers_that_are_not_payloads_are_refused() {
+    for order in FreeListOrder::ALL {
+        for align in ALIGNMENTS {
+            misuse::wild_pointers(factory(order), align);
+        }
+    }
+}
+
+#[test]
+fn an_overflow_never_makes_the_default_build_write_outside_the_heap() {
+    for order in FreeListOrder::ALL {
+        misuse::overflows_stay_inside_the_heap(factory(order));
+    }
+}
+
+#[test]
+fn hardened_catches_an_overflow_when_either_neighbour_is_freed() {
+    for order in FreeListOrder::ALL {
+        // As on the implicit list: one byte of 0x41 writes what the footer holds.
+        assert_eq!(misuse::hardened_catches_overflows(factory(order)), 141, "{order}");
+    }
+}
+
+/// Runs `f`, which must panic with a message containing `expect`; then checks that
+/// nothing past the break was written.
+fn stops_inside_the_heap(a: &mut Explicit, what: &str, expect: &str, f: impl FnOnce(&mut Explicit)) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)));
+    let message = match outcome {
+        Ok(()) => panic!("{what}: the corruption went unnoticed"),
+        Err(payload) => misuse::panic_message(&*payload),
+    };
+    assert!(message.contains(expect), "{what}: panicked with {message:?}, expected {expect:?}");
+    assert!(misuse::untouched_past_the_break(a.heap()), "{what}: something was written past the break");
+}
+
+#[test]
+fn a_write_into_a_freed_block_never_leads_outside_the_heap() {
+    // free(q), then the program writes over q's links, then mallocs of q's size or more
+    // and the free of q's neighbour: an unchecked unlink writes where the links point.
+    type Forge = fn(&Explicit, u32, u32) -> [u32; 2];
+    let forgeries: [(&str, Forge); 7] = [
+        ("next past the break", |a, _, _| [a.heap.heap_size() as u32 + 4096, NIL]),
+        ("next far past the break", |_, _, _| [0x7fff_0000, NIL]),
+        ("prev past the break", |a, _, _| [NIL, a.heap.heap_size() as u32 + 4096]),
+        ("next at an allocated block", |_, _, allocated| [allocated, NIL]),
+        ("next at itself", |_, me, _| [me, NIL]),
+        ("prev at itself", |_, me, _| [NIL, me]),
+        ("next at an odd offset", |_, me, _| [me + 3, NIL]),
+    ];
+    for order in FreeListOrder::ALL {
+        for (what, forge) in forgeries {
+            for request in [100, 500] {
+                let (mut a, ps) = row(order, 5);
+                free(&mut a, ps[1]);
+                free(&mut a, ps[3]);
+                let q = ps[3];
+                let words = forge(&a, hdr(&a, q) as u32, hdr(&a, ps[2]) as u32);
+                // SAFETY: the 8 bytes at `q` are the freed block's links, inside the heap.
+                unsafe { q.as_ptr().cast::<[u32; 2]>().write_unaligned(words) };
+                let what = format!("{order}, {what}, malloc({request})");
+                stops_inside_the_heap(&mut a, &what, "corrupted double-linked list", |a| {
+                    a.malloc(request);
+                    a.malloc(request);
+                    a.malloc(request);
+                    // A request above every free block takes no walk: the links are
+                    // used when q's neighbour is freed and merges with it.
+                    // SAFETY: `ps[2]` is live.
+                    unsafe { a.free(ps[2]) };
+                });
+            }
+        }
+    }
+}
+
+#[test]
+fn a_forged_free_header_is_not_merged_with() {
+    // An overflow that rewrites the right neighbour's header as a free one (with a
+    // matching footer further on): freeing the block must not unlink it.
+    let (mut a, ps) = row(LIFO, 3);
+    let next = hdr(&a, ps[1]);
+    a.heap.write::<usize>(next, Tag::free(B100).word());
+    a.heap.write::<usize>(next + B100 - WORD, Tag::free(B100).word());
+    stops_inside_the_heap(&mut a, "a forged free header", "corrupted double-linked list", |a| {
+        // SAFETY: `ps[0]` is live.
+        unsafe { a.free(ps[0]) };
+    });
+}
+
+#[test]
+fn a_smashed_footer_stops_free_before_it_merges() {
+    let (mut a, ps) = row(LIFO, 3);
+    free(&mut a, ps[2]);
+    // SAFETY: the word after the usable bytes is the block's footer, inside the heap.
+    unsafe { ps[1].as_ptr().add(a.usable_size(ps[1])).cast::<u64>().write_unaligned(0x41) };
+    stops_inside_the_heap(&mut a, "a smashed footer", "header and footer disagree", |a| {
+        // SAFETY: `ps[1]` is live.
+        unsafe { a.free(ps[1]) };
+    });
 }
