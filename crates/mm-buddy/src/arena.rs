@@ -237,17 +237,26 @@ impl Arena<'_> {
         if !listable || !self.can_hold_links(block) || self.header(block) != Header::free(order) {
             return Err(Corruption::new("free block's header is corrupted", at));
         }
-        let me = encode(Some(block));
-        let names_me = |link: Option<Block>, word: fn(&Self, Block) -> u32| {
-            link.is_some_and(|other| self.can_hold_links(other) && word(self, other) == me)
-        };
-        let (next, prev) = (self.next(block), self.prev(block));
-        let linked_back = (next.is_none() || names_me(next, Arena::prev_word))
-            && match prev {
-                Some(_) => names_me(prev, Arena::next_word),
-                None => self.head_word(order) == me,
-            };
+        let linked_back = self.linked_back(block, order, self.next(block), self.prev(block));
         if linked_back { Ok(()) } else { Err(Corruption::new("corrupted double-linked list", at)) }
+    }
+
+    /// True when the free `block` of `order`, whose links name `next` and `prev`, is
+    /// named back by them: `next`'s prev link, and `prev`'s next link or the list's head.
+    /// A link that names no place inside the heap names nothing back.
+    #[inline(always)]
+    fn linked_back(&self, block: Block, order: u32, next: Option<Block>, prev: Option<Block>) -> bool {
+        let me = encode(Some(block));
+        // The link word `index` (0: next, 1: prev) of `other`, read only inside the heap.
+        let link = |other: Block, index: usize| {
+            let at = (self.layout.base + HEADER_BYTES + index * LINK_BYTES).checked_add(other.0)?;
+            self.heap.get::<u32>(at)
+        };
+        next.is_none_or(|next| link(next, 1) == Some(me))
+            && match prev {
+                Some(prev) => link(prev, 0) == Some(me),
+                None => self.head_word(order) == me,
+            }
     }
 
     /// The block that ends at `end` (a block boundary, `0 < end <= frontier`): the
@@ -328,7 +337,8 @@ impl ArenaMut<'_> {
     }
 
     /// Takes the free `block` off the list of `order` (its header is left as it was:
-    /// the caller re-labels the block).
+    /// the caller re-labels the block). `block` is a list head or a block the caller
+    /// found below the frontier, so its header and links lie inside the heap.
     ///
     /// # Panics
     /// With a [`Corruption`] when the block is not what the list says
@@ -336,10 +346,12 @@ impl ArenaMut<'_> {
     /// program chose (the classic unlink attack), so the operation stops instead.
     #[inline]
     pub(crate) fn unlink(&mut self, block: Block, order: u32) {
-        if let Err(corruption) = self.view().check_listed(block, order) {
-            corruption.panic();
+        // The checks of `check_listed`, on the words the unlink reads anyway.
+        let view = self.view();
+        let (next, prev) = (view.next(block), view.prev(block));
+        if view.header(block) != Header::free(order) || !view.linked_back(block, order, next, prev) {
+            self.refuse_unlink(block, order);
         }
-        let (next, prev) = (self.view().next(block), self.view().prev(block));
         match prev {
             Some(prev) => self.set_next(prev, next),
             None => self.set_head(order, next),
@@ -353,7 +365,18 @@ impl ArenaMut<'_> {
         }
     }
 
+    /// Stops an unlink that [`ArenaMut::unlink`] found unsafe, naming what is wrong.
+    #[cold]
+    #[inline(never)]
+    fn refuse_unlink(&self, block: Block, order: u32) -> ! {
+        let found = self.view().check_listed(block, order).err();
+        found
+            .unwrap_or(Corruption::new("corrupted double-linked list", self.layout.base + block.offset()))
+            .panic()
+    }
+
     /// Takes the first block off the list of `order`.
+    #[inline]
     pub(crate) fn pop(&mut self, order: u32) -> Option<Block> {
         let block = self.view().head(order)?;
         self.unlink(block, order);

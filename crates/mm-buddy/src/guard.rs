@@ -20,7 +20,7 @@ use mm_core::{Corruption, Misuse};
 
 use crate::Buddy;
 use crate::arena::{Block, size_of_order};
-use crate::header::{HEADER_BYTES, Header};
+use crate::header::{HEADER_BYTES, Header, HeaderFlags};
 
 impl Buddy {
     /// The block behind a payload pointer: a payload position inside the heap, past the
@@ -44,30 +44,54 @@ impl Buddy {
     /// # Panics
     /// When the header says allocated but its order cannot be right: it was overwritten,
     /// and freeing on its word would merge or list memory that is not this block's.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32)> {
-        let block = match self.payload_block(ptr) {
-            Ok(block) => block,
-            Err(misuse) => {
-                self.misuse = Some(misuse);
-                return None;
-            }
-        };
+        // `payload_block`'s checks in two compares: below the first payload the
+        // subtraction wraps, and a multiple of the smallest block is aligned.
+        let first_payload = self.layout.base + HEADER_BYTES;
+        let at = self.heap.offset_of(ptr.as_ptr()).wrapping_sub(first_payload);
+        let min_block = size_of_order(self.layout.min_order);
+        if at >= self.heap.heap_size().saturating_sub(first_payload) || !at.is_multiple_of(min_block) {
+            return self.refuse(ptr);
+        }
+        let block = Block::at(at);
         let header = self.arena().header(block);
-        if !header.is_allocated() {
-            let offset = self.layout.base + HEADER_BYTES + block.offset();
-            self.misuse = Some(if header.is_free() {
-                Misuse::DoubleFree { offset }
-            } else {
-                Misuse::InvalidPointer { offset }
-            });
-            return None;
+        if header != Header::from_word(header.order() as u16 | HeaderFlags::ALLOCATED.bits()) {
+            return self.refuse(ptr);
         }
         let order = header.order();
-        if header.unknown_bits() != 0 || !self.is_block(block, order) {
-            Corruption::new("free(): invalid size", self.layout.base + block.offset()).panic();
+        // Within the arena bytes the heap holds, which keeps every merge and unlink
+        // inside the heap; the frontier, a word away, is `check_neighbourhood`'s.
+        let in_arena = (self.layout.min_order..=self.layout.max_order).contains(&order)
+            && at.is_multiple_of(size_of_order(order))
+            && size_of_order(order) <= self.arena().materialized() - at;
+        if !in_arena {
+            Corruption::new("free(): invalid size", self.layout.base + at).panic();
         }
         Some((block, order))
+    }
+
+    /// Records why `live_block` refused `ptr`, for `take_misuse`.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32)> {
+        let misuse = match self.payload_block(ptr) {
+            Err(misuse) => misuse,
+            Ok(block) => {
+                let header = self.arena().header(block);
+                let offset = self.layout.base + HEADER_BYTES + block.offset();
+                if header.is_free() {
+                    Misuse::DoubleFree { offset }
+                } else if header.is_allocated() {
+                    // Allocated, with bits no header has: not a block's header.
+                    Corruption::new("free(): invalid size", self.layout.base + block.offset()).panic()
+                } else {
+                    Misuse::InvalidPointer { offset }
+                }
+            }
+        };
+        self.misuse = Some(misuse);
+        None
     }
 
     /// True when a block of `order` can start at `block`: an order this heap has, at a

@@ -240,6 +240,15 @@ impl MemLib {
         unsafe { self.read_unchecked(at) }
     }
 
+    /// [`MemLib::read`] that answers `None` where it would panic: for a strategy that
+    /// follows a link a program may have overwritten, and must say so rather than stop
+    /// on the bounds check.
+    #[inline]
+    pub fn get<W: HeapWord>(&self, at: usize) -> Option<W> {
+        // SAFETY: the slot is in bounds and aligned (checked first).
+        self.is_word_slot::<W>(at).then(|| unsafe { self.read_unchecked(at) })
+    }
+
     /// Writes the allocator-metadata word at heap offset `at`.
     ///
     /// # Panics
@@ -421,6 +430,10 @@ mod tests {
         heap.write::<usize>(56, 7);
         heap.write::<u32>(4, 0xDEAD_BEEF);
         assert_eq!(heap.read::<usize>(56), 7);
+        assert_eq!(heap.get::<usize>(56), Some(7));
+        assert_eq!(heap.get::<usize>(60), None, "misaligned");
+        assert_eq!(heap.get::<u32>(64), None, "past the break");
+        assert_eq!(heap.get::<u32>(usize::MAX - 1), None);
         assert_eq!(heap.read::<u32>(4), 0xDEAD_BEEF);
         for at in [52, 57, 64, usize::MAX - 7] {
             let r = std::panic::catch_unwind(|| heap.read::<usize>(at));

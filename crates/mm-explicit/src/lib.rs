@@ -264,6 +264,7 @@ impl Explicit {
     /// The allocated block behind a pointer given to `free` or `realloc`, with its size
     /// (see [`mm_implicit::guard`]); a refused pointer is kept for
     /// [`Allocator::take_misuse`].
+    #[inline]
     fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, usize)> {
         match self.layout.live_block(&self.heap, ptr) {
             Ok(live) => Some(live),
@@ -276,12 +277,14 @@ impl Explicit {
 
     /// The free neighbour on the left of the block boundary `block`, with its size, its
     /// tags checked ([`TaggedLayout::free_left`]).
+    #[inline]
     fn free_left(&self, block: Block) -> Option<(Block, usize)> {
         self.layout.free_left(&self.heap, block).unwrap_or_else(|c| c.panic())
     }
 
     /// The size of the block at the boundary `next` when it is free, its tags checked
     /// ([`TaggedLayout::free_right`]).
+    #[inline]
     fn free_right(&self, next: Block) -> Option<usize> {
         self.layout.free_right(&self.heap, next).unwrap_or_else(|c| c.panic())
     }

@@ -17,8 +17,9 @@
 //! Links live in the payloads of free blocks, where a program that writes into a block
 //! it freed overwrites them. So the list trusts a link no further than it checks it:
 //!
-//! * a block a link names is read through only once it is a word boundary whose links
-//!   lie inside the heap ([`next_free`], [`prev_free`]);
+//! * a block a link names is read only inside the heap: [`next_free`] and [`prev_free`]
+//!   check that its header and links lie there, and first fit's walk, the hot loop,
+//!   reads them with [`MemLib::get`], whose bounds check is that check;
 //! * no walk takes more steps than the list holds blocks, so a cycle stops it;
 //! * [`Explicit::unlink`] checks, as glibc's "safe unlinking" does, that the block's
 //!   tags say free and agree and that its neighbours on the list name it back
@@ -35,7 +36,7 @@
 //! keeps the address-ordered list's splits and most of its frees O(1).
 
 use mm_core::{Corruption, MemLib};
-use mm_implicit::{Block, WORD};
+use mm_implicit::{Block, Tag, WORD};
 
 use crate::{Explicit, FreeListOrder};
 
@@ -76,11 +77,13 @@ fn decode(word: u32) -> Option<Block> {
 }
 
 /// The raw next-link word of the free `block` (for the checker and tests).
+#[inline]
 pub(crate) fn next_word(heap: &MemLib, block: Block) -> u32 {
     heap.read(block.payload() + NEXT_AT)
 }
 
 /// The raw prev-link word of the free `block`.
+#[inline]
 pub(crate) fn prev_word(heap: &MemLib, block: Block) -> u32 {
     heap.read(block.payload() + PREV_AT)
 }
@@ -132,9 +135,10 @@ fn set_prev(heap: &mut MemLib, block: Block, prev: Option<Block>) {
 }
 
 impl Explicit {
-    /// The free blocks in list order. Trusts the links as far as staying in the heap
-    /// and taking no more steps than the list holds blocks (else a [`Corruption`]
-    /// panic): the checker is the walk that doubts them.
+    /// The free blocks in list order, for tests. Trusts the links as far as staying in
+    /// the heap and taking no more steps than the list holds blocks (else a
+    /// [`Corruption`] panic): the checker is the walk that doubts them.
+    #[cfg(test)]
     pub(crate) fn free_list(&self) -> impl Iterator<Item = Block> + '_ {
         let mut left = self.free_blocks;
         std::iter::successors(self.head, |&b| next_free(&self.heap, b)).inspect(move |&b| {
@@ -167,15 +171,37 @@ impl Explicit {
             return Some(block);
         }
         let mut largest = 0;
-        for block in self.free_list() {
-            let size = block.size(&self.heap);
+        let mut at = self.head;
+        let mut steps = 0;
+        while let Some(block) = at {
+            let size = self.listed_size(block, steps);
             if size >= asize {
                 return Some(block);
             }
             largest = largest.max(size);
+            at = match self.heap.get::<u32>(block.payload() + NEXT_AT) {
+                Some(link) => decode(link),
+                None => Corruption::new("corrupted double-linked list", block.offset()).panic(),
+            };
+            steps += 1;
         }
         self.fit_bound = largest;
         None
+    }
+
+    /// The size in the header of `block`, the `steps`-th block of a walk along the list:
+    /// the hot loop of first fit, so the check that the link led inside the heap is the
+    /// bounds check of the read itself, and the walk's length one compare.
+    ///
+    /// # Panics
+    /// With a [`Corruption`] when a link led outside the heap (the header cannot be
+    /// read) or the walk is longer than the list (a cycle).
+    #[inline(always)]
+    fn listed_size(&self, block: Block, steps: usize) -> usize {
+        match self.heap.get::<usize>(block.offset()) {
+            Some(header) if steps < self.free_blocks => Tag::from_word(header).size(),
+            _ => Corruption::new("corrupted double-linked list", block.offset()).panic(),
+        }
     }
 
     /// Checks that `block` is a listed free block, as glibc's "safe unlinking" does:
@@ -190,29 +216,42 @@ impl Explicit {
         if !can_hold_links(heap, block) {
             return Err(Corruption::new("corrupted double-linked list", block.offset()));
         }
-        let header = block.header(heap);
-        let size = header.size();
-        if header.is_allocated()
-            || !self.layout.is_block_size(heap, block, size)
-            || heap.read::<usize>(block.offset() + size - WORD) != header.word()
-        {
+        let Some(size) = self.free_tags(block) else {
             return Err(Corruption::new("free block's header and footer disagree", block.offset()));
-        }
-        let me = encode(Some(block));
-        let names_me = |other: Block, word: fn(&MemLib, Block) -> u32| {
-            can_hold_links(heap, other) && word(heap, other) == me
         };
-        let linked_back = match decode(next_word(heap, block)) {
-            Some(next) => names_me(next, prev_word),
-            None => self.tail == Some(block),
-        } && match decode(prev_word(heap, block)) {
-            Some(prev) => names_me(prev, next_word),
-            None => self.head == Some(block),
-        };
-        if linked_back {
+        if self.linked_back(block, next_word(heap, block), prev_word(heap, block)) {
             Ok(size)
         } else {
             Err(Corruption::new("corrupted double-linked list", block.offset()))
+        }
+    }
+
+    /// The size of the block at `block` (whose header lies inside the heap) when its
+    /// header says free with a size that fits the heap, and its footer agrees.
+    #[inline(always)]
+    fn free_tags(&self, block: Block) -> Option<usize> {
+        let heap = &self.heap;
+        let header = block.header(heap);
+        let size = header.size();
+        let agree = !header.is_allocated()
+            && self.layout.is_block_size(heap, block, size)
+            && heap.read::<usize>(block.offset() + size - WORD) == header.word();
+        agree.then_some(size)
+    }
+
+    /// True when the free `block`, whose link words are `next` and `prev`, is named back
+    /// by them: the next block's prev link (or the tail), the previous block's next link
+    /// (or the head). A link that names no place inside the heap names nothing back.
+    #[inline(always)]
+    fn linked_back(&self, block: Block, next: u32, prev: u32) -> bool {
+        let me = Some(encode(Some(block)));
+        let link = |other: Block, at: usize| self.heap.get::<u32>(other.payload() + at);
+        (match decode(next) {
+            Some(next) => link(next, PREV_AT) == me,
+            None => self.tail == Some(block),
+        }) && match decode(prev) {
+            Some(prev) => link(prev, NEXT_AT) == me,
+            None => self.head == Some(block),
         }
     }
 
@@ -222,13 +261,16 @@ impl Explicit {
     /// With a [`Corruption`] when the block is not what the list says
     /// ([`Explicit::check_listed`]): unlinking through a forged link would write where a
     /// program chose (the classic unlink attack), so the operation stops instead.
+    #[inline]
     pub(crate) fn unlink(&mut self, block: Block) -> Spot {
-        if let Err(corruption) = self.check_listed(block) {
-            corruption.panic();
+        // The checks of `check_listed`, on the words the unlink reads anyway (`block` is
+        // a listed block or a free neighbour found through checked tags: its header and
+        // links lie inside the heap).
+        let (next_link, prev_link) = (next_word(&self.heap, block), prev_word(&self.heap, block));
+        if self.free_tags(block).is_none() || !self.linked_back(block, next_link, prev_link) {
+            self.refuse_unlink(block);
         }
-        // Both links are checked: decode them without checking again.
-        let prev = decode(prev_word(&self.heap, block));
-        let next = decode(next_word(&self.heap, block));
+        let (next, prev) = (decode(next_link), decode(prev_link));
         self.free_blocks -= 1;
         match prev {
             Some(p) => set_next(&mut self.heap, p, next),
@@ -241,23 +283,33 @@ impl Explicit {
         Spot { prev, next }
     }
 
+    /// Stops an unlink that [`Explicit::unlink`] found unsafe, naming what is wrong.
+    #[cold]
+    #[inline(never)]
+    fn refuse_unlink(&self, block: Block) -> ! {
+        let found = self.check_listed(block).err();
+        found.unwrap_or(Corruption::new("corrupted double-linked list", block.offset())).panic()
+    }
+
     /// Puts the free, unlisted `block` (its tags already written) into `spot`.
     ///
     /// # Panics
     /// With a [`Corruption`] when the spot's two blocks are not neighbours on the list
     /// (a spot found through links or tags a program overwrote): linking there would
     /// write through them.
+    #[inline]
     pub(crate) fn link(&mut self, block: Block, spot: Spot) {
-        let after = match spot.prev {
-            Some(prev) => next_free(&self.heap, prev),
-            None => self.head,
-        };
-        let before = match spot.next {
-            Some(next) => prev_free(&self.heap, next),
-            None => self.tail,
-        };
-        if after != spot.next || before != spot.prev {
-            Corruption::new("corrupted double-linked list", block.offset()).panic();
+        // At the head or the tail, the one block written is the one the list names. In
+        // between, the two blocks (listed blocks, or free blocks found through checked
+        // tags, whose links lie inside the heap) must name each other.
+        let at_end = (spot.prev.is_none() && spot.next == self.head)
+            || (spot.next.is_none() && spot.prev == self.tail);
+        if !at_end {
+            let after = spot.prev.map_or(self.head, |prev| decode(next_word(&self.heap, prev)));
+            let before = spot.next.map_or(self.tail, |next| decode(prev_word(&self.heap, next)));
+            if after != spot.next || before != spot.prev {
+                Corruption::new("corrupted double-linked list", block.offset()).panic();
+            }
         }
         self.free_blocks += 1;
         self.fit_bound = self.fit_bound.max(block.size(&self.heap));

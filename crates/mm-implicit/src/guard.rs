@@ -58,6 +58,7 @@ impl TaggedLayout {
 
     /// The size of the block at `block` (inside the heap) when its tags say allocated
     /// and agree; `None` when its header says free.
+    #[inline]
     fn allocated_size(&self, heap: &MemLib, block: Block) -> Result<Option<usize>, Corruption> {
         let header = block.header(heap);
         if !header.is_allocated() {

@@ -161,6 +161,7 @@ impl Implicit {
 
     /// The allocated block behind a pointer given to `free` or `realloc`, with its size
     /// (see [`guard`]); a refused pointer is kept for [`Allocator::take_misuse`].
+    #[inline]
     fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, usize)> {
         match self.layout.live_block(&self.heap, ptr) {
             Ok(live) => Some(live),
