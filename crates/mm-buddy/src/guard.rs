@@ -66,7 +66,7 @@ impl Buddy {
             && at.is_multiple_of(size_of_order(order))
             && size_of_order(order) <= self.arena().materialized() - at;
         if !in_arena {
-            Corruption::new("free(): invalid size", self.layout.base + at).panic();
+            Corruption::new("invalid block size", self.layout.base + at).panic();
         }
         Some((block, order))
     }
@@ -84,7 +84,7 @@ impl Buddy {
                     Misuse::DoubleFree { offset }
                 } else if header.is_allocated() {
                     // Allocated, with bits no header has: not a block's header.
-                    Corruption::new("free(): invalid size", self.layout.base + block.offset()).panic()
+                    Corruption::new("invalid block size", self.layout.base + block.offset()).panic()
                 } else {
                     Misuse::InvalidPointer { offset }
                 }

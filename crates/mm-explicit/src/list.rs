@@ -459,7 +459,7 @@ impl Explicit {
     fn block_after(&self, block: Block) -> Block {
         let size = block.size(&self.heap);
         if !self.layout.is_block_size(&self.heap, block, size) {
-            Corruption::new("malloc(): invalid block size", block.offset()).panic();
+            Corruption::new("invalid block size", block.offset()).panic();
         }
         Block::at(block.offset() + size)
     }

@@ -259,7 +259,7 @@ pub fn walk(heap: &MemLib, from: Block) -> impl Iterator<Item = (Block, Tag)> + 
             if at.0 == epilogue {
                 return None;
             }
-            Corruption::new("malloc(): invalid block size", at.0).panic();
+            Corruption::new("invalid block size", at.0).panic();
         }
         let here = at;
         at = Block(at.0 + size);

@@ -12,7 +12,7 @@
 //!   and reported as a [`Misuse`] (an invalid pointer, a double free).
 //! * **The block's own tags**: a size the block can have (at least the minimum, a
 //!   multiple of the alignment, ending at or before the epilogue) and a footer equal to
-//!   the header, or a [`Corruption`] panic ("free(): invalid size").
+//!   the header, or a [`Corruption`] panic ("invalid block size").
 //! * **A free neighbour before it is merged** ([`TaggedLayout::free_left`],
 //!   [`TaggedLayout::free_right`]): a possible size, and a header equal to its footer,
 //!   or a [`Corruption`] panic ("corrupted size vs. prev_size").
@@ -66,10 +66,10 @@ impl TaggedLayout {
         }
         let size = header.size();
         if header.unknown_flags() != 0 || !self.is_block_size(heap, block, size) {
-            return Err(Corruption::new("free(): invalid size", block.offset()));
+            return Err(Corruption::new("invalid block size", block.offset()));
         }
         if read_word(heap, block.offset() + size - WORD) != header.word() {
-            return Err(Corruption::new("free(): the block's header and footer disagree", block.offset()));
+            return Err(Corruption::new("the block's header and footer disagree", block.offset()));
         }
         Ok(Some(size))
     }
@@ -124,7 +124,7 @@ impl TaggedLayout {
         }
         let size = header.size();
         if !self.is_block_size(heap, next, size) {
-            return Err(Corruption::new("free(): invalid next size", next.offset()));
+            return Err(Corruption::new("invalid next size", next.offset()));
         }
         if read_word(heap, next.offset() + size - WORD) != header.word() {
             return Err(Corruption::new("corrupted size vs. prev_size", next.offset()));
@@ -178,7 +178,7 @@ impl TaggedLayout {
                 || !self.is_block_size(heap, next, next_size)
                 || read_word(heap, next.offset() + next_size - WORD) != header.word()
             {
-                return Err(Corruption::new("free(): invalid next size", next.offset()));
+                return Err(Corruption::new("invalid next size", next.offset()));
             }
             (!header.is_allocated()).then_some((next, next_size))
         };

@@ -59,7 +59,7 @@
 //! merging, so a second free of the same pointer is seen even once the block is part
 //! of a larger free block. The block's size must fit the heap and its footer equal its
 //! header, and a free neighbour's tags must agree before it is merged, or the call
-//! stops with a [`Corruption`] panic that names the broken rule ("free(): invalid
+//! stops with a [`Corruption`] panic that names the broken rule ("invalid block
 //! size", "corrupted size vs. prev_size"); the search stops likewise at a size that
 //! leaves the heap. Every tag is read and written through bounds-checked accessors
 //! besides, so no bytes a program writes past the end of its blocks make the allocator

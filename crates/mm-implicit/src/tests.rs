@@ -516,7 +516,7 @@ fn a_size_smashed_past_the_heap_stops_the_search() {
         let (mut a, ps, middle) = three_blocks();
         free(&mut a, ps[0]);
         write_word(&mut a.heap, middle, Tag::allocated(size).word());
-        let expect = if size == 8 { "invalid" } else { "malloc(): invalid block size" };
+        let expect = if size == 8 { "invalid" } else { "invalid block size" };
         stops_inside_the_heap(&mut a, expect, |a| {
             a.malloc(1000);
             a.malloc(1000);

@@ -49,7 +49,7 @@
 //!   [`Allocator::take_misuse`]. A block that merged into a free neighbour holds a link
 //!   there, not the mark, so a second free of it is seen too;
 //! * **the size** of the block is whole units that end inside the heap, or the call
-//!   stops with a [`Corruption`] panic ("free(): invalid size");
+//!   stops with a [`Corruption`] panic ("invalid block size");
 //! * **every link** the list walks follow is a whole unit inside the heap, above the
 //!   block it leaves (the list is in address order) or the sentinel, and a search that
 //!   passes the sentinel twice without meeting the rover stops: a link a program
@@ -176,7 +176,7 @@ impl KAndR {
             return None;
         }
         if !self.fits(block, self.size(block), 2) {
-            Corruption::new("free(): invalid size", block).panic();
+            Corruption::new("invalid block size", block).panic();
         }
         Some(block)
     }
@@ -237,7 +237,7 @@ impl KAndR {
         let overlaps = (next != BASE && (end > next || !self.fits(next, self.size(next), 1)))
             || (prev != BASE && (!self.fits(prev, self.size(prev), 1) || prev + self.size(prev) > block));
         if overlaps {
-            Corruption::new("free(): block overlaps a free block", block).panic();
+            Corruption::new("block overlaps a free block", block).panic();
         }
         // Merge with the upper neighbour.
         if next != BASE && block + self.size(block) == next {
@@ -274,7 +274,7 @@ impl KAndR {
         }
         let size = self.size(block);
         if !self.fits(block, size, 2) {
-            return Err(Corruption::new("free(): invalid size", block));
+            return Err(Corruption::new("invalid block size", block));
         }
         let right = block + size;
         if right == heap_size {
@@ -282,7 +282,7 @@ impl KAndR {
         }
         let right_size = self.size(right);
         if !self.fits(right, right_size, 1) {
-            return Err(Corruption::new("free(): invalid next size", right));
+            return Err(Corruption::new("invalid next size", right));
         }
         if self.next(right) == in_use_mark(right) {
             return Ok(());
@@ -336,7 +336,7 @@ impl Allocator for KAndR {
             let have = self.size(block);
             if have >= need {
                 if !self.fits(block, have, 1) {
-                    Corruption::new("malloc(): corrupted free block size", block).panic();
+                    Corruption::new("corrupted free block size", block).panic();
                 }
                 let taken = if have == need {
                     let after = self.next(block);
