@@ -280,18 +280,22 @@ impl KAndR {
         if right == heap_size {
             return Ok(());
         }
-        let right_size = self.size(right);
+        // Read with `get`: a header that does not lie wholly inside the heap is no header.
+        let word = |at: usize| self.heap.get::<usize>(at);
+        let right_size = word(right).unwrap_or(0);
         if !self.fits(right, right_size, 1) {
             return Err(Corruption::new("invalid next size", right));
         }
-        if self.next(right) == in_use_mark(right) {
+        let link = word(right + 8);
+        if link == Some(in_use_mark(right)) {
             return Ok(());
         }
         // A free block: it links up (or to the sentinel), and never touches another.
-        let link = self.next(right);
         let after = right + right_size;
-        let link_ok = link == BASE || (link > after && link.is_multiple_of(self.unit) && link < heap_size);
-        let after_in_use = after == heap_size || self.next(after) == in_use_mark(after);
+        let link_ok = link.is_some_and(|link| {
+            link == BASE || (link > after && link.is_multiple_of(self.unit) && link < heap_size)
+        });
+        let after_in_use = after == heap_size || word(after + 8) == Some(in_use_mark(after));
         if link_ok && after_in_use { Ok(()) } else { Err(Corruption::new("corrupted free list", right)) }
     }
 }
