@@ -155,6 +155,17 @@ fn every_overflow_of_up_to_16_bytes_is_caught_for_our_strategies() {
 }
 
 #[test]
+fn check_neighbourhood_answers_on_any_damaged_heap_for_our_strategies() {
+    // What the hardened mode asks before every free must itself read nothing outside the
+    // heap and never panic, whatever the program wrote.
+    for strategy in OURS {
+        let build = registry::find(strategy).unwrap().build;
+        let reported = misuse::neighbourhood_never_panics(build, 300);
+        assert!(reported > 300, "{strategy}: only {reported} of 1200 checks saw the damage");
+    }
+}
+
+#[test]
 fn our_strategies_refuse_double_and_invalid_frees_without_hardening() {
     for strategy in OURS {
         let build = registry::find(strategy).unwrap().build;

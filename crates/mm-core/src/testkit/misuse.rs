@@ -267,3 +267,61 @@ pub fn hardened_catches_overflows<A: Allocator, F: Fn(MemLib, Align) -> A>(facto
     }
     caught
 }
+
+/// [`Allocator::check_neighbourhood`] and `usable_size` on heaps damaged at random
+/// around a block and its neighbours (random bytes over a few random spans of the 256
+/// bytes around them, inside the heap), and on pointers into them: they may answer
+/// anything, but they must answer, never panic. Returns how many of the checks
+/// reported a corruption.
+///
+/// # Panics
+/// When either panics.
+pub fn neighbourhood_never_panics<A: Allocator, F: Fn(MemLib, Align) -> A>(
+    factory: F,
+    rounds: usize,
+) -> usize {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x6e16_4b0b);
+    let mut reported = 0;
+    for round in 0..rounds {
+        let mut a = build(&factory, Align::SIXTEEN);
+        let blocks = neighbours(&mut a, 4);
+        // SAFETY: each freed block is live and freed once.
+        unsafe {
+            a.free(blocks[0]);
+            a.free(blocks[2]);
+        }
+        let (p, n) = (blocks[1], blocks[3]);
+        // The bytes around the blocks, inside the heap.
+        let heap_lo = a.heap().heap_lo() as usize;
+        let lo = (p.as_ptr() as usize - 96).max(heap_lo);
+        let hi = (p.as_ptr() as usize + 160).min(heap_lo + a.heap().heap_size());
+        for _ in 0..rng.random_range(1..=4) {
+            let start = rng.random_range(lo..hi);
+            let len = rng.random_range(1..=24usize).min(hi - start);
+            for i in 0..len {
+                // SAFETY: `[lo, hi)` lies inside the heap.
+                unsafe { a.heap().heap_lo().add(start - heap_lo + i).write(rng.random()) };
+            }
+        }
+        let wild = NonNull::new(a.heap().heap_lo().wrapping_add(rng.random_range(lo..hi) - heap_lo)).unwrap();
+        let inside = NonNull::new(p.as_ptr().wrapping_add(16)).unwrap();
+        for q in [p, n, inside, wild] {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                // SAFETY: deliberately handed a damaged or wild block: both must only
+                // read inside the heap, and answer.
+                let _ = unsafe { a.usable_size(q) };
+                a.check_neighbourhood(q)
+            }));
+            match outcome {
+                Ok(result) => reported += usize::from(result.is_err()),
+                Err(payload) => panic!(
+                    "{}: round {round}: check_neighbourhood({q:p}) panicked: {}",
+                    a.describe(),
+                    panic_message(&*payload)
+                ),
+            }
+        }
+    }
+    reported
+}
