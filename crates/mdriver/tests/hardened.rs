@@ -186,6 +186,7 @@ fn hardened_factory(strategy: &'static str) -> impl Fn(MemLib, Align) -> Hardene
 mm_core::conformance_tests!(conformance_implicit, hardened_factory("implicit"));
 mm_core::conformance_tests!(conformance_explicit, hardened_factory("explicit"));
 mm_core::conformance_tests!(conformance_segregated, hardened_factory("segregated"));
+mm_core::conformance_tests!(conformance_kr, hardened_factory("kr"));
 // Buddy runs every scenario but `coalescing` and `exhaustion`: the hardened table is a
 // live block of the heap, and in a buddy system one live block keeps its buddies from
 // merging, so the one large block those scenarios ask for after freeing everything
