@@ -485,6 +485,10 @@ impl Segregated {
             self.take_free(next, next_free);
         }
         let prev_allocated = prev.header(&self.heap).prev_allocated();
+        // The old header ends up inside the moved block: mark it free first, so that a
+        // later `free` of the old pointer is seen as the double free it is (unless the
+        // payload slid over it).
+        block.set_header(&mut self.heap, Header::new(size, HeaderFlags::empty()));
         self.heap.copy_within(block.payload(), prev.payload(), size - HEADER);
         prev.set_header(&mut self.heap, Header::new(total, allocated(prev_allocated)));
         prev.tell_next(&mut self.heap, total, true);
