@@ -437,14 +437,7 @@ fn the_recorder_logs_a_program_and_leaves_its_output_alone() {
 /// Issue 11's first reproduction: gigabyte blocks freed side by side (`tests/c/gigabytes.c`).
 #[test]
 fn gigabyte_blocks_freed_side_by_side_leave_a_working_heap() {
-    let dir = scratch().join("preload-gigabytes");
-    std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join("gigabytes");
-    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
-    cc.args(["-O0", "-w", "-o"])
-        .arg(&exe)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/gigabytes.c"));
-    assert!(run(cc, None).status.success(), "gigabytes.c compiles");
+    let exe = compile_c("gigabytes");
     let reference = run(Command::new(&exe), None);
     assert_eq!(reference.stdout, b"ok\n", "glibc: {reference:?}");
     for feature in STRATEGIES.into_iter().chain(HARDENED) {
@@ -461,18 +454,21 @@ fn gigabyte_blocks_freed_side_by_side_leave_a_working_heap() {
 /// `tests/c/misuse.c`, compiled once.
 fn misuse_program() -> PathBuf {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        let dir = scratch().join("preload-misuse");
-        std::fs::create_dir_all(&dir).unwrap();
-        let exe = dir.join("misuse");
-        let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
-        cc.args(["-O0", "-w", "-o"])
-            .arg(&exe)
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/misuse.c"));
-        assert!(run(cc, None).status.success(), "misuse.c compiles");
-        exe
-    })
-    .clone()
+    EXE.get_or_init(|| compile_c("misuse")).clone()
+}
+
+/// `tests/c/NAME.c`, compiled without optimization (so that every call it makes is
+/// made) into the test's scratch directory.
+fn compile_c(name: &str) -> PathBuf {
+    let dir = scratch().join(format!("preload-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join(name);
+    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
+    cc.args(["-O0", "-w", "-o"])
+        .arg(&exe)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/c/{name}.c")));
+    assert!(run(cc, None).status.success(), "{name}.c compiles");
+    exe
 }
 
 /// Runs `misuse.c` with `arg` under `feature`'s library, and asserts that it was
@@ -606,14 +602,7 @@ fn outcome(out: &Output) -> String {
 /// table of docs/reliability.md (`-- --nocapture`).
 #[test]
 fn the_misuse_table() {
-    let dir = scratch().join("preload-misuse-table");
-    std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join("misuse_table");
-    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
-    cc.args(["-O0", "-w", "-o"])
-        .arg(&exe)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/misuse_table.c"));
-    assert!(run(cc, None).status.success(), "misuse_table.c compiles");
+    let exe = compile_c("misuse_table");
     let builds: Vec<Option<&str>> =
         std::iter::once(None).chain(STRATEGIES.into_iter().chain(HARDENED).map(Some)).collect();
     let mut table = String::from("| misuse |");
