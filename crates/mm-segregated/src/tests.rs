@@ -351,58 +351,49 @@ fn the_heap_stops_at_what_a_link_can_name() {
 
 // ---- misuse the default build catches ------------------------------------------------
 
+use mm_core::testkit::{ALIGNMENTS, misuse};
+
+fn factory(heap: MemLib, align: Align) -> Segregated {
+    Segregated::new(heap, SegregatedConfig { align })
+}
+
 #[test]
-fn a_double_free_is_refused_and_reported() {
-    for neighbours in ["allocated", "free left", "free right"] {
-        let mut a = new(16);
-        let left = malloc(&mut a, 40);
-        let p = malloc(&mut a, 40);
-        let right = malloc(&mut a, 40);
-        let _guard = malloc(&mut a, 40);
-        match neighbours {
-            "free left" => free(&mut a, left),
-            "free right" => free(&mut a, right),
-            _ => {}
-        }
-        free(&mut a, p);
-        assert_eq!(a.take_misuse(), None);
-        let before = a.heap().heap_size();
-        // SAFETY: deliberately misused: `p` was freed. The strategy must refuse it.
-        unsafe { a.free(p) };
-        let offset = offset(&a, p);
-        assert_eq!(a.take_misuse(), Some(mm_core::Misuse::DoubleFree { offset }), "{neighbours}");
-        a.check_heap().unwrap();
-        // SAFETY: as above, through realloc.
-        assert_eq!(unsafe { a.realloc(Some(p), 10) }, None);
-        assert_eq!(a.take_misuse(), Some(mm_core::Misuse::DoubleFree { offset }), "{neighbours}");
-        let (x, y) = (malloc(&mut a, 40), malloc(&mut a, 40));
-        assert_ne!(x, y, "{neighbours}: two mallocs never share a block");
-        assert!(a.heap().heap_size() >= before);
+fn a_double_free_is_refused_and_reported_even_after_merging() {
+    for align in ALIGNMENTS {
+        misuse::double_free(factory, align);
     }
 }
 
 #[test]
-fn pointers_that_are_not_payloads_are_refused() {
+fn a_pointer_freed_after_realloc_slid_its_block_down_is_seen_as_freed() {
     let mut a = new(16);
-    let p = malloc(&mut a, 100);
-    let mut outside = [0u8; 32];
-    let lo = a.heap().heap_lo();
-    let wild = [
-        p.as_ptr().wrapping_add(1),
-        p.as_ptr().wrapping_add(8),
-        lo,
-        lo.wrapping_add(a.heap().heap_size()),
-        lo.wrapping_sub(16),
-        outside.as_mut_ptr(),
-    ];
-    for ptr in wild {
-        // SAFETY: deliberately misused: none of these is a live block; the strategy must
-        // refuse each without touching anything.
-        unsafe { a.free(NonNull::new(ptr).unwrap()) };
-        assert!(matches!(a.take_misuse(), Some(mm_core::Misuse::InvalidPointer { .. })), "{ptr:p}");
-        a.check_heap().unwrap();
+    let (left, p, _guard) = (malloc(&mut a, 200), malloc(&mut a, 100), malloc(&mut a, 8));
+    free(&mut a, left);
+    let q = realloc(&mut a, p, 250);
+    assert_eq!(q, left, "slid down into the free left neighbour");
+    // SAFETY: deliberately misused: `p` was given up to realloc.
+    unsafe { a.free(p) };
+    assert!(matches!(a.take_misuse(), Some(mm_core::Misuse::DoubleFree { .. })));
+    a.check_heap().unwrap();
+}
+
+#[test]
+fn pointers_that_are_not_payloads_are_refused() {
+    for align in ALIGNMENTS {
+        misuse::wild_pointers(factory, align);
     }
-    free(&mut a, p);
+}
+
+#[test]
+fn an_overflow_never_makes_the_default_build_write_outside_the_heap() {
+    misuse::overflows_stay_inside_the_heap(factory);
+}
+
+#[test]
+fn hardened_catches_an_overflow_when_either_neighbour_is_freed() {
+    // 48 overflows into a free neighbour, 48 into an allocated one freed in two orders:
+    // every one changes a header, and every one is caught.
+    assert_eq!(misuse::hardened_catches_overflows(factory), 144);
 }
 
 // ---- corruption: the operation stops, inside the heap ----------------------------------
@@ -414,19 +405,10 @@ fn stops_inside_the_heap(a: &mut Segregated, expect: &str, f: impl FnOnce(&mut S
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)));
     let message = match outcome {
         Ok(()) => panic!("the corruption went unnoticed"),
-        Err(payload) => payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default(),
+        Err(payload) => misuse::panic_message(&*payload),
     };
     assert!(message.contains(expect), "panicked with {message:?}, expected {expect:?}");
-    let heap = a.heap();
-    // SAFETY: the whole reservation is readable (MemLib::new allocates it zero-filled).
-    let beyond = unsafe {
-        std::slice::from_raw_parts(heap.heap_lo().add(heap.heap_size()), heap.max_size() - heap.heap_size())
-    };
-    assert!(beyond.iter().all(|&b| b == 0), "something was written past the break");
+    assert!(misuse::untouched_past_the_break(a.heap()), "something was written past the break");
 }
 
 /// A link word that names a block `bytes` past the break.
@@ -454,99 +436,4 @@ fn a_write_into_a_freed_block_never_leads_outside_the_heap() {
             a.malloc(40);
         });
     }
-}
-
-/// Every overflow of 1 to 16 bytes past a block, of three byte values, into a free or
-/// an allocated neighbour: `(len, byte, neighbour free)`.
-fn overflows() -> impl Iterator<Item = (usize, u8, bool)> {
-    (1..=16)
-        .flat_map(|len| [0x00u8, 0x41, 0xFF].into_iter().flat_map(move |b| [(len, b, true), (len, b, false)]))
-}
-
-/// `p` and its right neighbour `n` (freed when `neighbour_free`), with a guard after.
-fn overflow_setup<A: Allocator>(a: &mut A, neighbour_free: bool) -> (NonNull<u8>, NonNull<u8>) {
-    let p = a.malloc(40).unwrap();
-    let n = a.malloc(40).unwrap();
-    a.malloc(40).unwrap();
-    if neighbour_free {
-        // SAFETY: `n` is live and freed once.
-        unsafe { a.free(n) };
-    }
-    (p, n)
-}
-
-/// Writes `len` bytes of `byte` just past `p`'s usable size (inside the heap: a
-/// neighbour follows).
-fn overflow<A: Allocator>(a: &A, p: NonNull<u8>, len: usize, byte: u8) {
-    // SAFETY: `p` is live; the bytes past its usable size are its neighbour's, inside the
-    // heap.
-    unsafe { p.as_ptr().add(a.usable_size(p)).write_bytes(byte, len) };
-}
-
-#[test]
-fn an_overflow_never_makes_the_default_build_touch_memory_outside_the_heap() {
-    for (len, byte, neighbour_free) in overflows() {
-        let mut a = new(16);
-        let (p, n) = overflow_setup(&mut a, neighbour_free);
-        overflow(&a, p, len, byte);
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            a.malloc(40);
-            a.malloc(40);
-            // SAFETY: `p` is live (and `n` too unless it was freed).
-            unsafe {
-                a.free(p);
-                if !neighbour_free {
-                    a.free(n);
-                }
-            }
-        }));
-        let heap = a.heap();
-        // SAFETY: the whole reservation is readable (MemLib::new allocates it zeroed).
-        let beyond = unsafe {
-            std::slice::from_raw_parts(
-                heap.heap_lo().add(heap.heap_size()),
-                heap.max_size() - heap.heap_size(),
-            )
-        };
-        assert!(beyond.iter().all(|&b| b == 0), "{len} x {byte:#x}: written past the break");
-    }
-}
-
-#[test]
-fn hardened_catches_an_overflow_when_either_neighbour_is_freed() {
-    let mut caught = 0;
-    for (len, byte, neighbour_free) in overflows() {
-        for first in ["p", "n"] {
-            if neighbour_free && first == "n" {
-                continue;
-            }
-            let mut a = mm_core::hardened::Hardened::new(Segregated::new(
-                MemLib::new(1 << 20).unwrap(),
-                SegregatedConfig { align: Align::SIXTEEN },
-            ));
-            a.init().unwrap();
-            let (p, n) = overflow_setup(&mut a, neighbour_free);
-            overflow(&a, p, len, byte);
-            if a.check_heap().is_ok() {
-                continue; // the bytes written were the bytes there
-            }
-            let order = if first == "p" { [p, n] } else { [n, p] };
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                order
-                    .into_iter()
-                    .take(if neighbour_free { 1 } else { 2 })
-                    .map(|q| a.try_free(q))
-                    .find(Result::is_err)
-            }));
-            match outcome {
-                Ok(Some(Err(_))) => caught += 1,
-                Ok(_) => panic!(
-                    "{len} x {byte:#x} into a {} neighbour, {first} freed first: not caught",
-                    if neighbour_free { "free" } else { "allocated" }
-                ),
-                Err(_) => panic!("{len} x {byte:#x}: hardened let the strategy act on it (it panicked)"),
-            }
-        }
-    }
-    assert!(caught >= 120, "only {caught} of the 144 overflows changed anything");
 }
