@@ -14,10 +14,10 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Regenerate the bundled traces from traces/SUITE (file workload seed ops per line).
+# Each trace is written whole or not at all (`gen -o` writes a temporary file and renames it).
 gen-traces:
-    cargo build --release -p mdriver
     grep -v '^\s*#' traces/SUITE | grep -v '^\s*$' | while read -r file workload seed ops; do \
-        ./target/release/mdriver gen --workload "$workload" --seed "$seed" --ops "$ops" > "traces/$file"; \
+        cargo run --release -q -p mdriver -- gen --workload "$workload" --seed "$seed" --ops "$ops" -o "traces/$file" || exit 1; \
     done
 
 # Everything CI runs.
@@ -48,19 +48,19 @@ record-traces:
 soak OPS="250000" SEEDS="4":
     MMLAB_SOAK_OPS={{OPS}} MMLAB_SOAK_SEEDS={{SEEDS}} MMLAB_SOAK_VERIFY_EVERY=64 cargo test --release -p mdriver --test soak -- --nocapture
 
-# Regenerate docs/results: the race (JSON and Markdown), the charts, and heap maps (several minutes).
+# Regenerate docs/results: the race (Markdown), the charts with their CSVs, and heap maps (several minutes).
 docs:
-    cargo build --release -p mdriver
     mkdir -p docs/results
-    ./target/release/mdriver plot --format markdown --out-dir docs/results > docs/results/race.md
-    for s in implicit segregated buddy; do ./target/release/mdriver heapmap -s $s -t churn-3 -o docs/results/heapmap-$s-churn-3.svg; done
-    for s in segregated buddy kr; do ./target/release/mdriver heapmap -s $s -t realloc-1 -o docs/results/heapmap-$s-realloc-1.svg; done
+    cargo run --release -q -p mdriver -- plot --format markdown --out-dir docs/results > docs/results/.race.md.tmp && mv docs/results/.race.md.tmp docs/results/race.md
+    for s in implicit segregated buddy; do cargo run --release -q -p mdriver -- heapmap -s $s -t churn-3 -o docs/results/heapmap-$s-churn-3.svg || exit 1; done
+    for s in segregated buddy kr; do cargo run --release -q -p mdriver -- heapmap -s $s -t realloc-1 -o docs/results/heapmap-$s-realloc-1.svg || exit 1; done
 
 # The C-ABI driver against libmm.a under valgrind memcheck (errors and definite leaks fail).
 valgrind:
     cargo build --release -p mm-capi
-    cc -std=c99 -Wall -Werror -g -I include crates/mm-capi/tests/c/driver.c target/release/libmm.a -lpthread -ldl -lm -o target/driver-valgrind
-    valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite target/driver-valgrind
+    target=$(cargo metadata --format-version 1 --no-deps | sed 's/.*"target_directory":"\([^"]*\)".*/\1/'); \
+    cc -std=c99 -Wall -Werror -g -I include crates/mm-capi/tests/c/driver.c "$target/release/libmm.a" -lpthread -ldl -lm -o "$target/driver-valgrind" && \
+    valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite "$target/driver-valgrind"
 
 # The trace parser against many more seeded mutants than `just test` runs.
 fuzz MUTANTS="200000" SEED="2026":

@@ -4,10 +4,10 @@
 # review the diff (and traces/README.md's table) before committing new recordings.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release -p mdriver
 # Address randomization off (`setarch -R`), so that programs hashing pointers (gcc,
-# python) allocate the same way on every run.
-record() { ./target/release/mdriver record "$@"; }
+# python) allocate the same way on every run. The driver is found through cargo (any
+# CARGO_TARGET_DIR); `record -o` writes each trace whole or not at all.
+record() { cargo run --release -q -p mdriver -- record "$@"; }
 arch=$(uname -m)
 
 record --exe cc1 -o traces/recorded/gcc-cc1.rep -- \

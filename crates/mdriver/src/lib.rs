@@ -18,11 +18,13 @@
 //!   growth) with their CSVs, for `mdriver plot`.
 //! * [`growth`]: the cost-growth measurement: free + malloc pairs per second as the
 //!   live set grows from 1k to 1M blocks.
+//! * [`output`]: files written whole or not at all.
 //! * [`heapmap`]: an SVG map of what every byte of a strategy's heap holds at points
 //!   of a trace, for `mdriver heapmap`.
 
 pub mod growth;
 pub mod heapmap;
+pub mod output;
 pub mod payload;
 pub mod plot;
 pub mod race;

@@ -172,8 +172,10 @@ struct PlotArgs {
     /// Draw from this race report (`mdriver --format json > r.json`) instead of racing.
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
-    /// Where the charts and their CSVs go.
-    #[arg(long, value_name = "DIR", default_value = "docs/results")]
+    /// Where the charts and their CSVs go (created if need be). The default is a
+    /// directory of its own, so that a plot run from the repository never overwrites the
+    /// committed charts of docs/results (`just docs` names that one explicitly).
+    #[arg(long, value_name = "DIR", default_value = "mmlab-plots")]
     out_dir: PathBuf,
     /// Do not draw the cost-growth chart (measuring it takes a minute or two).
     #[arg(long)]
@@ -302,8 +304,7 @@ fn generate(args: &GenArgs) -> Result<ExitCode, String> {
     let workload: Workload = args.workload.parse().map_err(|e| format!("--workload: {e}"))?;
     let trace = workload::generate(workload, args.seed, args.ops);
     let written = match &args.output {
-        Some(path) => std::fs::File::create(path)
-            .and_then(|file| trace.write_to(file))
+        Some(path) => mdriver::output::write_atomically(path, |w| trace.write_to(w))
             .map_err(|e| format!("{}: {e}", path.display())),
         None => trace.write_to(std::io::stdout().lock()).map_err(|e| format!("writing the trace: {e}")),
     };
@@ -509,8 +510,7 @@ fn record(args: &RecordArgs) -> Result<ExitCode, String> {
         if chosen.truncated { " (its log's cut-off last line was ignored)" } else { "" },
     );
     match &args.output {
-        Some(path) => std::fs::File::create(path)
-            .and_then(|file| trace.write_to(file))
+        Some(path) => mdriver::output::write_atomically(path, |w| trace.write_to(w))
             .map_err(|e| format!("{}: {e}", path.display()))?,
         None => trace.write_to(std::io::stdout().lock()).map_err(|e| format!("writing the trace: {e}"))?,
     }
@@ -670,7 +670,8 @@ fn heapmap(args: &HeapmapArgs) -> Result<ExitCode, String> {
         let safe = |s: &str| s.replace(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'), "_");
         PathBuf::from(format!("heapmap-{}-{}.svg", safe(&map.strategy), safe(&map.trace)))
     });
-    std::fs::write(&output, svg).map_err(|e| format!("{}: {e}", output.display()))?;
+    mdriver::output::write_atomically(&output, |w| w.write_all(svg.as_bytes()))
+        .map_err(|e| format!("{}: {e}", output.display()))?;
     for snap in &map.snapshots {
         eprintln!("mdriver heapmap: {}", heapmap::summary_line(&map, snap));
     }

@@ -874,16 +874,20 @@ pub fn growth_chart(curves: &[GrowthCurve], config: Option<&GrowthConfig>) -> Re
 // ---------------------------------------------------------------------------------------
 
 fn write_file(path: &Path, text: &str) -> Result<(), PlotError> {
-    std::fs::write(path, text).map_err(|source| PlotError::Io { path: path.display().to_string(), source })
+    crate::output::write_atomically(path, |w| w.write_all(text.as_bytes()))
+        .map_err(|source| PlotError::Io { path: path.display().to_string(), source })
 }
 
 fn write_csv<R: Serialize>(path: &Path, rows: &[R]) -> Result<(), PlotError> {
     let csv_error = |message: String| PlotError::Csv { path: path.display().to_string(), message };
-    let mut writer = csv::Writer::from_path(path).map_err(|e| csv_error(e.to_string()))?;
-    for row in rows {
-        writer.serialize(row).map_err(|e| csv_error(e.to_string()))?;
-    }
-    writer.flush().map_err(|e| csv_error(e.to_string()))
+    crate::output::write_atomically(path, |w| {
+        let mut writer = csv::Writer::from_writer(w);
+        for row in rows {
+            writer.serialize(row).map_err(std::io::Error::other)?;
+        }
+        writer.flush()
+    })
+    .map_err(|e| csv_error(e.to_string()))
 }
 
 /// Reads `cost-growth.csv` as written by [`write_charts`].

@@ -299,6 +299,18 @@ fn plot_races_and_draws_three_charts_with_their_data() {
 
     // The same report read back draws the same utilization and throughput charts.
     let json = write(&dir, "r.json", &String::from_utf8(out.stdout).unwrap());
+    // Without --out-dir they go to ./mmlab-plots, never into a docs/ of the directory
+    // it runs in.
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mdriver"))
+        .args(["plot", "--input", &json, "--no-growth"])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(elsewhere.join("mmlab-plots/utilization.svg").exists());
+    assert!(!elsewhere.join("docs").exists(), "plot wrote into ./docs");
     let again = dir.join("again");
     let out = mdriver(&["plot", "--input", &json, "--no-growth", "--out-dir", again.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
