@@ -243,6 +243,17 @@ fn main() -> ExitCode {
     })
 }
 
+/// The traces to race: those named (or the bundled suite), less those with no
+/// operations, each left out with a note.
+fn raceable_traces(dir: Option<&Path>, files: &[PathBuf]) -> Result<Vec<mm_core::Trace>, String> {
+    let loaded = mdriver::traces::load(dir, files).map_err(|e| e.to_string())?;
+    let (traces, empty) = mdriver::traces::without_empty(loaded).map_err(|e| e.to_string())?;
+    for name in empty {
+        eprintln!("mdriver: note: trace {name} has no operations: it measures nothing and is left out");
+    }
+    Ok(traces)
+}
+
 fn race(args: &RaceArgs) -> Result<ExitCode, String> {
     let usage_error = |message: String| {
         if args.format == Format::Json {
@@ -252,8 +263,7 @@ fn race(args: &RaceArgs) -> Result<ExitCode, String> {
         message
     };
     let align = Align::new(args.align).map_err(|e| usage_error(format!("--align: {e}")))?;
-    let traces = mdriver::traces::load(args.trace_dir.as_deref(), &args.files)
-        .map_err(|e| usage_error(e.to_string()))?;
+    let traces = raceable_traces(args.trace_dir.as_deref(), &args.files).map_err(usage_error)?;
     let config = RaceConfig {
         strategies: selected_strategies(&args.strategies),
         check_heap: args.check_heap,
@@ -563,8 +573,7 @@ fn plot(args: &PlotArgs) -> Result<ExitCode, String> {
         None => {
             let race = &args.race;
             let align = Align::new(race.align).map_err(|e| format!("--align: {e}"))?;
-            let traces =
-                mdriver::traces::load(race.trace_dir.as_deref(), &race.files).map_err(|e| e.to_string())?;
+            let traces = raceable_traces(race.trace_dir.as_deref(), &race.files)?;
             let config = RaceConfig {
                 strategies: selected_strategies(&race.strategies),
                 check_heap: race.check_heap,

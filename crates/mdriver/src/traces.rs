@@ -46,6 +46,9 @@ pub enum LoadError {
     /// A trace directory holds no `.rep` file.
     #[error("{0}: no .rep trace files in this directory")]
     EmptyDir(String),
+    /// Every trace named has no operations: there is nothing to race.
+    #[error("no trace to race: {0} (each has no operations)")]
+    NothingToRace(String),
 }
 
 /// The bundled suite, parsed. The files are validated by the test suite, so a failure
@@ -102,4 +105,16 @@ pub fn load(dir: Option<&Path>, files: &[PathBuf]) -> Result<Vec<Trace>, LoadErr
     };
     paths.extend(files.iter().cloned());
     paths.iter().map(|p| read(p)).collect()
+}
+
+/// Leaves out the traces with no operations, which measure nothing (a utilization of 0
+/// and a throughput of 0/0), and returns the names it left out, for a note. An error
+/// when that leaves nothing.
+pub fn without_empty(traces: Vec<Trace>) -> Result<(Vec<Trace>, Vec<String>), LoadError> {
+    let (kept, empty): (Vec<Trace>, Vec<Trace>) = traces.into_iter().partition(|t| !t.ops.is_empty());
+    let names: Vec<String> = empty.into_iter().map(|t| t.name).collect();
+    if kept.is_empty() && !names.is_empty() {
+        return Err(LoadError::NothingToRace(names.join(", ")));
+    }
+    Ok((kept, names))
 }

@@ -378,3 +378,39 @@ fn an_alignment_out_of_range_says_the_range() {
         assert!(stderr.contains(message), "{stderr}");
     }
 }
+
+/// A trace with no operations measures nothing: it used to score a utilization of 0, a
+/// `NaNx` throughput ratio and a perf index of 40.0. It is left out with a note; with
+/// nothing else to race, that is an error.
+#[test]
+fn a_trace_with_no_operations_is_left_out_with_a_note() {
+    let dir = scratch("zero-ops");
+    let empty = write(&dir, "empty.rep", "0\n0\n0\n1\n");
+    let real = write(&dir, "real.rep", "0\n1\n2\n1\na 0 16\nf 0\n");
+    let out = mdriver(&[
+        "-f",
+        &empty,
+        "-f",
+        &real,
+        "-s",
+        "segregated",
+        "-s",
+        "libc",
+        "--reps",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("trace empty has no operations"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["traces"].as_array().map(Vec::len), Some(1), "{json}");
+    for row in json["summary"].as_array().unwrap() {
+        let ratio = &row["thru_ratio_vs_libc"];
+        assert!(ratio.as_f64().is_some_and(f64::is_finite), "{row}");
+    }
+    let alone = mdriver(&["-f", &empty, "--reps", "1"]);
+    assert_eq!(alone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&alone.stderr).contains("no trace to race"));
+}
