@@ -46,6 +46,9 @@ pub enum LoadError {
     /// A trace directory holds no `.rep` file.
     #[error("{0}: no .rep trace files in this directory")]
     EmptyDir(String),
+    /// The same trace file is named twice (its rows would be ambiguous).
+    #[error("trace {0} is named twice")]
+    NamedTwice(String),
     /// Every trace named has no operations: there is nothing to race.
     #[error("no trace to race: {0} (each has no operations)")]
     NothingToRace(String),
@@ -104,7 +107,26 @@ pub fn load(dir: Option<&Path>, files: &[PathBuf]) -> Result<Vec<Trace>, LoadErr
         None => Vec::new(),
     };
     paths.extend(files.iter().cloned());
-    paths.iter().map(|p| read(p)).collect()
+    let mut traces: Vec<Trace> = paths.iter().map(|p| read(p)).collect::<Result<_, _>>()?;
+    name_uniquely(&mut traces, &paths)?;
+    Ok(traces)
+}
+
+/// Every row of every output is keyed by the trace's name, its file stem: two files with
+/// the same stem (`d1/x.rep`, `d2/x.rep`) would share rows. Those are named by their
+/// path as given instead (`d1/x`, `d2/x`); the same path given twice is an error.
+fn name_uniquely(traces: &mut [Trace], paths: &[PathBuf]) -> Result<(), LoadError> {
+    let count = |name: &str, traces: &[Trace]| traces.iter().filter(|t| t.name == name).count();
+    let clashing: Vec<bool> = traces.iter().map(|t| count(&t.name, traces) > 1).collect();
+    for ((trace, path), clash) in traces.iter_mut().zip(paths).zip(clashing) {
+        if clash {
+            trace.name = path.with_extension("").display().to_string();
+        }
+    }
+    match traces.iter().find(|t| count(&t.name, traces) > 1) {
+        Some(twice) => Err(LoadError::NamedTwice(twice.name.clone())),
+        None => Ok(()),
+    }
 }
 
 /// Leaves out the traces with no operations, which measure nothing (a utilization of 0

@@ -414,3 +414,43 @@ fn a_trace_with_no_operations_is_left_out_with_a_note() {
     assert_eq!(alone.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&alone.stderr).contains("no trace to race"));
 }
+
+/// Two trace files with the same stem used to share their rows (both showed the first
+/// one's values) and to count its runs twice in the summary. Each is now named by its
+/// path, every row is its own, and the summary's throughput is its runs' total ops over
+/// their total time.
+#[test]
+fn traces_with_the_same_stem_keep_their_own_rows() {
+    let dir = scratch("same-stem");
+    std::fs::create_dir_all(dir.join("d1")).unwrap();
+    std::fs::create_dir_all(dir.join("d2")).unwrap();
+    let small = write(&dir.join("d1"), "x.rep", "0\n1\n2\n1\na 0 16\nf 0\n");
+    let mut ops = String::from("0\n3\n9\n1\n");
+    for id in 0..3 {
+        ops += &format!("a {id} {}\n", 1000 * (id + 1));
+    }
+    for id in 0..3 {
+        ops += &format!("r {id} 40\nf {id}\n");
+    }
+    let large = write(&dir.join("d2"), "x.rep", &ops);
+    let out = mdriver(&["-f", &small, "-f", &large, "-s", "segregated", "--reps", "1", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs: Vec<&serde_json::Value> =
+        json["runs"].as_array().unwrap().iter().filter(|r| r["strategy"] == "segregated").collect();
+    let names: Vec<&str> = runs.iter().map(|r| r["trace"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2);
+    assert_ne!(names[0], names[1], "{names:?}");
+    assert!(names[0].ends_with("d1/x") && names[1].ends_with("d2/x"), "{names:?}");
+    assert_eq!((runs[0]["ops"].as_u64(), runs[1]["ops"].as_u64()), (Some(2), Some(9)));
+    let total_ops: f64 = runs.iter().map(|r| r["ops"].as_f64().unwrap()).sum();
+    let total_secs: f64 = runs.iter().map(|r| r["secs"].as_f64().unwrap()).sum();
+    let summary = json["summary"].as_array().unwrap().iter().find(|s| s["strategy"] == "segregated").unwrap();
+    let kops = summary["kops"].as_f64().unwrap();
+    let expected = total_ops / total_secs / 1000.0;
+    assert!((kops - expected).abs() <= 1e-9 * expected, "summary {kops} vs runs {expected}");
+
+    let twice = mdriver(&["-f", &small, "-f", &small, "--reps", "1"]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("is named twice"));
+}
