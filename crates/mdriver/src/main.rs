@@ -228,6 +228,10 @@ struct HeapmapArgs {
 }
 
 fn main() -> ExitCode {
+    // Die quietly of SIGPIPE when the reader of our output goes away (`mdriver list |
+    // head`), as Unix tools do, instead of panicking in `println!` (Rust ignores it).
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Gen(args)) => generate(&args),
@@ -323,7 +327,8 @@ fn generate(args: &GenArgs) -> Result<ExitCode, String> {
 
 fn list() -> Result<ExitCode, String> {
     println!("Strategies (default race: {}):", registry::default_names().join(", "));
-    let config = RaceConfig { max_heap: mm_core::PAGE_SIZE, ..RaceConfig::default() };
+    // Described as the race builds them (the default heap): buddy's orders depend on it.
+    let config = RaceConfig::default();
     for name in registry::all_names() {
         let contender = race::contender(name, &config).map_err(|e| e.to_string())?;
         println!("  {name:<18} {}", contender.description);

@@ -172,12 +172,14 @@ fn errors(report: &RaceReport) -> Vec<&str> {
 
 fn heading(report: &RaceReport) -> String {
     let s = &report.settings;
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let timing =
+        if s.reps == 1 { "one timed run".to_owned() } else { format!("median of {} timed runs", s.reps) };
     format!(
-        "mmlab race: {} traces, alignment {}, max heap {} bytes, median of {} timed runs{}",
-        report.traces.len(),
+        "mmlab race: {}, alignment {}, max heap {} bytes, {timing}{}",
+        plural(report.traces.len(), "trace", "traces"),
         s.align,
         s.max_heap,
-        s.reps,
         if s.check_heap { ", check_heap after every op" } else { "" }
     )
 }
