@@ -258,6 +258,23 @@ fn raceable_traces(dir: Option<&Path>, files: &[PathBuf]) -> Result<Vec<mm_core:
     Ok(traces)
 }
 
+/// Says, before racing, which traces hold more live payload at their peak than the heap
+/// can hold: every strategy will run out of memory on them, which the errors alone
+/// would not explain.
+fn warn_of_traces_too_big(traces: &[mm_core::Trace], max_heap: usize) {
+    for trace in traces {
+        let peak = trace.peak_live_bytes();
+        if peak > max_heap {
+            let suggested = peak.saturating_mul(2).next_power_of_two();
+            eprintln!(
+                "mdriver: note: trace {} holds {peak} bytes live at its peak, more than the heap's \
+                 {max_heap}: every strategy will run out of memory on it (try --max-heap {suggested})",
+                trace.name
+            );
+        }
+    }
+}
+
 fn race(args: &RaceArgs) -> Result<ExitCode, String> {
     let usage_error = |message: String| {
         if args.format == Format::Json {
@@ -277,6 +294,7 @@ fn race(args: &RaceArgs) -> Result<ExitCode, String> {
         reps: args.reps as usize,
         ..RaceConfig::default()
     };
+    warn_of_traces_too_big(&traces, config.max_heap);
     let report = race::run(&traces, &config).map_err(|e| usage_error(e.to_string()))?;
     let mut stdout = std::io::stdout().lock();
     report::write(&report, args.format, args.verbose, &mut stdout)

@@ -470,3 +470,21 @@ fn a_closed_pipe_ends_the_output_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked") && out.status.code() != Some(101), "{:?}: {stderr}", out.status);
 }
+
+/// A trace whose live payload outgrows `--max-heap` fails every strategy with "out of
+/// memory?"; the driver says why before racing, and what to try.
+#[test]
+fn a_trace_bigger_than_the_heap_is_named_before_the_race() {
+    let dir = scratch("too-big");
+    let big = write(&dir, "big.rep", "0\n2\n4\n1\na 0 6000\na 1 6000\nf 0\nf 1\n");
+    let out = mdriver(&["-f", &big, "-s", "segregated", "--max-heap", "8192", "--reps", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("trace big holds 12000 bytes live at its peak, more than the heap's 8192"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("try --max-heap 32768"), "{stderr}");
+    let fits = mdriver(&["-f", &big, "-s", "segregated", "--reps", "1"]);
+    assert!(!String::from_utf8_lossy(&fits.stderr).contains("at its peak"));
+}

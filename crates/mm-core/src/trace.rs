@@ -496,6 +496,23 @@ impl Trace {
         self.ops.iter().map(|op| op.id().saturating_add(1)).max().unwrap_or(0)
     }
 
+    /// The most payload bytes the trace ever holds live at once: what no allocator can
+    /// do with less heap than.
+    pub fn peak_live_bytes(&self) -> usize {
+        let mut sizes = vec![0usize; self.id_bound()];
+        let (mut live, mut peak) = (0usize, 0usize);
+        for op in &self.ops {
+            let (id, size) = match *op {
+                Op::Alloc { id, size } | Op::Realloc { id, size } => (id, size),
+                Op::Free { id } => (id, 0),
+            };
+            live = live - sizes[id] + size;
+            sizes[id] = size;
+            peak = peak.max(live);
+        }
+        peak
+    }
+
     /// Writes the trace in `.rep` form; the header's `num_ops` is `ops.len()`.
     pub fn write_to(&self, mut out: impl Write) -> io::Result<()> {
         let mut out = io::BufWriter::new(&mut out);
@@ -522,6 +539,14 @@ pub fn trace_name(file: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_peak_counts_reallocs_and_frees() {
+        let trace =
+            Trace::parse("t.rep", b"0\n3\n6\n1\na 0 100\na 1 50\nr 0 300\nf 1\na 2 10\nf 0\n").unwrap();
+        assert_eq!(trace.peak_live_bytes(), 350);
+    }
+
     use super::*;
 
     fn parse(text: &str) -> Result<Trace, TraceError> {
