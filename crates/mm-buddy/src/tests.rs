@@ -649,18 +649,6 @@ fn hardened_catches_an_overflow_when_either_neighbour_is_freed() {
 
 // --- corruption: the operation stops, inside the heap -----------------------------------
 
-/// Runs `f`, which must panic with a message containing `expect`; then checks that
-/// nothing past the break was written.
-fn stops_inside_the_heap(a: &mut Buddy, expect: &str, f: impl FnOnce(&mut Buddy)) {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)));
-    let message = match outcome {
-        Ok(()) => panic!("the corruption went unnoticed"),
-        Err(payload) => misuse::panic_message(&*payload),
-    };
-    assert!(message.contains(expect), "panicked with {message:?}, expected {expect:?}");
-    assert!(misuse::untouched_past_the_break(a.heap()), "something was written past the break");
-}
-
 /// The link word naming arena offset `offset`.
 fn link_to(offset: usize) -> u32 {
     (offset / 16 + 1) as u32
@@ -690,7 +678,7 @@ fn a_write_into_a_freed_block_never_leads_outside_the_heap() {
         let words = forge(&a, link_to(64));
         // SAFETY: the 8 bytes at `q` are the freed block's links, inside the heap.
         unsafe { q.as_ptr().cast::<[u32; 2]>().write_unaligned(words) };
-        stops_inside_the_heap(&mut a, "corrupted double-linked list", |a| {
+        misuse::stops_inside_the_heap(&mut a, "buddy", "corrupted double-linked list", |a| {
             a.malloc(40);
         });
     }
@@ -704,7 +692,7 @@ fn a_forged_free_header_is_not_merged_with() {
     let (p, n, _guard) = (malloc(&mut a, 40), malloc(&mut a, 40), malloc(&mut a, 40));
     // SAFETY: the two bytes past `p`'s usable size are `n`'s header, inside the heap.
     unsafe { p.as_ptr().add(a.usable_size(p)).cast::<u16>().write_unaligned(Header::free(6).word()) };
-    stops_inside_the_heap(&mut a, "corrupted double-linked list", |a| {
+    misuse::stops_inside_the_heap(&mut a, "buddy", "corrupted double-linked list", |a| {
         // SAFETY: `p` is live.
         unsafe { a.free(p) };
     });

@@ -645,18 +645,6 @@ fn hardened_catches_an_overflow_when_either_neighbour_is_freed() {
     }
 }
 
-/// Runs `f`, which must panic with a message containing `expect`; then checks that
-/// nothing past the break was written.
-fn stops_inside_the_heap(a: &mut Explicit, what: &str, expect: &str, f: impl FnOnce(&mut Explicit)) {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)));
-    let message = match outcome {
-        Ok(()) => panic!("{what}: the corruption went unnoticed"),
-        Err(payload) => misuse::panic_message(&*payload),
-    };
-    assert!(message.contains(expect), "{what}: panicked with {message:?}, expected {expect:?}");
-    assert!(misuse::untouched_past_the_break(a.heap()), "{what}: something was written past the break");
-}
-
 #[test]
 fn a_write_into_a_freed_block_never_leads_outside_the_heap() {
     // free(q), then the program writes over q's links, then mallocs of q's size or more
@@ -682,7 +670,7 @@ fn a_write_into_a_freed_block_never_leads_outside_the_heap() {
                 // SAFETY: the 8 bytes at `q` are the freed block's links, inside the heap.
                 unsafe { q.as_ptr().cast::<[u32; 2]>().write_unaligned(words) };
                 let what = format!("{order}, {what}, malloc({request})");
-                stops_inside_the_heap(&mut a, &what, "corrupted double-linked list", |a| {
+                misuse::stops_inside_the_heap(&mut a, &what, "corrupted double-linked list", |a| {
                     a.malloc(request);
                     a.malloc(request);
                     a.malloc(request);
@@ -704,7 +692,7 @@ fn a_forged_free_header_is_not_merged_with() {
     let next = hdr(&a, ps[1]);
     a.heap.write::<usize>(next, Tag::free(B100).word());
     a.heap.write::<usize>(next + B100 - WORD, Tag::free(B100).word());
-    stops_inside_the_heap(&mut a, "a forged free header", "corrupted double-linked list", |a| {
+    misuse::stops_inside_the_heap(&mut a, "a forged free header", "corrupted double-linked list", |a| {
         // SAFETY: `ps[0]` is live.
         unsafe { a.free(ps[0]) };
     });
@@ -716,7 +704,7 @@ fn a_smashed_footer_stops_free_before_it_merges() {
     free(&mut a, ps[2]);
     // SAFETY: the word after the usable bytes is the block's footer, inside the heap.
     unsafe { ps[1].as_ptr().add(a.usable_size(ps[1])).cast::<u64>().write_unaligned(0x41) };
-    stops_inside_the_heap(&mut a, "a smashed footer", "header and footer disagree", |a| {
+    misuse::stops_inside_the_heap(&mut a, "a smashed footer", "header and footer disagree", |a| {
         // SAFETY: `ps[1]` is live.
         unsafe { a.free(ps[1]) };
     });

@@ -466,18 +466,6 @@ fn hardened_catches_an_overflow_when_either_neighbour_is_freed() {
     assert_eq!(caught, 141, "one byte of 0x41 writes the footer's own low byte: 3 runs change nothing");
 }
 
-/// Runs `f`, which must panic with a message containing `expect`; then checks that
-/// nothing past the break was written.
-fn stops_inside_the_heap(a: &mut Implicit, expect: &str, f: impl FnOnce(&mut Implicit)) {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)));
-    let message = match outcome {
-        Ok(()) => panic!("the corruption went unnoticed"),
-        Err(payload) => misuse::panic_message(&*payload),
-    };
-    assert!(message.contains(expect), "panicked with {message:?}, expected {expect:?}");
-    assert!(misuse::untouched_past_the_break(a.heap()), "something was written past the break");
-}
-
 #[test]
 fn a_smashed_footer_stops_free_before_it_merges() {
     // An overflow of one word: the block's footer no longer matches its header.
@@ -488,7 +476,7 @@ fn a_smashed_footer_stops_free_before_it_merges() {
         }
         // SAFETY: the word after the usable bytes is the block's footer, inside the heap.
         unsafe { ps[1].as_ptr().add(a.usable_size(ps[1])).cast::<u64>().write_unaligned(0x41) };
-        stops_inside_the_heap(&mut a, "header and footer disagree", |a| {
+        misuse::stops_inside_the_heap(&mut a, "implicit", "header and footer disagree", |a| {
             // SAFETY: `ps[1]` is live.
             unsafe { a.free(ps[1]) };
         });
@@ -503,7 +491,7 @@ fn a_free_neighbour_whose_tags_disagree_is_not_merged() {
         let (mut a, ps, middle) = three_blocks();
         free(&mut a, ps[0]);
         write_word(&mut a.heap, middle - 8, footer);
-        stops_inside_the_heap(&mut a, "corrupted size vs. prev_size", |a| {
+        misuse::stops_inside_the_heap(&mut a, "implicit", "corrupted size vs. prev_size", |a| {
             // SAFETY: `ps[1]` is live.
             unsafe { a.free(ps[1]) };
         });
@@ -517,7 +505,7 @@ fn a_size_smashed_past_the_heap_stops_the_search() {
         free(&mut a, ps[0]);
         write_word(&mut a.heap, middle, Tag::allocated(size).word());
         let expect = if size == 8 { "invalid" } else { "invalid block size" };
-        stops_inside_the_heap(&mut a, expect, |a| {
+        misuse::stops_inside_the_heap(&mut a, "implicit", expect, |a| {
             a.malloc(1000);
             a.malloc(1000);
         });

@@ -605,18 +605,6 @@ mod tests {
         assert_eq!(misuse::hardened_catches_overflows(KAndR::new), 144);
     }
 
-    /// Runs `f`, which must panic with a message containing `expect`; then checks that
-    /// nothing past the break was written.
-    fn stops_inside_the_heap(kr: &mut KAndR, what: &str, expect: &str, f: impl FnOnce(&mut KAndR)) {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(kr)));
-        let message = match outcome {
-            Ok(()) => panic!("{what}: the corruption went unnoticed"),
-            Err(payload) => misuse::panic_message(&*payload),
-        };
-        assert!(message.contains(expect), "{what}: panicked with {message:?}, expected {expect:?}");
-        assert!(misuse::untouched_past_the_break(kr.heap()), "{what}: written past the break");
-    }
-
     #[test]
     fn a_free_blocks_link_overwritten_stops_the_walk() {
         // The only metadata of a free block is its header, which an overflow out of the
@@ -641,7 +629,7 @@ mod tests {
             let free_block = kr.payload_block(blocks[3]).unwrap();
             let link = forge(&kr, free_block);
             kr.set_next(free_block, link);
-            stops_inside_the_heap(&mut kr, what, "corrupted free list", |kr| {
+            misuse::stops_inside_the_heap(&mut kr, what, "corrupted free list", |kr| {
                 for _ in 0..4 {
                     kr.malloc(40);
                     kr.malloc(5000);
@@ -666,7 +654,7 @@ mod tests {
         let rest = kr.next(BASE);
         assert_eq!(kr.next(rest), b1, "the list: sentinel, the rest of the page, b1, b3");
         kr.set_next(rest, b3);
-        stops_inside_the_heap(&mut kr, "skipping the rover", "corrupted free list", |kr| {
+        misuse::stops_inside_the_heap(&mut kr, "skipping the rover", "corrupted free list", |kr| {
             kr.malloc(5000);
         });
     }
@@ -679,7 +667,7 @@ mod tests {
         unsafe { kr.free(blocks[1]) };
         let free_block = kr.payload_block(blocks[1]).unwrap();
         kr.set_size(free_block, 1 << 40);
-        stops_inside_the_heap(&mut kr, "a huge size", "corrupted free block size", |kr| {
+        misuse::stops_inside_the_heap(&mut kr, "a huge size", "corrupted free block size", |kr| {
             kr.rover = BASE;
             kr.malloc(4000);
         });

@@ -398,19 +398,6 @@ fn hardened_catches_an_overflow_when_either_neighbour_is_freed() {
 
 // ---- corruption: the operation stops, inside the heap ----------------------------------
 
-/// Runs `f`, which must panic with a message containing `expect`, on an allocator whose
-/// reservation is larger than its heap; then checks that nothing past the break was
-/// written (a reservation from `MemLib::new` starts zero-filled).
-fn stops_inside_the_heap(a: &mut Segregated, expect: &str, f: impl FnOnce(&mut Segregated)) {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)));
-    let message = match outcome {
-        Ok(()) => panic!("the corruption went unnoticed"),
-        Err(payload) => misuse::panic_message(&*payload),
-    };
-    assert!(message.contains(expect), "panicked with {message:?}, expected {expect:?}");
-    assert!(misuse::untouched_past_the_break(a.heap()), "something was written past the break");
-}
-
 /// A link word that names a block `bytes` past the break.
 fn link_past_the_break(a: &Segregated, bytes: usize) -> u32 {
     ((a.heap().heap_size() + bytes) / 8) as u32
@@ -432,7 +419,7 @@ fn a_write_into_a_freed_block_never_leads_outside_the_heap() {
         let words = [if next > 0 { forged_next } else { 0 }, if prev > 0 { forged_prev } else { 0 }];
         // SAFETY: the 8 bytes at `q` are the freed block's links, inside the heap.
         unsafe { q.as_ptr().cast::<[u32; 2]>().write(words) };
-        stops_inside_the_heap(&mut a, "corrupted double-linked list", |a| {
+        misuse::stops_inside_the_heap(&mut a, "segregated", "corrupted double-linked list", |a| {
             a.malloc(40);
         });
     }

@@ -94,6 +94,19 @@ pub fn untouched_past_the_break(heap: &MemLib) -> bool {
     beyond.iter().all(|&b| b == 0)
 }
 
+/// Runs `f` on `a`, which must stop with a panic whose message contains `expect` (a
+/// corruption check firing), and then checks that nothing past the break was written.
+/// `what` names the case in the failure messages.
+pub fn stops_inside_the_heap<A: Allocator>(a: &mut A, what: &str, expect: &str, f: impl FnOnce(&mut A)) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)));
+    let message = match outcome {
+        Ok(()) => panic!("{what}: the corruption went unnoticed"),
+        Err(payload) => panic_message(&*payload),
+    };
+    assert!(message.contains(expect), "{what}: panicked with {message:?}, expected {expect:?}");
+    assert!(untouched_past_the_break(a.heap()), "{what}: something was written past the break");
+}
+
 /// A block freed twice is refused and reported, whichever of its neighbours were free
 /// when it was first freed (so also after it merged with them), through `free` and
 /// through `realloc`; the heap stays sound and hands the block out once.
