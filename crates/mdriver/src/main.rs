@@ -162,6 +162,11 @@ struct RecordArgs {
     /// Copy the raw event logs into DIR (they are deleted otherwise).
     #[arg(long, value_name = "DIR")]
     keep_logs: Option<PathBuf>,
+    /// Convert the recording even when the command fails (exits non-zero or is killed).
+    /// Without it a failed run is an error and no trace is written: its allocations are
+    /// those of the failure (a compile that stopped at a missing header), not the program's.
+    #[arg(long)]
+    allow_failure: bool,
     /// The program to record and its arguments, after `--`.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
     command: Vec<OsString>,
@@ -265,7 +270,7 @@ fn warn_of_traces_too_big(traces: &[mm_core::Trace], max_heap: usize) {
     for trace in traces {
         let peak = trace.peak_live_bytes();
         if peak > max_heap {
-            let suggested = peak.saturating_mul(2).next_power_of_two();
+            let suggested = mdriver::traces::suggested_max_heap(peak);
             eprintln!(
                 "mdriver: note: trace {} holds {peak} bytes live at its peak, more than the heap's \
                  {max_heap}: every strategy will run out of memory on it (try --max-heap {suggested})",
@@ -480,9 +485,16 @@ fn record(args: &RecordArgs) -> Result<ExitCode, String> {
         .status()
         .map_err(|e| format!("cannot run {}: {e}", program.to_string_lossy()))?;
     if !status.success() {
+        let program = program.to_string_lossy();
+        if !args.allow_failure {
+            return Err(format!(
+                "{program} failed ({status}), so no trace was written: a recording of a failed run \
+                 holds the failure's allocations, not the program's. Fix the command (its own \
+                 messages are above), or pass --allow-failure to convert what it recorded anyway"
+            ));
+        }
         eprintln!(
-            "mdriver record: warning: {} failed ({status}); converting what it recorded",
-            program.to_string_lossy()
+            "mdriver record: warning: {program} failed ({status}); converting what it recorded (--allow-failure)"
         );
     }
 
@@ -507,6 +519,20 @@ fn record(args: &RecordArgs) -> Result<ExitCode, String> {
         ));
     }
 
+    if segments.iter().all(|s| s.events.is_empty()) {
+        let mut names: Vec<&str> = segments.iter().map(Segment::exe_name).collect();
+        names.sort_unstable();
+        names.dedup();
+        return Err(format!(
+            "{} made no allocation: the recorder was loaded ({} process {}: {}) but saw no malloc, \
+             calloc, realloc or free, so there is no trace to write",
+            program.to_string_lossy(),
+            segments.len(),
+            if segments.len() == 1 { "image" } else { "images" },
+            names.join(", ")
+        ));
+    }
+
     let chosen = record::choose(&segments, args.exe.as_deref()).ok_or_else(|| {
         let mut names: Vec<&str> = segments.iter().map(Segment::exe_name).collect();
         names.sort_unstable();
@@ -518,6 +544,14 @@ fn record(args: &RecordArgs) -> Result<ExitCode, String> {
         )
     })?;
     print_segments(&segments, chosen);
+    if chosen.events.is_empty() {
+        return Err(format!(
+            "--exe {}: the process image {} (pid {}) made no allocation, so there is no trace to write",
+            args.exe.as_deref().unwrap_or_default(),
+            chosen.exe,
+            chosen.pid
+        ));
+    }
 
     let name = match &args.output {
         Some(path) => mm_core::trace::trace_name(&path.display().to_string()),
@@ -542,6 +576,15 @@ fn record(args: &RecordArgs) -> Result<ExitCode, String> {
         stats.trailing_frees,
         if chosen.truncated { " (its log's cut-off last line was ignored)" } else { "" },
     );
+    let default_heap = mm_core::DEFAULT_MAX_HEAP;
+    let suggested = mdriver::traces::suggested_max_heap(stats.peak_live_bytes);
+    if suggested > default_heap {
+        eprintln!(
+            "mdriver record: note: the trace holds {} bytes live at its peak; the race's default \
+             heap of {default_heap} bytes may be too small for it: race it with --max-heap {suggested}",
+            stats.peak_live_bytes
+        );
+    }
     match &args.output {
         Some(path) => mdriver::output::write_atomically(path, |w| trace.write_to(w))
             .map_err(|e| format!("{}: {e}", path.display()))?,
@@ -563,18 +606,49 @@ fn keep_logs(logs: &[PathBuf], dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(kept)
 }
 
-/// Lists the recorded segments on stderr, marking the chosen one.
+/// The most process images `record` lists one per line; the rest are summarized.
+const SEGMENTS_LISTED: usize = 8;
+
+/// Lists the recorded segments on stderr, marking the chosen one: all of them when there
+/// are few, else the chosen one and the largest others, then a count of the rest by
+/// executable (a shell script or a build runs dozens of short processes).
 fn print_segments(segments: &[Segment], chosen: &Segment) {
     eprintln!("mdriver record: process images recorded: {} (* = converted)", segments.len());
-    let pid_width = segments.iter().map(|s| s.pid.to_string().len()).max().unwrap_or(0);
-    let events_width = segments.iter().map(|s| s.events.len().to_string().len()).max().unwrap_or(0);
-    for segment in segments {
-        let mark = if std::ptr::eq(segment, chosen) { '*' } else { ' ' };
+    let mut listed: Vec<&Segment> = segments.iter().collect();
+    if segments.len() > SEGMENTS_LISTED {
+        // The chosen one first, then by size; shown again in the order they ran.
+        listed.sort_by_key(|s| (!std::ptr::eq(*s, chosen), std::cmp::Reverse(s.events.len())));
+        listed.truncate(SEGMENTS_LISTED);
+        listed.sort_by_key(|s| segments.iter().position(|t| std::ptr::eq(t, *s)));
+    }
+    let pid_width = listed.iter().map(|s| s.pid.to_string().len()).max().unwrap_or(0);
+    let events_width = listed.iter().map(|s| s.events.len().to_string().len()).max().unwrap_or(0);
+    for segment in &listed {
+        let mark = if std::ptr::eq(*segment, chosen) { '*' } else { ' ' };
         eprintln!(
             "  {mark} pid {:>pid_width$}  {:>events_width$} events  {}",
             segment.pid,
             segment.events.len(),
             segment.exe
+        );
+    }
+    let rest: Vec<&Segment> =
+        segments.iter().filter(|s| !listed.iter().any(|l| std::ptr::eq(*l, *s))).collect();
+    if !rest.is_empty() {
+        let mut by_name: Vec<(&str, usize)> = Vec::new();
+        for segment in &rest {
+            match by_name.iter_mut().find(|(name, _)| *name == segment.exe_name()) {
+                Some((_, count)) => *count += 1,
+                None => by_name.push((segment.exe_name(), 1)),
+            }
+        }
+        by_name.sort_by_key(|&(name, count)| (std::cmp::Reverse(count), name));
+        let names: Vec<String> = by_name.iter().map(|(name, count)| format!("{count} x {name}")).collect();
+        let events: usize = rest.iter().map(|s| s.events.len()).sum();
+        eprintln!(
+            "    ... and {} more with {events} events in all: {} (--keep-logs DIR keeps every log)",
+            rest.len(),
+            names.join(", ")
         );
     }
 }

@@ -140,3 +140,11 @@ pub fn without_empty(traces: Vec<Trace>) -> Result<(Vec<Trace>, Vec<String>), Lo
     }
     Ok((kept, names))
 }
+
+/// A `--max-heap` to suggest for a trace holding `peak_live_bytes` at its peak: twice the
+/// peak, rounded up to a power of two, so that an allocator has room for its overhead and
+/// fragmentation (the classic lab's 20 MiB heap is about ten times its largest trace's
+/// peak; a factor of two is the least that the strategies here pass with).
+pub fn suggested_max_heap(peak_live_bytes: usize) -> usize {
+    peak_live_bytes.saturating_mul(2).checked_next_power_of_two().unwrap_or(usize::MAX)
+}

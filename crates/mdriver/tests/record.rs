@@ -321,22 +321,103 @@ fn a_recorded_log_becomes_the_trace_on_stdout() {
     let dir = scratch("stdout");
     let recorder = dummy_recorder(&dir);
     let log = "# mmlab-record 1 pid 123 exe /usr/bin/my prog\\nm 24 10\\nc 2 8 20\\nr 10 100 30\\nf 20\\nf 999\\nm 5 40\\n";
-    // The command fails after writing its log: the trace is still written.
-    let script = format!("{}; exit 3", writes_log(123, log));
-    let out = mdriver(&["record", "--recorder", &recorder, "--", "sh", "-c", &script]);
+    let out = mdriver(&["record", "--recorder", &recorder, "--", "sh", "-c", &writes_log(123, log)]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "116\n3\n7\n1\na 0 24\na 1 16\nr 0 100\nf 1\na 2 5\nf 0\nf 2\n"
     );
-    for needle in [
-        "warning: sh failed",
-        "* pid 123  6 events  /usr/bin/my prog",
-        "7 ops, 3 ids, peak 116 live bytes, 1 foreign frees",
-    ] {
+    for needle in
+        ["* pid 123  6 events  /usr/bin/my prog", "7 ops, 3 ids, peak 116 live bytes, 1 foreign frees"]
+    {
         assert!(stderr.contains(needle), "missing {needle:?} in\n{stderr}");
     }
+    assert!(!stderr.contains("--max-heap"), "a small trace needs no --max-heap: {stderr}");
+}
+
+/// A run that failed recorded the failure (a compile stopped at a missing header), not
+/// the program: an error with no trace written, unless --allow-failure asks for it.
+#[test]
+fn a_failed_command_writes_no_trace_unless_allowed() {
+    let dir = scratch("failed");
+    let recorder = dummy_recorder(&dir);
+    let output = dir.join("failed.rep");
+    let script = format!("{}; exit 3", writes_log(7, "# mmlab-record 1 pid 7 exe /bin/cc1\\nm 24 10\\n"));
+    let run = |extra: &[&str]| {
+        let mut args = vec!["record", "--recorder", &recorder, "-o", output.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sh", "-c", &script]);
+        mdriver(&args)
+    };
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("sh failed (exit status: 3), so no trace was written"), "{stderr}");
+    assert!(stderr.contains("--allow-failure"), "{stderr}");
+    assert!(!output.exists(), "a trace was written for a failed run");
+
+    let out = run(&["--allow-failure"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning: sh failed (exit status: 3); converting what it recorded"), "{stderr}");
+    assert_eq!(Trace::read(&output).unwrap().ops, vec![a(0, 24), f(0)]);
+}
+
+/// The recorder writes its header when it is loaded, so a program that allocates
+/// nothing is told apart from a recorder that was never loaded.
+#[test]
+fn a_program_that_makes_no_allocation_is_named_as_such() {
+    let dir = scratch("noalloc");
+    let recorder = dummy_recorder(&dir);
+    let script = writes_log(8, "# mmlab-record 1 pid 8 exe /usr/bin/true\\n");
+    let out = mdriver(&["record", "--recorder", &recorder, "--", "sh", "-c", &script]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "sh made no allocation: the recorder was loaded (1 process image: true) but saw no malloc"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("was the recorder"), "{stderr}");
+}
+
+/// Many process images (a shell script's) are summarized, the chosen one always shown.
+#[test]
+fn many_process_images_are_summarized() {
+    let dir = scratch("many");
+    let recorder = dummy_recorder(&dir);
+    let mut logs: Vec<String> = (100..130)
+        .map(|pid| writes_log(pid, &format!("# mmlab-record 1 pid {pid} exe /bin/sh\\nm 1 10\\n")))
+        .collect();
+    logs.push(writes_log(200, "# mmlab-record 1 pid 200 exe /usr/bin/env\\n"));
+    logs.push(writes_log(300, "# mmlab-record 1 pid 300 exe /usr/bin/sort\\nm 1 10\\nm 2 20\\n"));
+    let out = mdriver(&["record", "--recorder", &recorder, "--", "sh", "-c", &logs.join("; ")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let listed = stderr.lines().filter(|l| l.contains(" events  ")).count();
+    assert_eq!(listed, 8, "{stderr}");
+    assert!(stderr.contains("process images recorded: 32"), "{stderr}");
+    assert!(stderr.contains("* pid 300  2 events  /usr/bin/sort"), "{stderr}");
+    assert!(stderr.contains("... and 24 more with 23 events in all: 23 x sh, 1 x env"), "{stderr}");
+}
+
+/// A recording bigger than half the default heap comes with the --max-heap to race it.
+#[test]
+fn a_large_recording_suggests_a_max_heap() {
+    let dir = scratch("large");
+    let recorder = dummy_recorder(&dir);
+    // 12 MiB live: over half of the default 20 MiB heap.
+    let script = writes_log(9, "# mmlab-record 1 pid 9 exe /bin/big\\nm 12582912 10\\n");
+    let out = mdriver(&["record", "--recorder", &recorder, "--", "sh", "-c", &script]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("the trace holds 12582912 bytes live at its peak")
+            && stderr.contains("--max-heap 33554432"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -260,6 +260,30 @@ fn the_readme_table_matches_the_suite() {
     assert!(stale.is_empty(), "traces/README.md lists traces that SUITE does not:\n{}", stale.join("\n"));
 }
 
+/// The commands that record `traces/recorded/` succeed when run without the recorder
+/// (`record.sh --check`; programs not installed here are skipped): a command that fails
+/// (a compile missing an `-I`) would record its failure instead of the program.
+#[test]
+fn the_recording_commands_succeed() {
+    let script = traces_dir().join("recorded/record.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("--check")
+        .output()
+        .unwrap_or_else(|e| panic!("running bash {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{} --check failed:\n{stdout}{stderr}", script.display());
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("ok: ") || l.starts_with("skipped (not installed): "))
+            .count(),
+        4,
+        "one line per recorded trace:\n{stdout}"
+    );
+}
+
 /// The traces recorded from real programs (`traces/recorded/*.rep`): not generated, so
 /// not in SUITE, but they must parse, validate, end with every block freed, and match
 /// their rows in the README (ops, ids, peak live bytes, max live blocks).

@@ -4,7 +4,8 @@
 //! Each call is forwarded to glibc's own entry points (`__libc_malloc` and friends,
 //! exported for exactly this kind of wrapper, so no `dlsym` bootstrap is needed) and
 //! logged as one text line to `$MMLAB_RECORD_DIR/<pid>.log`; `mdriver record` turns the
-//! log into a `.rep` trace. With `MMLAB_RECORD_DIR` unset the library only forwards.
+//! log into a `.rep` trace. The log is opened, and its header written, when the library
+//! is loaded (and in a forked child, at its first call). With `MMLAB_RECORD_DIR` unset the library only forwards.
 //!
 //! The log format (see `crates/mdriver/src/record.rs` for the reader):
 //!
@@ -300,9 +301,19 @@ pub fn after_fork_child() {
     LOG.release_after_fork();
 }
 
-/// Nothing to do when the library is loaded: the log opens on the first call.
+/// Opens the log (writing its header) as soon as the library is loaded, so that a
+/// process image that never allocates still shows in the log: `mdriver record` can then
+/// tell a program that made no allocation from a recorder that was never loaded.
 #[cfg_attr(test, allow(dead_code))]
-pub fn at_load() {}
+pub fn at_load() {
+    let _ = LOG.with("load", |log| {
+        if log.sink == Sink::Unopened {
+            let saved = errno::get();
+            log.open();
+            errno::set(saved);
+        }
+    });
+}
 
 pub fn at_exit() {
     let _ = LOG.with("exit", |log| {

@@ -434,6 +434,25 @@ fn the_recorder_logs_a_program_and_leaves_its_output_alone() {
     }
 }
 
+/// The log's header is written when the recorder is loaded, so a process that never
+/// allocates (`true`, on glibc) still leaves a log: `mdriver record` tells "made no
+/// allocation" apart from "the recorder was not loaded".
+#[test]
+fn the_recorder_logs_a_process_before_its_first_allocation() {
+    let dir = scratch().join("preload-record-true");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut program = Command::new("true");
+    program.env("MMLAB_RECORD_DIR", &dir);
+    assert!(run(program, Some(&library("record"))).status.success());
+    let logs: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(logs.len(), 1, "one process, one log: {logs:?}");
+    assert!(logs[0].starts_with("# mmlab-record 1 pid ") && logs[0].contains(" exe /"), "{}", logs[0]);
+}
+
 /// Issue 11's first reproduction: gigabyte blocks freed side by side (`tests/c/gigabytes.c`).
 #[test]
 fn gigabyte_blocks_freed_side_by_side_leave_a_working_heap() {
