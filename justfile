@@ -13,8 +13,8 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Regenerate the bundled traces from traces/SUITE (file workload seed ops per line).
 # Each trace is written whole or not at all (`gen -o` writes a temporary file and renames it).
+# Regenerate the bundled traces from traces/SUITE (file workload seed ops per line).
 gen-traces:
     grep -v '^\s*#' traces/SUITE | grep -v '^\s*$' | while read -r file workload seed ops; do \
         cargo run --release -q -p mdriver -- gen --workload "$workload" --seed "$seed" --ops "$ops" -o "traces/$file" || exit 1; \
@@ -29,9 +29,14 @@ ci:
 bench *ARGS:
     cargo bench -p mm-benches {{ARGS}}
 
+# STRATEGY is one of the library's strategy features (segregated, buddy, ...; `segregated,hardened`).
 # Run COMMAND with STRATEGY's libmm_preload.so as its malloc: just preload buddy python3 -c 'print(42)'
 [positional-arguments]
 preload STRATEGY +COMMAND:
+    valid=$(grep -oE '^[a-z-]+ = \["dep:facade", "facade/' crates/mm-preload/Cargo.toml | cut -d' ' -f1 | grep -vx 'default-strategy\|record' | tr '\n' ' '); \
+    for feature in $(echo "$1" | tr ',' ' '); do \
+        case " $valid hardened " in *" $feature "*) ;; *) echo "just preload: libmm_preload.so has no strategy '$feature'; choose one of: $valid(and add ',hardened' for the hardened build)" >&2; exit 2;; esac; \
+    done
     cargo build --release -p mm-preload --no-default-features --features "$1" --target-dir "target/preload-$1"
     lib="$PWD/target/preload-$1/release/libmm_preload.so"; shift; LD_PRELOAD="$lib" "$@"
 
@@ -48,12 +53,17 @@ record-traces:
 soak OPS="250000" SEEDS="4":
     MMLAB_SOAK_OPS={{OPS}} MMLAB_SOAK_SEEDS={{SEEDS}} MMLAB_SOAK_VERIFY_EVERY=64 cargo test --release -p mdriver --test soak -- --nocapture
 
-# Regenerate docs/results: the race (Markdown), the charts with their CSVs, and heap maps (several minutes).
+# The race is saved as docs/results/race.json; then its Markdown report, the charts with their CSVs, heap maps, and
+# every table quoted in README.md and docs/ are made from it, so all of them show one run.
+# Regenerate docs/results and every race table in the docs from one race of every strategy (several minutes).
 docs:
     mkdir -p docs/results
-    cargo run --release -q -p mdriver -- plot --format markdown --out-dir docs/results > docs/results/.race.md.tmp && mv docs/results/.race.md.tmp docs/results/race.md
+    all=$(cargo run --release -q -p mdriver -- list --names | sed 's/^/-s /'); \
+    cargo run --release -q -p mdriver -- $all --format json > docs/results/.race.json.tmp && mv docs/results/.race.json.tmp docs/results/race.json
+    cargo run --release -q -p mdriver -- plot --input docs/results/race.json --format markdown --out-dir docs/results > docs/results/.race.md.tmp && mv docs/results/.race.md.tmp docs/results/race.md
     for s in implicit segregated buddy; do cargo run --release -q -p mdriver -- heapmap -s $s -t churn-3 -o docs/results/heapmap-$s-churn-3.svg || exit 1; done
     for s in segregated buddy kr; do cargo run --release -q -p mdriver -- heapmap -s $s -t realloc-1 -o docs/results/heapmap-$s-realloc-1.svg || exit 1; done
+    MMLAB_BLESS_DOCS=1 cargo test -q -p mdriver --test docs_tables
 
 # The C-ABI driver against libmm.a under valgrind memcheck (errors and definite leaks fail).
 valgrind:

@@ -54,7 +54,7 @@ enum Command {
     /// Write a seeded trace of a named workload (to stdout unless -o).
     Gen(GenArgs),
     /// List the strategies and the workloads.
-    List,
+    List(ListArgs),
     /// Run a program under the allocation recorder and write its allocations as a trace.
     #[command(override_usage = "mdriver record [OPTIONS] -- <COMMAND>...")]
     #[command(
@@ -128,6 +128,20 @@ struct RaceArgs {
     /// Add per-run detail (peak live bytes, heap bytes, seconds per replay).
     #[arg(short, long)]
     verbose: bool,
+    /// Show a race saved with `--format json` instead of racing: `-s` picks and orders
+    /// its strategies (default: all it raced), `--format` renders them.
+    /// Every number is the saved run's, so several views quote one race (docs/ does).
+    #[arg(long, value_name = "FILE.json",
+          conflicts_with_all = ["trace_dir", "files", "check_heap", "hardened", "max_heap", "align", "reps"])]
+    input: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    /// Print only the strategy names, one per line, every registered one (for scripts:
+    /// `just docs` races them all with `-s`).
+    #[arg(long)]
+    names: bool,
 }
 
 #[derive(Args)]
@@ -174,9 +188,6 @@ struct RecordArgs {
 
 #[derive(Args)]
 struct PlotArgs {
-    /// Draw from this race report (`mdriver --format json > r.json`) instead of racing.
-    #[arg(long, value_name = "FILE")]
-    input: Option<PathBuf>,
     /// Where the charts and their CSVs go (created if need be). The default is a
     /// directory of its own, so that a plot run from the repository never overwrites the
     /// committed charts of docs/results (`just docs` names that one explicitly).
@@ -240,7 +251,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Gen(args)) => generate(&args),
-        Some(Command::List) => list(),
+        Some(Command::List(args)) if args.names => list_names(),
+        Some(Command::List(_)) => list(),
         Some(Command::Record(args)) => record(&args),
         Some(Command::Plot(args)) => plot(&args),
         Some(Command::Heapmap(args)) => heapmap(&args),
@@ -288,19 +300,10 @@ fn race(args: &RaceArgs) -> Result<ExitCode, String> {
         }
         message
     };
-    let align = Align::new(args.align).map_err(|e| usage_error(format!("--align: {e}")))?;
-    let traces = raceable_traces(args.trace_dir.as_deref(), &args.files).map_err(usage_error)?;
-    let config = RaceConfig {
-        strategies: selected_strategies(&args.strategies),
-        check_heap: args.check_heap,
-        hardened: args.hardened,
-        max_heap: args.max_heap,
-        align,
-        reps: args.reps as usize,
-        ..RaceConfig::default()
+    let report = match &args.input {
+        Some(path) => saved_race(path, &args.strategies).map_err(usage_error)?,
+        None => new_race(args).map_err(usage_error)?,
     };
-    warn_of_traces_too_big(&traces, config.max_heap);
-    let report = race::run(&traces, &config).map_err(|e| usage_error(e.to_string()))?;
     let mut stdout = std::io::stdout().lock();
     report::write(&report, args.format, args.verbose, &mut stdout)
         .and_then(|()| stdout.flush())
@@ -313,6 +316,35 @@ fn race(args: &RaceArgs) -> Result<ExitCode, String> {
         }
         Ok(ExitCode::from(EXIT_INCORRECT))
     }
+}
+
+/// `--input`: the saved race, seen through the strategies named (or all it raced).
+fn saved_race(path: &Path, named: &[String]) -> Result<race::RaceReport, String> {
+    let json = std::fs::read_to_string(path).map_err(|e| format!("--input {}: {e}", path.display()))?;
+    let saved = race::RaceReport::from_json(&path.display().to_string(), &json)?;
+    let strategies: Vec<String> = if named.is_empty() {
+        saved.summary.iter().map(|s| s.strategy.clone()).collect()
+    } else {
+        selected_strategies(named)
+    };
+    saved.select(&strategies).map_err(|e| format!("--input {}: {e}", path.display()))
+}
+
+/// The race the arguments ask for, run now.
+fn new_race(args: &RaceArgs) -> Result<race::RaceReport, String> {
+    let align = Align::new(args.align).map_err(|e| format!("--align: {e}"))?;
+    let traces = raceable_traces(args.trace_dir.as_deref(), &args.files)?;
+    let config = RaceConfig {
+        strategies: selected_strategies(&args.strategies),
+        check_heap: args.check_heap,
+        hardened: args.hardened,
+        max_heap: args.max_heap,
+        align,
+        reps: args.reps as usize,
+        ..RaceConfig::default()
+    };
+    warn_of_traces_too_big(&traces, config.max_heap);
+    race::run(&traces, &config).map_err(|e| e.to_string())
 }
 
 /// The strategies to race: each named with `-s` once, in the order first named, or
@@ -346,6 +378,13 @@ fn generate(args: &GenArgs) -> Result<ExitCode, String> {
         None => trace.write_to(std::io::stdout().lock()).map_err(|e| format!("writing the trace: {e}")),
     };
     written.map(|()| ExitCode::SUCCESS)
+}
+
+fn list_names() -> Result<ExitCode, String> {
+    for name in registry::all_names() {
+        println!("{name}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list() -> Result<ExitCode, String> {
@@ -658,39 +697,19 @@ fn plot(args: &PlotArgs) -> Result<ExitCode, String> {
     use mdriver::growth::{self, GrowthConfig};
     use mdriver::plot::{self, PlotInput};
 
-    let (input, correct) = match &args.input {
-        Some(path) => {
-            let json =
-                std::fs::read_to_string(path).map_err(|e| format!("--input {}: {e}", path.display()))?;
-            let input =
-                PlotInput::from_json(&path.display().to_string(), &json).map_err(|e| e.to_string())?;
-            let correct = input.summary.iter().all(|s| s.correct);
-            (input, correct)
-        }
-        None => {
-            let race = &args.race;
-            let align = Align::new(race.align).map_err(|e| format!("--align: {e}"))?;
-            let traces = raceable_traces(race.trace_dir.as_deref(), &race.files)?;
-            let config = RaceConfig {
-                strategies: selected_strategies(&race.strategies),
-                check_heap: race.check_heap,
-                hardened: race.hardened,
-                max_heap: race.max_heap,
-                align,
-                reps: race.reps as usize,
-                ..RaceConfig::default()
-            };
-            let report = race::run(&traces, &config).map_err(|e| e.to_string())?;
-            let mut stdout = std::io::stdout().lock();
-            report::write(&report, race.format, race.verbose, &mut stdout)
-                .and_then(|()| stdout.flush())
-                .map_err(|e| format!("writing the report: {e}"))?;
-            for run in report.runs.iter().filter(|r| !r.correct) {
-                eprintln!("mdriver: incorrect: {}", run.error.as_deref().unwrap_or("(no message)"));
-            }
-            (PlotInput::from_report(&report), report.all_correct())
-        }
+    let race = &args.race;
+    let report = match &race.input {
+        Some(path) => saved_race(path, &race.strategies)?,
+        None => new_race(race)?,
     };
+    let mut stdout = std::io::stdout().lock();
+    report::write(&report, race.format, race.verbose, &mut stdout)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("writing the report: {e}"))?;
+    for run in report.runs.iter().filter(|r| !r.correct) {
+        eprintln!("mdriver: incorrect: {}", run.error.as_deref().unwrap_or("(no message)"));
+    }
+    let (input, correct) = (PlotInput::from_report(&report), report.all_correct());
 
     let config = GrowthConfig {
         live: (0..usize::BITS)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mm_core::hardened::Hardened;
 use mm_core::{Align, MemLib, Trace};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::registry::{self, LIBC};
 use crate::replay::{self, ReplayError};
@@ -48,7 +48,7 @@ impl Default for RaceConfig {
 }
 
 /// One strategy on one trace.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     /// Strategy name.
     pub strategy: String,
@@ -76,7 +76,7 @@ pub struct RunRecord {
 }
 
 /// One strategy over all traces.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     /// Strategy name.
     pub strategy: String,
@@ -103,7 +103,7 @@ pub struct Summary {
 }
 
 /// The settings a report was made with.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     /// Payload alignment of our strategies.
     pub align: usize,
@@ -116,7 +116,7 @@ pub struct Settings {
 }
 
 /// Everything a race measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RaceReport {
     /// How the race was run.
     pub settings: Settings,
@@ -137,6 +137,31 @@ impl RaceReport {
     /// The record of `strategy` on `trace`.
     pub fn run(&self, strategy: &str, trace: &str) -> Option<&RunRecord> {
         self.runs.iter().find(|r| r.strategy == strategy && r.trace == trace)
+    }
+
+    /// Reads a report written by `--format json`; `source` names it in errors.
+    pub fn from_json(source: &str, json: &str) -> Result<RaceReport, String> {
+        serde_json::from_str(json)
+            .map_err(|e| format!("{source}: not a race report written by --format json: {e}"))
+    }
+
+    /// The same race seen through fewer columns: the runs and summary rows of
+    /// `strategies` only, in that order. Every number is the one measured in the full
+    /// race (ratios to libc included), so tables of several subsets quote one run.
+    pub fn select(&self, strategies: &[String]) -> Result<RaceReport, String> {
+        let mut summary = Vec::new();
+        for name in strategies {
+            let row = self.summary.iter().find(|s| &s.strategy == name).ok_or_else(|| {
+                let raced: Vec<&str> = self.summary.iter().map(|s| s.strategy.as_str()).collect();
+                format!("strategy {name} is not in this report (it raced: {})", raced.join(", "))
+            })?;
+            summary.push(row.clone());
+        }
+        let runs = strategies
+            .iter()
+            .flat_map(|name| self.runs.iter().filter(move |r| &r.strategy == name).cloned())
+            .collect();
+        Ok(RaceReport { settings: self.settings.clone(), traces: self.traces.clone(), runs, summary })
     }
 }
 
