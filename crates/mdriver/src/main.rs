@@ -125,7 +125,8 @@ struct RaceArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// Add per-run detail (peak live bytes, heap bytes, seconds per replay).
+    /// Add per-run detail (peak live bytes, heap bytes, seconds per replay) and, to the
+    /// text tables, each strategy's policy under the summary.
     #[arg(short, long)]
     verbose: bool,
 }
