@@ -21,6 +21,7 @@
 //! * [`output`]: files written whole or not at all.
 //! * [`heapmap`]: an SVG map of what every byte of a strategy's heap holds at points
 //!   of a trace, for `mdriver heapmap`.
+//! * [`text`]: the text output's width (120 columns) and the wrapping that keeps to it.
 
 pub mod growth;
 pub mod heapmap;
@@ -33,4 +34,5 @@ pub mod registry;
 pub mod replay;
 pub mod report;
 pub mod subject;
+pub mod text;
 pub mod traces;

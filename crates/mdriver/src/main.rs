@@ -125,7 +125,8 @@ struct RaceArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// Add per-run detail (peak live bytes, heap bytes, seconds per replay).
+    /// Add per-run detail (peak live bytes, heap bytes, seconds per replay) and, to the
+    /// text tables, each strategy's policy under the summary.
     #[arg(short, long)]
     verbose: bool,
     /// Show a race saved with `--format json` instead of racing: `-s` picks and orders
@@ -380,6 +381,7 @@ fn generate(args: &GenArgs) -> Result<ExitCode, String> {
     written.map(|()| ExitCode::SUCCESS)
 }
 
+/// `mdriver list --names`: every registered strategy, one per line.
 fn list_names() -> Result<ExitCode, String> {
     for name in registry::all_names() {
         println!("{name}");
@@ -387,17 +389,30 @@ fn list_names() -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `mdriver list`: the strategies and the workloads, each described, wrapped to the
+/// text output's width under the description column (see `mdriver::text`).
 fn list() -> Result<ExitCode, String> {
-    println!("Strategies (default race: {}):", registry::default_names().join(", "));
+    use mdriver::text::{self, WIDTH};
+
+    // `first` is a name padded to its description's column; the wrapped lines go under it.
+    let print = |first: &str, description: &str| {
+        for line in text::wrap(first, description, text::columns(first), WIDTH) {
+            println!("{line}");
+        }
+    };
+    let heading = format!("Strategies (default race: {}):", registry::default_names().join(", "));
+    for line in text::wrap("", &heading, 2, WIDTH) {
+        println!("{line}");
+    }
     // Described as the race builds them (the default heap): buddy's orders depend on it.
     let config = RaceConfig::default();
     for name in registry::all_names() {
         let contender = race::contender(name, &config).map_err(|e| e.to_string())?;
-        println!("  {name:<18} {}", contender.description);
+        print(&format!("  {name:<18} "), &contender.description);
     }
     println!("\nWorkloads (mdriver gen --workload NAME --seed N --ops N):");
     for w in Workload::ALL {
-        println!("  {:<14} {}", w.name(), w.description());
+        print(&format!("  {:<14} ", w.name()), w.description());
     }
     Ok(ExitCode::SUCCESS)
 }

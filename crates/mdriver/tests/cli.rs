@@ -488,3 +488,133 @@ fn a_trace_bigger_than_the_heap_is_named_before_the_race() {
     let fits = mdriver(&["-f", &big, "-s", "segregated", "--reps", "1"]);
     assert!(!String::from_utf8_lossy(&fits.stderr).contains("at its peak"));
 }
+
+/// The lines of `text` longer than the 120 columns the text output is laid out for.
+fn overlong(text: &str) -> Vec<&str> {
+    text.lines().filter(|line| line.chars().count() > 120).collect()
+}
+
+/// The cells of each per-trace table (`Utilization`, `Throughput`) of a text race, as
+/// (strategy, trace, value), read from every block of columns.
+fn matrix_cells(stdout: &str, title: &str) -> Vec<(String, String, String)> {
+    let rest =
+        stdout.split(&format!("\n{title} ")).nth(1).unwrap_or_else(|| panic!("no {title} in\n{stdout}"));
+    // The table's blocks: the first under the title, then each a blank line on.
+    let blocks = rest.split("\n\n").enumerate().take_while(|(i, b)| *i == 0 || b.starts_with("  trace "));
+    let mut cells = Vec::new();
+    for (_, block) in blocks {
+        let mut lines = block.lines().skip_while(|l| !l.starts_with("  trace "));
+        let Some(headings) = lines.next() else { continue };
+        let headings: Vec<&str> = headings.split_whitespace().skip(2).collect();
+        for line in lines {
+            let row: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(row.len(), headings.len() + 2, "a cell per heading: {line:?} in\n{block}");
+            for (strategy, value) in headings.iter().zip(&row[2..]) {
+                cells.push(((*strategy).to_owned(), row[0].to_owned(), (*value).to_owned()));
+            }
+        }
+    }
+    cells
+}
+
+/// The default race, on a trace named as long as the longest bundled trace's name, fits
+/// 120 columns: the per-trace tables are split into blocks of columns and the summary
+/// leaves the policies out. (Its tables were 121 and 125 columns wide, the summary 188.)
+#[test]
+fn the_default_race_fits_120_columns() {
+    let dir = scratch("width-default");
+    let bundled = mdriver::traces::bundled().unwrap();
+    let longest = bundled.iter().map(|t| t.name.as_str()).max_by_key(|n| n.len()).unwrap();
+    let file = write(&dir, &format!("{longest}.rep"), SMALL);
+    let out = mdriver(&["-f", &file, "--reps", "1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(overlong(&stdout), Vec::<&str>::new(), "in\n{stdout}");
+    for title in ["Utilization", "Throughput"] {
+        let strategies: Vec<String> = matrix_cells(&stdout, title).into_iter().map(|(s, _, _)| s).collect();
+        assert_eq!(strategies, mdriver::registry::default_names(), "{title} in\n{stdout}");
+    }
+}
+
+/// Every strategy at once (fourteen with the peers) still fits 120 columns, and every
+/// strategy's value for every trace is shown, once, under its heading.
+#[test]
+fn every_strategy_at_once_fits_120_columns_and_shows_every_value() {
+    let dir = scratch("width-all");
+    let small = write(&dir, "small.rep", SMALL);
+    let other = write(&dir, "realloc-shrink-small.rep", "0\n2\n4\n1\na 0 16\na 1 24\nf 0\nf 1\n");
+    let names = mdriver::registry::all_names();
+    let mut args = vec!["-f", &small, "-f", &other, "--reps", "1"];
+    for name in &names {
+        args.extend(["-s", name]);
+    }
+    let out = mdriver(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(overlong(&stdout), Vec::<&str>::new(), "in\n{stdout}");
+    for title in ["Utilization", "Throughput"] {
+        let cells = matrix_cells(&stdout, title);
+        let mut expected = Vec::new();
+        for name in &names {
+            for trace in ["small", "realloc-shrink-small"] {
+                expected.push((name.to_string(), trace.to_owned()));
+            }
+        }
+        let mut shown: Vec<(String, String)> = cells.iter().map(|(s, t, _)| (s.clone(), t.clone())).collect();
+        shown.sort();
+        expected.sort();
+        assert_eq!(shown, expected, "{title}: every strategy on every trace, once, in\n{stdout}");
+        for (strategy, trace, value) in &cells {
+            let libc_util = title == "Utilization" && strategy == "libc" && value == "-";
+            assert!(libc_util || value.parse::<f64>().is_ok(), "{title}: {strategy} on {trace}: {value:?}");
+        }
+    }
+}
+
+/// `mdriver list` wraps its descriptions at 120 columns under the description column
+/// (they ran to 133).
+#[test]
+fn list_fits_120_columns() {
+    let out = mdriver(&["list"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(overlong(&stdout), Vec::<&str>::new(), "in\n{stdout}");
+    for name in mdriver::registry::all_names() {
+        assert!(stdout.lines().any(|l| l.starts_with(&format!("  {name:<18} "))), "{name} in\n{stdout}");
+    }
+    let strategies = stdout.split("\n\n").next().unwrap();
+    for line in strategies.lines().skip(1).filter(|l| l.starts_with("   ")) {
+        assert!(line.starts_with(&" ".repeat(21)) && !line[21..].starts_with(' '), "{line:?} in\n{stdout}");
+    }
+}
+
+/// The summary has no policy column; `-v` lists each strategy's policy under it, whole.
+#[test]
+fn verbose_lists_the_policies_and_the_default_does_not() {
+    let dir = scratch("policies");
+    let file = write(&dir, "small.rep", SMALL);
+    let race = |extra: &[&str]| {
+        let out = mdriver(
+            &[&["-f", &file, "--reps", "1", "-s", "segregated", "-s", "talc", "-s", "libc"], extra].concat(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&race(&["--format", "json"])).unwrap();
+    let policies: Vec<(String, String)> = json["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["strategy"].as_str().unwrap().to_owned(), s["description"].as_str().unwrap().to_owned()))
+        .collect();
+    let quiet = race(&[]);
+    assert!(!quiet.contains("policy") && !quiet.contains("Policies"), "{quiet}");
+    let verbose = race(&["-v"]);
+    assert_eq!(overlong(&verbose), Vec::<&str>::new(), "in\n{verbose}");
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let listed = words(verbose.split("\nPolicies\n").nth(1).unwrap_or_else(|| panic!("{verbose}")));
+    for (name, description) in &policies {
+        assert!(!quiet.contains(description.as_str()), "{name}'s policy without -v:\n{quiet}");
+        assert!(listed.contains(&format!("{name} {}", words(description))), "{name}'s policy in\n{verbose}");
+    }
+}
