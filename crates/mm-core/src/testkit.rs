@@ -43,6 +43,16 @@
 //! the op number and the op itself; randomized runs add the seed and the exact call
 //! that replays them ([`random_ops`]).
 //!
+//! That includes a panic inside the strategy: a bug that panics in its own code (an
+//! index out of bounds in `malloc`, a `Corruption` its `free` found, an `unwrap` in
+//! `check_heap`) would otherwise unwind through the kit with its own message alone. So
+//! every call the kit makes to the strategy (`init`, `malloc`, `calloc`, `realloc`,
+//! `free`, `usable_size`, `check_heap`, `heap_spans`, `alignment`) runs under
+//! `catch_unwind`, and a panic fails the op it happened in like any other failure:
+//! `... op #8 malloc(4072): the strategy panicked: index out of bounds: the len is 4 but
+//! the index is 4` (a payload that is no string reads "a non-string payload"). The
+//! default panic hook has already printed the panic's own location just above.
+//!
 //! ## Scenarios
 //!
 //! | function | what it pins down | needs reuse |
@@ -56,13 +66,17 @@
 //! | [`reinit`] | `init` after `reset_brk` rebuilds *all* state | no |
 //! | [`exhaustion`] | running out is clean; freed memory is handed out again | yes |
 //! | [`coalescing`] | freeing everything gives back one region | yes |
-//! | [`random_mixed`], [`random_realloc`] | seeded op soup with a bounded live set | yes |
+//! | [`random_mixed`], [`random_realloc`] | seeded op soup with a bounded live set | no, at these sizes |
 //!
 //! [`misuse`] holds the scenarios of programs that break the contract (double frees,
 //! wild pointers, overflows), which every strategy of ours runs too.
 //!
 //! "Needs reuse" marks the scenarios that a correct allocator which never reuses memory
 //! (a bump allocator) is *expected* to fail; the kit's own tests rely on that split.
+//! The randomized runs need reuse only when they are long enough: [`RANDOM_OPS`] ops
+//! grow a bump heap to about 12 MiB at most, of the 20 MiB [`DEFAULT_MAX_HEAP`], so a
+//! bump allocator passes them, while a 100 000-op [`RandomProfile::Mixed`] run runs
+//! it dry with little live payload, which is a failure.
 //!
 //! ## Trade-offs
 //!
@@ -73,8 +87,10 @@
 
 pub mod misuse;
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
 use rand::{RngExt, SeedableRng};
@@ -585,14 +601,16 @@ const VERIFY_EVERY: usize = 64;
 /// The largest block a randomized run grows a block to.
 const MAX_RANDOM_BLOCK: usize = 128 * 1024;
 
-/// [`RANDOM_SEEDS`] × [`RANDOM_OPS`] of [`RandomProfile::Mixed`]. **Needs reuse.**
+/// [`RANDOM_SEEDS`] × [`RANDOM_OPS`] of [`RandomProfile::Mixed`]. Needs reuse only in
+/// longer runs (see the module doc).
 pub fn random_mixed<A: Allocator, F: Fn(MemLib, Align) -> A>(factory: F, align: Align) {
     for seed in RANDOM_SEEDS {
         random_ops(&factory, align, RandomProfile::Mixed, seed, RANDOM_OPS);
     }
 }
 
-/// [`RANDOM_SEEDS`] × [`RANDOM_OPS`] of [`RandomProfile::ReallocHeavy`]. **Needs reuse.**
+/// [`RANDOM_SEEDS`] × [`RANDOM_OPS`] of [`RandomProfile::ReallocHeavy`]. Needs reuse
+/// only in longer runs (see the module doc).
 pub fn random_realloc<A: Allocator, F: Fn(MemLib, Align) -> A>(factory: F, align: Align) {
     for seed in RANDOM_SEEDS {
         random_ops(&factory, align, RandomProfile::ReallocHeavy, seed, RANDOM_OPS);
@@ -794,13 +812,13 @@ impl<A: Allocator> Harness<A> {
             live_bytes: 0,
         };
         h.begin(Step::Init);
-        if h.alloc.alignment() != align {
+        let built = h.call_ref(|a| a.alignment());
+        if built != align {
             h.fail(format_args!(
-                "the factory was asked for alignment {align} but built an allocator with alignment {}",
-                h.alloc.alignment()
+                "the factory was asked for alignment {align} but built an allocator with alignment {built}"
             ));
         }
-        if let Err(e) = h.alloc.init() {
+        if let Err(e) = h.call(|a| a.init()) {
             h.fail(format_args!("init failed: {e}"));
         }
         h.check_heap();
@@ -822,6 +840,26 @@ impl<A: Allocator> Harness<A> {
         );
     }
 
+    /// Runs `f` on the strategy. A panic inside it (an index out of bounds in the
+    /// strategy's own code, say) fails the current op like every other failure, naming
+    /// the scenario, the op and the replay call, instead of unwinding through the kit with
+    /// the strategy's message alone. The default panic hook has printed where it panicked.
+    fn call<R>(&mut self, f: impl FnOnce(&mut A) -> R) -> R {
+        let alloc = &mut self.alloc;
+        // Unwind safety: after a panic the strategy is never called again, except for
+        // `describe()` in the failure message.
+        catch_unwind(AssertUnwindSafe(|| f(alloc))).unwrap_or_else(|payload| self.panicked(&*payload))
+    }
+
+    /// [`Harness::call`] for the strategy's `&self` methods.
+    fn call_ref<R>(&self, f: impl FnOnce(&A) -> R) -> R {
+        catch_unwind(AssertUnwindSafe(|| f(&self.alloc))).unwrap_or_else(|payload| self.panicked(&*payload))
+    }
+
+    fn panicked(&self, payload: &(dyn Any + Send)) -> ! {
+        self.fail(format_args!("the strategy panicked: {}", panic_text(payload)))
+    }
+
     fn note(&mut self, context: String) {
         self.context = Some(context);
     }
@@ -832,7 +870,7 @@ impl<A: Allocator> Harness<A> {
     }
 
     fn check_heap(&self) {
-        if let Err(e) = self.alloc.check_heap() {
+        if let Err(e) = self.call_ref(|a| a.check_heap()) {
             self.fail(format_args!("check_heap() failed: {e}"));
         }
         self.check_spans();
@@ -843,7 +881,7 @@ impl<A: Allocator> Harness<A> {
     /// else (their total is the live blocks' usable total, which is at least the live
     /// requested bytes).
     fn check_spans(&self) {
-        let Some(spans) = self.alloc.heap_spans() else { return };
+        let Some(spans) = self.call_ref(|a| a.heap_spans()) else { return };
         let heap_size = self.heap_size();
         if let Err(e) = check_span_tiling(&spans, heap_size) {
             self.fail(format_args!("heap_spans() do not tile the heap: {e}"));
@@ -928,7 +966,7 @@ impl<A: Allocator> Harness<A> {
             ));
         }
         // SAFETY: the allocator just returned `ptr` as a live block.
-        let usable = unsafe { self.alloc.usable_size(ptr) };
+        let usable = self.call_ref(|a| unsafe { a.usable_size(ptr) });
         if usable < size {
             self.fail(format_args!("usable_size() is {usable}, less than the {size} bytes asked for"));
         }
@@ -1013,7 +1051,7 @@ impl<A: Allocator> Harness<A> {
 
     fn malloc(&mut self, size: usize) -> Option<Id> {
         self.begin(Step::Malloc(size));
-        let ptr = self.alloc.malloc(size);
+        let ptr = self.call(|a| a.malloc(size));
         self.accept_new(ptr, size)
     }
 
@@ -1023,7 +1061,7 @@ impl<A: Allocator> Harness<A> {
 
     fn refuse_malloc(&mut self, size: usize) {
         self.begin(Step::Malloc(size));
-        if let Some(p) = self.alloc.malloc(size) {
+        if let Some(p) = self.call(|a| a.malloc(size)) {
             self.fail(format_args!("returned a block (heap offset {:#x}) that cannot exist", self.offset(p)));
         }
         self.check_heap();
@@ -1032,7 +1070,7 @@ impl<A: Allocator> Harness<A> {
     fn realloc_null(&mut self, size: usize) -> Option<Id> {
         self.begin(Step::ReallocNull(size));
         // SAFETY: no pointer is passed.
-        let ptr = unsafe { self.alloc.realloc(None, size) };
+        let ptr = self.call(|a| unsafe { a.realloc(None, size) });
         self.accept_new(ptr, size)
     }
 
@@ -1043,7 +1081,7 @@ impl<A: Allocator> Harness<A> {
     fn refuse_realloc_null(&mut self, size: usize) {
         self.begin(Step::ReallocNull(size));
         // SAFETY: no pointer is passed.
-        if let Some(p) = unsafe { self.alloc.realloc(None, size) } {
+        if let Some(p) = self.call(|a| unsafe { a.realloc(None, size) }) {
             self.fail(format_args!("returned a block (heap offset {:#x}) that cannot exist", self.offset(p)));
         }
         self.check_heap();
@@ -1063,7 +1101,7 @@ impl<A: Allocator> Harness<A> {
 
     fn calloc(&mut self, count: usize, size: usize) -> Option<Id> {
         self.begin(Step::Calloc(count, size));
-        let ptr = self.alloc.calloc(count, size);
+        let ptr = self.call(|a| a.calloc(count, size));
         let Some(bytes) = count.checked_mul(size) else {
             if let Some(p) = ptr {
                 self.fail(format_args!(
@@ -1106,7 +1144,7 @@ impl<A: Allocator> Harness<A> {
         let b = self.forget(index);
         // SAFETY: `b` was live in the model, so it came from this allocator since the
         // last init and has not been freed.
-        unsafe { self.alloc.free(b.ptr) };
+        self.call(|a| unsafe { a.free(b.ptr) });
         self.check_heap();
     }
 
@@ -1125,7 +1163,7 @@ impl<A: Allocator> Harness<A> {
         self.verify(index);
         let old = self.live[index];
         // SAFETY: `old` is live in the model.
-        match unsafe { self.alloc.realloc(Some(old.ptr), size) } {
+        match self.call(|a| unsafe { a.realloc(Some(old.ptr), size) }) {
             None => {
                 self.expect_pattern(index, old.usable, "realloc failed, so the old block must be untouched");
                 self.check_heap();
@@ -1163,7 +1201,7 @@ impl<A: Allocator> Harness<A> {
         self.verify(index);
         let b = self.forget(index);
         // SAFETY: `b` was live in the model.
-        if let Some(p) = unsafe { self.alloc.realloc(Some(b.ptr), 0) } {
+        if let Some(p) = self.call(|a| unsafe { a.realloc(Some(b.ptr), 0) }) {
             self.fail(format_args!(
                 "realloc(p, 0) must free p and return None, but returned a block at heap offset {:#x}",
                 self.offset(p)
@@ -1179,7 +1217,7 @@ impl<A: Allocator> Harness<A> {
         self.by_addr.clear();
         self.live_bytes = 0;
         self.alloc.heap_mut().reset_brk();
-        if let Err(e) = self.alloc.init() {
+        if let Err(e) = self.call(|a| a.init()) {
             self.fail(format_args!("init failed: {e}"));
         }
         self.check_heap();
@@ -1189,6 +1227,18 @@ impl<A: Allocator> Harness<A> {
     fn finish(mut self) {
         self.verify_all();
         self.free_all();
+    }
+}
+
+/// The message of a panic: its text when the payload is one (`panic!` makes a `&str` or
+/// a `String`).
+fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "a non-string payload"
     }
 }
 

@@ -1,7 +1,8 @@
 //! The conformance kit must be able to fail. A correct bump allocator (never reuses
 //! memory) passes every scenario that does not need reuse and fails the ones that do;
 //! bump allocators with one planted bug each fail the scenario aimed at that bug, with a
-//! message that names the strategy, the scenario and the problem.
+//! message that names the strategy, the scenario and the problem. A bug that makes the
+//! strategy panic is reported the same way, with the panic's own message.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
@@ -27,6 +28,14 @@ enum Bug {
     CheckFails,
     /// `init` does not reset the count of mallocs, which shifts blocks once past 20.
     StaleInit,
+    /// A size-class table one entry short: the fifth `malloc` indexes past its end.
+    PanicsInMalloc,
+    /// `free` of a 48-byte block panics with a message of its own.
+    PanicsInFree,
+    /// `check_heap` panics once 3 blocks were allocated.
+    CheckPanics,
+    /// `init` panics, with a payload that is no string, when blocks were allocated before.
+    ReinitPanics,
 }
 
 /// Each block: an 8-byte size word, then the payload, both rounded to the alignment.
@@ -67,6 +76,9 @@ impl Allocator for Bump {
     }
 
     fn init(&mut self) -> Result<(), InitError> {
+        if self.bug == Bug::ReinitPanics && self.mallocs > 0 {
+            std::panic::panic_any(self.mallocs);
+        }
         if self.bug != Bug::StaleInit {
             self.mallocs = 0;
         }
@@ -76,6 +88,10 @@ impl Allocator for Bump {
 
     fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
         self.mallocs += 1;
+        if self.bug == Bug::PanicsInMalloc {
+            let classes = [16usize, 32, 64, 128];
+            std::hint::black_box(classes[self.mallocs - 1]);
+        }
         let a = self.align.get();
         let brk = self.heap.heap_size();
         let start = match self.last {
@@ -103,7 +119,12 @@ impl Allocator for Bump {
         Some(ptr)
     }
 
-    unsafe fn free(&mut self, _ptr: NonNull<u8>) {}
+    unsafe fn free(&mut self, ptr: NonNull<u8>) {
+        // SAFETY: the caller guarantees `ptr` is a live block.
+        if self.bug == Bug::PanicsInFree && unsafe { self.usable_size(ptr) } == 48 {
+            panic!("no free list for 48-byte blocks");
+        }
+    }
 
     unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
         // SAFETY: `ptr` is a live block, whose size word `malloc` wrote just before it.
@@ -130,6 +151,9 @@ impl Allocator for Bump {
     }
 
     fn check_heap(&self) -> Result<(), HeapCheckError> {
+        if self.bug == Bug::CheckPanics && self.mallocs >= 3 {
+            panic!("check_heap walked past the break");
+        }
         if self.bug == Bug::CheckFails && self.mallocs >= 20 {
             return Err(HeapCheckError::new(0x40, Invariant::Other("planted".into())));
         }
@@ -173,6 +197,9 @@ fn a_correct_bump_allocator_passes_every_scenario_that_needs_no_reuse() {
         testkit::calloc(&ok, align);
         testkit::huge_requests(&ok, align);
         testkit::reinit(&ok, align);
+        // At the kit's own length; longer ones run it dry (below).
+        testkit::random_mixed(&ok, align);
+        testkit::random_realloc(&ok, align);
     }
 }
 
@@ -244,5 +271,52 @@ fn state_that_survives_init_is_caught() {
     assert_fails(
         || testkit::reinit(Bump::factory(Bug::StaleInit), Align::MIN),
         &["reinit", "did not rebuild all state"],
+    );
+}
+
+#[test]
+fn a_panic_inside_the_strategy_is_reported_with_the_scenario_and_the_op() {
+    // short1's ops: #1 init, #2 and #3 malloc(2040), #4 free, #5 malloc(48),
+    // #6 malloc(4072), #7 free, #8 malloc(4072) (the fifth malloc), #9 free(block #1),
+    // #10 free(block #3) (the 48-byte block).
+    assert_fails(
+        || testkit::short1(Bump::factory(Bug::PanicsInMalloc), Align::MIN),
+        &["conformance failure: `bump allocator (bug: PanicsInMalloc)` at alignment 8: scenario `short1`: \
+             op #8 malloc(4072): the strategy panicked: index out of bounds: the len is 4 but the index is 4"],
+    );
+    assert_fails(
+        || testkit::short1(Bump::factory(Bug::PanicsInFree), Align::SIXTEEN),
+        &["at alignment 16: scenario `short1`: op #10 free(block #3): \
+             the strategy panicked: no free list for 48-byte blocks"],
+    );
+    // In the heap check the kit runs after the op.
+    assert_fails(
+        || testkit::short1(Bump::factory(Bug::CheckPanics), Align::MIN),
+        &["scenario `short1`: op #5 malloc(48): the strategy panicked: check_heap walked past the break"],
+    );
+    // In init; a payload that is no string is still reported.
+    assert_fails(
+        || testkit::reinit(Bump::factory(Bug::ReinitPanics), Align::MIN),
+        &["scenario `reinit`: op #", " reset_brk() + init(): the strategy panicked: a non-string payload"],
+    );
+}
+
+#[test]
+fn a_panic_inside_the_strategy_in_a_randomized_run_names_the_call_that_replays_it() {
+    assert_fails(
+        || {
+            testkit::random_ops(
+                Bump::factory(Bug::PanicsInMalloc),
+                Align::MIN,
+                RandomProfile::Mixed,
+                42,
+                1000,
+            )
+        },
+        &[
+            "scenario `random`, seed 0x2a; replay: mm_core::testkit::random_ops_verifying(factory, \
+             Align::new(8).unwrap(), RandomProfile::Mixed, 0x2a, 1000, 64): op #",
+            "the strategy panicked: index out of bounds: the len is 4 but the index is 4",
+        ],
     );
 }
