@@ -131,10 +131,12 @@ enum Call {
     Finish(usize),
 }
 
-/// libc, with every call it receives written down.
+/// libc, with every call it receives written down; with `null_for_zero`, it answers
+/// `realloc(NULL, 0)` with null (which C allows) instead of glibc's block.
 #[derive(Default)]
 struct Recorder {
     calls: Vec<Call>,
+    null_for_zero: bool,
 }
 
 impl Subject for Recorder {
@@ -156,6 +158,9 @@ impl Subject for Recorder {
     }
     unsafe fn realloc(&mut self, ptr: *mut u8, size: usize) -> *mut u8 {
         self.calls.push(Call::Realloc { null: ptr.is_null(), size });
+        if self.null_for_zero && ptr.is_null() && size == 0 {
+            return std::ptr::null_mut();
+        }
         // SAFETY: forwarded with the caller's guarantee.
         unsafe { Libc.realloc(ptr, size) }
     }
@@ -216,6 +221,17 @@ fn the_replays_make_the_calls_c_would() {
     assert!(blocks[..3].iter().all(|p| p.is_null()) && blocks[3..].iter().all(|p| !p.is_null()));
     assert_eq!(replay::first_refused(&mut recorder, &trace), None);
     assert_eq!(recorder.calls, expected);
+
+    // realloc(NULL, 0) may return null too: the same calls, the same peak, and only the
+    // 40 bytes of `r -1 40` left to release.
+    let mut recorder = Recorder { null_for_zero: true, ..Recorder::default() };
+    let checked = replay::checked_replay(&mut recorder, &trace, false).unwrap();
+    let (last, calls) = recorder.calls.split_last().unwrap();
+    assert_eq!((calls, *last), (&expected[..expected.len() - 1], Call::Finish(1)));
+    assert_eq!(checked.peak_live_bytes, EVERY_FEATURE_PEAK);
+    replay::timed_replay(&mut recorder, &trace, &mut blocks);
+    assert_eq!(recorder.calls.last(), Some(&Call::Finish(1)));
+    assert_eq!(blocks.len(), 3 + 3, "a slot for each unnamed result, null or not");
 }
 
 /// The heap map of a trace with unnamed blocks pairs every live block with its request:
