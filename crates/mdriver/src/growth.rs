@@ -41,7 +41,7 @@
 
 use std::time::{Duration, Instant};
 
-use mm_core::{Align, Op, Trace};
+use mm_core::{Align, Header, Op, Trace};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -201,8 +201,8 @@ pub fn workload(live: usize, pairs: usize, seed: u64, sizes: (usize, usize)) -> 
         ops.push(Op::Alloc { id, size: rng.random_range(sizes.0..=sizes.1) });
         ids[slot] = id;
     }
-    let trace =
-        |name: String, ops: Vec<Op>| Trace { name, sugg_heapsize: 0, num_ids: live + pairs, weight: 0, ops };
+    let header = Header::Classic { sugg_heapsize: 0, weight: 0 };
+    let trace = |name: String, ops: Vec<Op>| Trace { name, header, num_ids: live + pairs, ops };
     let fill = trace(format!("growth-{live}-fill"), ops[..live].to_vec());
     (fill, trace(format!("growth-{live}"), ops))
 }
@@ -391,7 +391,7 @@ mod tests {
                     assert!(live.insert(id));
                 }
                 Op::Free { id } => assert!(live.remove(&id)),
-                Op::Realloc { .. } => unreachable!(),
+                Op::Realloc { .. } | Op::FreeNull | Op::ReallocNull { .. } => unreachable!(),
             }
             assert!(live.len() <= 100);
         }

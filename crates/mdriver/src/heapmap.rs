@@ -335,6 +335,7 @@ pub struct Heapmap {
 
 /// The live requested bytes after each prefix of `trace` (index `n`: after `n` ops).
 fn live_after(trace: &Trace) -> Vec<usize> {
+    // A dead id has size 0, so `r` of a dead id (realloc(NULL, n)) adds its size.
     let mut sizes = vec![0usize; trace.id_bound()];
     let mut live = 0usize;
     let mut out = Vec::with_capacity(trace.ops.len() + 1);
@@ -349,21 +350,29 @@ fn live_after(trace: &Trace) -> Vec<usize> {
                 live -= sizes[id];
                 sizes[id] = 0;
             }
+            Op::FreeNull => {}
+            // The block of `r -1` stays live to the end of the trace.
+            Op::ReallocNull { size } => live += size,
         }
         out.push(live);
     }
     out
 }
 
-/// The requested size of every live block after `ops` (by id, for ids
-/// `0..id_bound`; `None` when not live).
+/// The requested size of every live block after `ops` (`None` when not live), laid out
+/// as the replays lay out their blocks (see [`replay`]): by id, for ids `0..id_bound`,
+/// then the blocks no id names, in the order they were made.
 fn requested_sizes(id_bound: usize, ops: &[Op]) -> Vec<Option<usize>> {
     let mut sizes = vec![None; id_bound];
     for op in ops {
         match *op {
             Op::Alloc { id, size } => sizes[id] = Some(size),
+            // realloc(NULL, 0) of a dead id: a block (or null) under no id.
+            Op::Realloc { id, size: 0 } if sizes[id].is_none() => sizes.push(Some(0)),
             Op::Realloc { id, size } => sizes[id] = (size > 0).then_some(size),
             Op::Free { id } => sizes[id] = None,
+            Op::FreeNull => {}
+            Op::ReallocNull { size } => sizes.push(Some(size)),
         }
     }
     sizes
@@ -422,15 +431,15 @@ pub fn map(
     for (n, label) in points {
         let prefix = Trace {
             name: trace.name.clone(),
-            sugg_heapsize: trace.sugg_heapsize,
+            header: trace.header,
             num_ids: trace.num_ids,
-            weight: trace.weight,
             ops: trace.ops[..n].to_vec(),
         };
         replay::timed_replay(&mut ours, &prefix, &mut blocks);
         let heap = ours.heap().expect("our strategies have a heap");
         let heap_size = heap.heap_size();
-        // `blocks` has a slot per id the prefix uses: so must `sizes`, to pair them up.
+        // `blocks` has a slot per id the prefix uses, then one per unnamed block: so
+        // must `sizes`, to pair them up.
         let sizes = requested_sizes(prefix.id_bound(), &prefix.ops);
         let mut live: Vec<LiveBlock> = blocks
             .iter()

@@ -1,19 +1,21 @@
 //! The bytes the driver writes into every block, and reads back.
 //!
-//! Each block is filled, on allocation, with a pattern derived from its trace id and
-//! each byte's offset, so a block overwritten by a neighbour, moved without its data by
-//! `realloc`, or handed out twice is caught the next time it is read. Because the
-//! pattern depends only on `(id, offset)`, a block resized by `realloc` must still
-//! match it over its first `min(old, new)` bytes.
+//! Each block is filled, on allocation, with a pattern derived from a key and each
+//! byte's offset, so a block overwritten by a neighbour, moved without its data by
+//! `realloc`, or handed out twice is caught the next time it is read. The replay keys a
+//! block by the op that made it, so every block has its own pattern, even one
+//! allocated again under a reused trace id. Because the pattern depends only on
+//! `(key, offset)`, a block resized by `realloc` (which keeps its key) must still match
+//! it over its first `min(old, new)` bytes.
 
-/// The byte at `offset` of the block with trace id `id`.
+/// The byte at `offset` of the block whose key spreads to `key`.
 fn pattern_byte(key: u64, offset: usize) -> u8 {
     // Eight different bytes from the key, then the word index folded in, so that a
     // copy shifted by any whole number of bytes does not match by accident.
     ((key >> ((offset % 8) * 8)) as u8) ^ ((offset / 8) as u8).wrapping_mul(0x9D)
 }
 
-/// Spreads an id over 64 bits (the splitmix64 finaliser).
+/// Spreads a block's key over 64 bits (the splitmix64 finaliser).
 fn key_of(id: usize) -> u64 {
     let mut z = (id as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -21,7 +23,7 @@ fn key_of(id: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Writes the pattern of block `id` over `bytes[from..]`.
+/// Writes the pattern of the block keyed `id` over `bytes[from..]`.
 pub fn fill(bytes: &mut [u8], id: usize, from: usize) {
     let key = key_of(id);
     for (offset, byte) in bytes.iter_mut().enumerate().skip(from) {
@@ -29,8 +31,8 @@ pub fn fill(bytes: &mut [u8], id: usize, from: usize) {
     }
 }
 
-/// The first offset at which `bytes` differs from block `id`'s pattern, with the byte
-/// expected and the byte found.
+/// The first offset at which `bytes` differs from the pattern of the block keyed `id`,
+/// with the byte expected and the byte found.
 pub fn first_mismatch(bytes: &[u8], id: usize) -> Option<(usize, u8, u8)> {
     let key = key_of(id);
     bytes.iter().enumerate().find_map(|(offset, &found)| {

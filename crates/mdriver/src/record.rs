@@ -80,7 +80,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use mm_core::trace::Excerpt;
-use mm_core::{Op, Trace};
+use mm_core::{Header, Op, Trace};
 use thiserror::Error;
 
 /// The environment variable that turns the recorder on and names the directory of the
@@ -594,9 +594,8 @@ impl Converter {
         let peak = usize::try_from(self.peak_bytes).unwrap_or(usize::MAX);
         let trace = Trace {
             name: name.to_owned(),
-            sugg_heapsize: peak,
+            header: Header::Classic { sugg_heapsize: peak, weight: 1 },
             num_ids: self.sizes.len(),
-            weight: 1,
             ops: self.ops,
         };
         let stats = RecordStats {

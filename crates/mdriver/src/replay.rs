@@ -1,7 +1,21 @@
 //! Replaying a trace: once with every correctness check on (which also measures
 //! utilization), and then, timed, with no checks at all.
+//!
+//! The ops mean what they mean in C (see [`mm_core::trace`]): `f -1` calls the
+//! subject's `free(NULL)`; `r` of an id that is not live is `realloc(NULL, n)`, its block
+//! stored under the id. Two ops make a block that no id names: `r -1 n`
+//! (`realloc(NULL, n)`), and `r id 0` on a dead id (`realloc(NULL, 0)`, which may return
+//! a block or null). No later op can free such a block, so the replays keep it, as a
+//! program that dropped the pointer would leave it: live to the end of the trace,
+//! counted in the live payload (and so in utilization), checked for overlap, bounds and
+//! its payload like any other block, and released with the blocks still live at the end
+//! ([`Subject::finish`]). Every replay keeps its blocks in one table laid out the same
+//! way: a slot per id (`0..id_bound`), then one slot per unnamed block, in the order the
+//! ops made them.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::ptr;
 use std::time::{Duration, Instant};
 
 use mm_core::{Op, Trace};
@@ -67,15 +81,44 @@ impl std::fmt::Display for ReplayError {
 struct LiveBlock {
     addr: usize,
     size: usize,
+    /// The key of its payload pattern: the index of the op that made the block (a
+    /// `realloc` keeps it, with the data). Unique to each block, so a block allocated
+    /// again under a reused id never matches what its predecessor left in memory.
+    key: usize,
 }
 
-/// The model of the live set: blocks by id, and their address intervals, to find overlap.
+/// Whose a live block is: an id's, or nobody's (see the module documentation).
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    /// The block of a trace id.
+    Id(usize),
+    /// A block no id names, made by op `op`.
+    Unnamed { op: usize },
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Owner::Id(id) => write!(f, "block {id}"),
+            Owner::Unnamed { op } => write!(f, "block of op {op}"),
+        }
+    }
+}
+
+/// The model of the live set: blocks by id, the unnamed blocks, and their address
+/// intervals, to find overlap.
 struct LiveSet {
     by_id: Vec<Option<LiveBlock>>,
-    /// Interval start -> (end, id); intervals are never empty (a zero-byte block counts as
-    /// one byte, because a real block always has at least one).
-    by_addr: BTreeMap<usize, (usize, usize)>,
+    /// The blocks no id names, in the order they were made. No op frees them.
+    unnamed: Vec<LiveBlock>,
+    /// Interval start -> (end, owner); intervals are never empty (a zero-byte block
+    /// counts as one byte, because a real block always has at least one).
+    by_addr: BTreeMap<usize, (usize, Owner)>,
+    /// The live requested bytes.
     bytes: usize,
+    /// The live requests each rounded up to `align` (a zero-byte one to one unit).
+    aligned_bytes: usize,
+    align: usize,
 }
 
 /// How the checker names an address: as a heap offset when the subject has a heap.
@@ -89,20 +132,31 @@ fn describe_addr(addr: usize, heap: Option<&MemLib>) -> String {
 }
 
 impl LiveSet {
-    /// An empty live set for ids `0..id_bound`.
-    fn new(id_bound: usize) -> Self {
-        LiveSet { by_id: vec![None; id_bound], by_addr: BTreeMap::new(), bytes: 0 }
+    /// An empty live set for ids `0..id_bound`, of a subject aligning to `align`.
+    fn new(id_bound: usize, align: usize) -> Self {
+        LiveSet {
+            by_id: vec![None; id_bound],
+            unnamed: Vec::new(),
+            by_addr: BTreeMap::new(),
+            bytes: 0,
+            aligned_bytes: 0,
+            align,
+        }
     }
 
-    fn insert(&mut self, id: usize, block: LiveBlock, heap: Option<&MemLib>) -> Result<(), String> {
+    fn aligned(&self, size: usize) -> usize {
+        size.max(1).next_multiple_of(self.align)
+    }
+
+    fn insert(&mut self, owner: Owner, block: LiveBlock, heap: Option<&MemLib>) -> Result<(), String> {
         let start = block.addr;
         let end = start + block.size.max(1);
         let before = self.by_addr.range(..=start).next_back();
         let after = self.by_addr.range(start..).next();
-        for (&other_start, &(other_end, other_id)) in before.into_iter().chain(after) {
+        for (&other_start, &(other_end, other)) in before.into_iter().chain(after) {
             if other_start < end && start < other_end {
                 return Err(format!(
-                    "block {id} ({} bytes at {}) overlaps live block {other_id} ({} bytes at {})",
+                    "{owner} ({} bytes at {}) overlaps live {other} ({} bytes at {})",
                     block.size,
                     describe_addr(start, heap),
                     other_end - other_start,
@@ -110,17 +164,29 @@ impl LiveSet {
                 ));
             }
         }
-        self.by_addr.insert(start, (end, id));
-        self.by_id[id] = Some(block);
+        self.by_addr.insert(start, (end, owner));
+        match owner {
+            Owner::Id(id) => self.by_id[id] = Some(block),
+            Owner::Unnamed { .. } => self.unnamed.push(block),
+        }
         self.bytes += block.size;
+        self.aligned_bytes += self.aligned(block.size);
         Ok(())
     }
 
+    /// Takes the live block of `id` out of the set.
     fn remove(&mut self, id: usize) -> LiveBlock {
-        let block = self.by_id[id].take().expect("the trace was validated: the id is live");
+        let block = self.by_id[id].take().expect("the caller checked that the id is live");
         self.by_addr.remove(&block.addr);
         self.bytes -= block.size;
+        self.aligned_bytes -= self.aligned(block.size);
         block
+    }
+
+    /// Every live block with its owner: by id, then the unnamed ones.
+    fn blocks(&self) -> impl Iterator<Item = (Owner, LiveBlock)> + '_ {
+        let by_id = self.by_id.iter().enumerate().filter_map(|(id, b)| b.map(|b| (Owner::Id(id), b)));
+        by_id.chain(self.unnamed.iter().map(|&b| (Owner::Unnamed { op: b.key }, b)))
     }
 }
 
@@ -134,41 +200,43 @@ unsafe fn payload_mut<'a>(block: LiveBlock) -> &'a mut [u8] {
     unsafe { std::slice::from_raw_parts_mut(block.addr as *mut u8, block.size) }
 }
 
-fn verify(id: usize, block: LiveBlock, len: usize, heap: Option<&MemLib>) -> Result<(), String> {
+fn verify(owner: Owner, block: LiveBlock, len: usize, heap: Option<&MemLib>) -> Result<(), String> {
     // SAFETY: every block in the live set passed the checks when it was inserted.
     let bytes = unsafe { payload_mut(block) };
-    match payload::first_mismatch(&bytes[..len], id) {
+    match payload::first_mismatch(&bytes[..len], block.key) {
         None => Ok(()),
         Some((offset, expected, found)) => Err(format!(
-            "block {id} ({} bytes at {}) lost its data: byte {offset} is {found:#04x}, expected {expected:#04x}",
+            "{owner} ({} bytes at {}) lost its data: byte {offset} is {found:#04x}, expected {expected:#04x}",
             block.size,
             describe_addr(block.addr, heap),
         )),
     }
 }
 
-/// Checks a pointer the subject just returned for `size` bytes: not null, aligned,
-/// inside the heap.
+/// Checks a pointer the subject just returned for `size` bytes from `call` (as the
+/// messages name it): not null, aligned, inside the heap. The block gets the pattern
+/// key `key`.
 fn check_new_block(
     subject: &dyn Subject,
     ptr: *mut u8,
     size: usize,
-    what: &str,
+    key: usize,
+    call: fmt::Arguments<'_>,
 ) -> Result<LiveBlock, String> {
     if ptr.is_null() {
-        return Err(format!("{what}({size}) returned null (out of memory?)"));
+        return Err(format!("{call} returned null (out of memory?)"));
     }
     let addr = ptr as usize;
     let heap = subject.heap();
     let align = subject.alignment();
     if !addr.is_multiple_of(align) {
-        return Err(format!("{what}({size}) returned {}, not aligned to {align}", describe_addr(addr, heap)));
+        return Err(format!("{call} returned {}, not aligned to {align}", describe_addr(addr, heap)));
     }
     if let Some(h) = heap
         && !h.contains(ptr, size.max(1))
     {
         return Err(format!(
-            "{what}({size}) returned {} ({addr:#x}), which does not lie wholly inside the heap \
+            "{call} returned {} ({addr:#x}), which does not lie wholly inside the heap \
              [{:p}, {:p}] ({} bytes)",
             describe_addr(addr, heap),
             h.heap_lo(),
@@ -176,7 +244,7 @@ fn check_new_block(
             h.heap_size(),
         ));
     }
-    Ok(LiveBlock { addr, size })
+    Ok(LiveBlock { addr, size, key })
 }
 
 /// Replays `trace` against `subject` with every check on; `check_heap` additionally runs
@@ -192,33 +260,25 @@ pub fn checked_replay(
         message: format!("init failed: {e}"),
     })?;
     // Sized by the ids the ops use, not by the header's `num_ids`, which is a claim.
-    let mut live = LiveSet::new(trace.id_bound());
-    let mut peak = 0;
-    let align = subject.alignment();
-    let aligned = |size: usize| size.max(1).next_multiple_of(align);
-    let (mut aligned_live, mut peak_aligned) = (0usize, 0usize);
+    let mut live = LiveSet::new(trace.id_bound(), subject.alignment());
+    let (mut peak, mut peak_aligned) = (0usize, 0usize);
     let result = (|| {
         for (index, &op) in trace.ops.iter().enumerate() {
             let fail = |message: String| ReplayError { op_index: Some(index), op: Some(op), message };
-            let before = live.by_id[op.id()].map_or(0, |b| aligned(b.size));
-            apply_checked(subject, &mut live, op).map_err(fail)?;
-            let after = live.by_id[op.id()].map_or(0, |b| aligned(b.size));
-            aligned_live = aligned_live - before + after;
+            apply_checked(subject, &mut live, index, op).map_err(fail)?;
             peak = peak.max(live.bytes);
-            peak_aligned = peak_aligned.max(aligned_live);
+            peak_aligned = peak_aligned.max(live.aligned_bytes);
             if check_heap {
                 subject.check_heap().map_err(|e| fail(e.to_string()))?;
             }
         }
         let heap = subject.heap();
-        for (id, block) in live.by_id.iter().enumerate() {
-            if let Some(block) = *block {
-                verify(id, block, block.size, heap).map_err(|message| ReplayError {
-                    op_index: None,
-                    op: None,
-                    message: format!("at the end of the trace: {message}"),
-                })?;
-            }
+        for (owner, block) in live.blocks() {
+            verify(owner, block, block.size, heap).map_err(|message| ReplayError {
+                op_index: None,
+                op: None,
+                message: format!("at the end of the trace: {message}"),
+            })?;
         }
         Ok(CheckedRun {
             peak_live_bytes: peak,
@@ -226,32 +286,36 @@ pub fn checked_replay(
             peak_aligned_bytes: peak_aligned,
         })
     })();
-    let leftovers: Vec<*mut u8> = live.by_id.iter().flatten().map(|b| b.addr as *mut u8).collect();
+    let leftovers: Vec<*mut u8> = live.blocks().map(|(_, b)| b.addr as *mut u8).collect();
     // SAFETY: the live set holds exactly the blocks the subject handed out and that
     // are not yet freed.
     unsafe { subject.finish(&leftovers) };
     result
 }
 
-fn apply_checked(subject: &mut dyn Subject, live: &mut LiveSet, op: Op) -> Result<(), String> {
+fn apply_checked(subject: &mut dyn Subject, live: &mut LiveSet, index: usize, op: Op) -> Result<(), String> {
     match op {
         Op::Alloc { id, size } => {
             let ptr = subject.malloc(size);
-            let block = check_new_block(subject, ptr, size, "malloc")?;
-            live.insert(id, block, subject.heap())?;
-            // SAFETY: the block passed the bounds and overlap checks.
-            payload::fill(unsafe { payload_mut(block) }, id, 0);
+            let block = check_new_block(subject, ptr, size, index, format_args!("malloc({size})"))?;
+            insert_filled(subject, live, Owner::Id(id), block)?;
         }
         Op::Free { id } => {
             let block = live.by_id[id].expect("the trace was validated: the id is live");
-            verify(id, block, block.size, subject.heap())?;
+            verify(Owner::Id(id), block, block.size, subject.heap())?;
             live.remove(id);
             // SAFETY: the block is live and was returned by this subject.
             unsafe { subject.free(block.addr as *mut u8) };
         }
+        // SAFETY: `free` accepts null (the subject's contract), as C's does.
+        Op::FreeNull => unsafe { subject.free(ptr::null_mut()) },
         Op::Realloc { id, size } => {
-            let old = live.by_id[id].expect("the trace was validated: the id is live");
-            verify(id, old, old.size, subject.heap())?;
+            let Some(old) = live.by_id[id] else {
+                // `r` of a dead id: realloc(NULL, size), stored under the id (unless size
+                // is 0, which leaves the id dead).
+                return realloc_null(subject, live, index, size, (size > 0).then_some(id));
+            };
+            verify(Owner::Id(id), old, old.size, subject.heap())?;
             live.remove(id);
             // SAFETY: the block is live and was returned by this subject.
             let ptr = unsafe { subject.realloc(old.addr as *mut u8, size) };
@@ -261,27 +325,69 @@ fn apply_checked(subject: &mut dyn Subject, live: &mut LiveSet, op: Op) -> Resul
                 }
                 return Ok(());
             }
-            let block = check_new_block(subject, ptr, size, "realloc")?;
-            live.insert(id, block, subject.heap())?;
+            let block = check_new_block(subject, ptr, size, old.key, format_args!("realloc({size})"))?;
+            live.insert(Owner::Id(id), block, subject.heap())?;
             let kept = old.size.min(size);
-            verify(id, block, kept, subject.heap())
+            verify(Owner::Id(id), block, kept, subject.heap())
                 .map_err(|m| format!("realloc did not keep the data: {m}"))?;
             // SAFETY: the block passed the bounds and overlap checks.
-            payload::fill(unsafe { payload_mut(block) }, id, kept);
+            payload::fill(unsafe { payload_mut(block) }, block.key, kept);
         }
+        Op::ReallocNull { size } => realloc_null(subject, live, index, size, None)?,
     }
     Ok(())
 }
 
+/// `realloc(NULL, size)` at op `index`: its block is stored under `id`, or under no id
+/// (see the module documentation). C lets `realloc(NULL, 0)` return null or a block; a
+/// block is checked like any other.
+fn realloc_null(
+    subject: &mut dyn Subject,
+    live: &mut LiveSet,
+    index: usize,
+    size: usize,
+    id: Option<usize>,
+) -> Result<(), String> {
+    // SAFETY: realloc accepts null.
+    let ptr = unsafe { subject.realloc(ptr::null_mut(), size) };
+    if ptr.is_null() && size == 0 {
+        return Ok(());
+    }
+    let block = check_new_block(subject, ptr, size, index, format_args!("realloc(NULL, {size})"))?;
+    insert_filled(subject, live, id.map_or(Owner::Unnamed { op: index }, Owner::Id), block)
+}
+
+/// Adds a new block to the live set and fills it with its pattern.
+fn insert_filled(
+    subject: &dyn Subject,
+    live: &mut LiveSet,
+    owner: Owner,
+    block: LiveBlock,
+) -> Result<(), String> {
+    live.insert(owner, block, subject.heap())?;
+    // SAFETY: the block passed the bounds and overlap checks.
+    payload::fill(unsafe { payload_mut(block) }, block.key, 0);
+    Ok(())
+}
+
+/// The most blocks a replay of `trace` can keep under no id: one per `r -1`, and one per
+/// `r id 0` (which makes one only on a dead id). The room to reserve for them.
+fn unnamed_bound(trace: &Trace) -> usize {
+    trace.ops.iter().filter(|op| matches!(op, Op::ReallocNull { .. } | Op::Realloc { size: 0, .. })).count()
+}
+
 /// One timed replay: `start` (the reset and `init`), every op, and `finish`, with no
 /// checks. The trace must already have passed [`checked_replay`] on this subject.
-/// `blocks` ends holding, by id, the blocks live at the end of the trace (which
-/// `finish` has released).
+/// `blocks` ends holding the blocks live at the end of the trace (which `finish` has
+/// released), laid out as the module documentation says: by id, then the unnamed
+/// blocks (null where `realloc(NULL, 0)` returned null).
 pub fn timed_replay(subject: &mut dyn Subject, trace: &Trace, blocks: &mut Vec<*mut u8>) -> Duration {
     // One slot per id the ops use: `finish`, inside the timed region, walks them all,
-    // so a table sized by the header's `num_ids` would time a walk of empty slots.
+    // so a table sized by the header's `num_ids` would time a walk of empty slots. Room
+    // for the unnamed blocks is reserved here, outside the timed region.
     blocks.clear();
-    blocks.resize(trace.id_bound(), std::ptr::null_mut());
+    blocks.resize(trace.id_bound(), ptr::null_mut());
+    blocks.reserve(unnamed_bound(trace));
     let started = Instant::now();
     if subject.start().is_err() {
         return started.elapsed();
@@ -290,13 +396,26 @@ pub fn timed_replay(subject: &mut dyn Subject, trace: &Trace, blocks: &mut Vec<*
         match *op {
             Op::Alloc { id, size } => blocks[id] = subject.malloc(size),
             Op::Free { id } => {
-                // SAFETY: the checked replay showed this id's block is live here; the
-                // subject frees null as a no-op.
+                // SAFETY: the checked replay showed this id's block is live here.
                 unsafe { subject.free(blocks[id]) };
-                blocks[id] = std::ptr::null_mut();
+                blocks[id] = ptr::null_mut();
             }
-            // SAFETY: as for free: the block is live (or null, which realloc accepts).
-            Op::Realloc { id, size } => blocks[id] = unsafe { subject.realloc(blocks[id], size) },
+            // SAFETY: `free` accepts null.
+            Op::FreeNull => unsafe { subject.free(ptr::null_mut()) },
+            Op::Realloc { id, size } => {
+                // The block is live, or null when the id is dead (the checked replay
+                // showed no live block is null): realloc(NULL, size).
+                let old = blocks[id];
+                // SAFETY: as for free: the block is live, or null, which realloc accepts.
+                let new = unsafe { subject.realloc(old, size) };
+                if size == 0 && old.is_null() {
+                    blocks.push(new); // realloc(NULL, 0): the id stays dead
+                } else {
+                    blocks[id] = new;
+                }
+            }
+            // SAFETY: realloc accepts null.
+            Op::ReallocNull { size } => blocks.push(unsafe { subject.realloc(ptr::null_mut(), size) }),
         }
     }
     // SAFETY: `blocks` holds the live blocks, and null for the others.
@@ -313,26 +432,42 @@ pub fn timed_replay(subject: &mut dyn Subject, trace: &Trace, blocks: &mut Vec<*
 /// cannot start refuses nothing it was asked: `None`. The trace must be valid.
 pub fn first_refused(subject: &mut dyn Subject, trace: &Trace) -> Option<usize> {
     subject.start().ok()?;
-    let mut blocks = vec![std::ptr::null_mut(); trace.id_bound()];
+    let mut blocks = vec![ptr::null_mut(); trace.id_bound()];
     let mut refused = None;
     for (index, op) in trace.ops.iter().enumerate() {
-        let (id, ptr, size) = match *op {
-            Op::Alloc { id, size } => (id, subject.malloc(size), size),
+        // The call, and the id its result is stored under (`None`: under no id).
+        let (ptr, size, id) = match *op {
+            Op::Alloc { id, size } => (subject.malloc(size), size, Some(id)),
             Op::Free { id } => {
                 // SAFETY: the trace is valid, so the id's block is live (or null, for a
                 // zero-byte request answered with null; freeing null does nothing).
                 unsafe { subject.free(blocks[id]) };
-                (id, std::ptr::null_mut(), 0)
+                blocks[id] = ptr::null_mut();
+                continue;
             }
-            // SAFETY: as for free: the block is live.
-            Op::Realloc { id, size } => (id, unsafe { subject.realloc(blocks[id], size) }, size),
+            Op::FreeNull => {
+                // SAFETY: `free` accepts null.
+                unsafe { subject.free(ptr::null_mut()) };
+                continue;
+            }
+            Op::Realloc { id, size } => {
+                let old = blocks[id];
+                // SAFETY: as for free: the block is live, or null for a dead id.
+                let new = unsafe { subject.realloc(old, size) };
+                (new, size, (size > 0 || !old.is_null()).then_some(id))
+            }
+            // SAFETY: realloc accepts null.
+            Op::ReallocNull { size } => (unsafe { subject.realloc(ptr::null_mut(), size) }, size, None),
         };
         if ptr.is_null() && size > 0 {
             // A failed realloc leaves the old block live, where `blocks` still has it.
             refused = Some(index);
             break;
         }
-        blocks[id] = ptr;
+        match id {
+            Some(id) => blocks[id] = ptr,
+            None => blocks.push(ptr),
+        }
     }
     // SAFETY: `blocks` holds the live blocks, and null for the others.
     unsafe { subject.finish(&blocks) };
@@ -371,9 +506,8 @@ mod tests {
     fn tables_are_sized_by_the_ids_used_not_the_header() {
         let trace = Trace {
             name: "claims".to_owned(),
-            sugg_heapsize: 0,
+            header: mm_core::Header::Classic { sugg_heapsize: 0, weight: 1 },
             num_ids: usize::MAX,
-            weight: 1,
             ops: vec![Op::Alloc { id: 3, size: 24 }, Op::Realloc { id: 3, size: 40 }],
         };
         let checked = checked_replay(&mut Libc, &trace, false).expect("libc replays two ops");
@@ -386,8 +520,8 @@ mod tests {
 
     #[test]
     fn the_first_refused_request_is_found() {
-        let trace =
-            |ops: Vec<Op>| Trace { name: "t".to_owned(), sugg_heapsize: 0, num_ids: 3, weight: 1, ops };
+        let header = mm_core::Header::Classic { sugg_heapsize: 0, weight: 1 };
+        let trace = |ops: Vec<Op>| Trace { name: "t".to_owned(), header, num_ids: 3, ops };
         let servable = trace(vec![
             Op::Alloc { id: 0, size: 8 },
             Op::Alloc { id: 1, size: 0 },
@@ -402,5 +536,48 @@ mod tests {
             Op::Alloc { id: 1, size: 8 },
         ]);
         assert_eq!(first_refused(&mut Libc, &too_big), Some(2));
+        // realloc(NULL, n), written `r -1 n` or as `r` of a dead id, is a request too;
+        // free(NULL) and realloc(NULL, 0) are none.
+        let null_ops = trace(vec![
+            Op::FreeNull,
+            Op::ReallocNull { size: 0 },
+            Op::Realloc { id: 1, size: 0 },
+            Op::ReallocNull { size: 8 },
+            Op::ReallocNull { size: 1 << 63 },
+        ]);
+        assert_eq!(first_refused(&mut Libc, &null_ops), Some(4));
+        let dead = trace(vec![
+            Op::Alloc { id: 0, size: 8 },
+            Op::Free { id: 0 },
+            Op::Realloc { id: 0, size: 1 << 63 },
+        ]);
+        assert_eq!(first_refused(&mut Libc, &dead), Some(2));
+    }
+
+    /// The table of blocks has a slot per id, then one per block no id names, in the
+    /// order they were made: what the heap map pairs with the requested sizes.
+    #[test]
+    fn unnamed_blocks_follow_the_ids_in_the_table() {
+        let trace = Trace::parse(
+            "t.rep",
+            b"0\n2\n8\n1\nr -1 24\na 1 8\nr 0 0\nf -1\nr 1 0\nr -1 40\nr 1 16\nr 1 0\n",
+        )
+        .unwrap();
+        let build = crate::registry::find("implicit").unwrap().build;
+        let mut ours = crate::subject::Ours(build(MemLib::new(1 << 20).unwrap(), mm_core::Align::MIN));
+        let checked = checked_replay(&mut ours, &trace, false).unwrap();
+        // The unnamed 24 and 40 stay live; block 1 is 8 and then 16 at most.
+        assert_eq!(checked.peak_live_bytes, 24 + 40 + 16);
+        let mut blocks = Vec::new();
+        timed_replay(&mut ours, &trace, &mut blocks);
+        // Ids 0 and 1 (both dead), then the blocks of ops 0, 2 (realloc(NULL, 0) of dead
+        // id 0) and 5.
+        assert_eq!(blocks.len(), 2 + 3);
+        assert!(blocks[..2].iter().all(|p| p.is_null()), "{blocks:?}");
+        assert!(!blocks[2].is_null() && !blocks[4].is_null(), "{blocks:?}");
+        // Our strategies answer realloc(NULL, 0) as malloc(0): a block.
+        assert!(!blocks[3].is_null(), "{blocks:?}");
+        let heap = ours.heap().unwrap();
+        assert!(heap.contains(blocks[4], 40));
     }
 }

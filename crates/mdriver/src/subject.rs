@@ -15,10 +15,12 @@ pub trait Subject {
     fn start(&mut self) -> Result<(), InitError>;
     /// `malloc`; null on failure.
     fn malloc(&mut self, size: usize) -> *mut u8;
-    /// `free`.
+    /// `free`, with C's rule for null: `free(NULL)` does nothing. The driver makes the
+    /// call for a trace's `f -1`, so a subject passes it on to the allocator it wraps
+    /// (which must accept it), or does nothing itself.
     ///
     /// # Safety
-    /// `ptr` is a live, non-null block of this subject.
+    /// `ptr` is null or a live block of this subject.
     unsafe fn free(&mut self, ptr: *mut u8);
     /// `realloc` with C's rules.
     ///
@@ -56,6 +58,7 @@ impl Subject for Ours {
     }
 
     unsafe fn free(&mut self, ptr: *mut u8) {
+        // `Allocator::free` takes a block, never null: free(NULL) is a no-op here.
         if let Some(p) = NonNull::new(ptr) {
             // SAFETY: the caller guarantees `ptr` is a live block of this allocator.
             unsafe { self.0.free(p) }
@@ -101,7 +104,8 @@ impl Subject for Libc {
     }
 
     unsafe fn free(&mut self, ptr: *mut u8) {
-        // SAFETY: the caller guarantees `ptr` came from this `malloc` and is live.
+        // SAFETY: the caller guarantees `ptr` is null or came from this `malloc` and is
+        // live; C's `free(NULL)` does nothing.
         unsafe { libc::free(ptr.cast()) }
     }
 

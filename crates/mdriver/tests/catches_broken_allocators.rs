@@ -34,6 +34,9 @@ enum Flaw {
     CheckHeapFails,
     /// malloc panics on the second request.
     Panics,
+    /// realloc hands back the block freed last (when it is big enough) without copying:
+    /// stale bytes where the data should be.
+    ReallocToLastFreed,
 }
 
 /// A bump allocator: never reuses memory, keeps sizes in a side table. Correct with
@@ -44,11 +47,19 @@ struct Bump {
     sizes: HashMap<usize, usize>,
     mallocs: usize,
     last: Option<(NonNull<u8>, usize)>,
+    last_freed: Option<(NonNull<u8>, usize)>,
 }
 
 impl Bump {
     fn new(flaw: Flaw) -> Self {
-        Bump { heap: MemLib::new(1 << 20).unwrap(), flaw, sizes: HashMap::new(), mallocs: 0, last: None }
+        Bump {
+            heap: MemLib::new(1 << 20).unwrap(),
+            flaw,
+            sizes: HashMap::new(),
+            mallocs: 0,
+            last: None,
+            last_freed: None,
+        }
     }
 
     fn bump(&mut self, size: usize) -> Option<NonNull<u8>> {
@@ -75,6 +86,7 @@ impl Allocator for Bump {
         self.sizes.clear();
         self.mallocs = 0;
         self.last = None;
+        self.last_freed = None;
         if self.flaw == Flaw::InitFails {
             return Err(InitError::Heap(SbrkError::Negative(-1)));
         }
@@ -106,7 +118,8 @@ impl Allocator for Bump {
         Some(p)
     }
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
-        self.sizes.remove(&(ptr.as_ptr() as usize));
+        let size = self.sizes.remove(&(ptr.as_ptr() as usize));
+        self.last_freed = size.map(|size| (ptr, size));
     }
     unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
         self.sizes[&(ptr.as_ptr() as usize)]
@@ -117,6 +130,15 @@ impl Allocator for Bump {
             // SAFETY: `ptr` is live (the caller's guarantee).
             unsafe { self.free(ptr) };
             return Some(new);
+        }
+        if self.flaw == Flaw::ReallocToLastFreed
+            && let Some((stale, stale_size)) = self.last_freed
+            && stale_size >= size
+        {
+            // SAFETY: `ptr` is live (the caller's guarantee).
+            unsafe { self.free(ptr) };
+            self.sizes.insert(stale.as_ptr() as usize, size);
+            return Some(stale);
         }
         // SAFETY: `ptr` is live (the caller's guarantee).
         unsafe { mm_core::resize_by_moving(self, ptr, size) }
@@ -132,7 +154,11 @@ impl Allocator for Bump {
 const TRACE: &str = "0\n3\n6\n1\na 0 40\na 1 24\nr 0 100\na 2 8\nf 1\nf 2\n";
 
 fn race_one(flaw: Flaw, check_heap: bool) -> race::RaceReport {
-    let trace = Trace::parse("broken.rep", TRACE.as_bytes()).unwrap();
+    race_on(flaw, check_heap, TRACE)
+}
+
+fn race_on(flaw: Flaw, check_heap: bool, text: &str) -> race::RaceReport {
+    let trace = Trace::parse("broken.rep", text.as_bytes()).unwrap();
     let config =
         RaceConfig { check_heap, reps: 1, min_run: std::time::Duration::ZERO, ..RaceConfig::default() };
     let mut contenders = vec![
@@ -148,7 +174,12 @@ fn race_one(flaw: Flaw, check_heap: bool) -> race::RaceReport {
 
 /// Races the flawed allocator and returns its error message (asserting it is incorrect).
 fn error_of(flaw: Flaw, check_heap: bool) -> String {
-    let report = race_one(flaw, check_heap);
+    error_on(flaw, check_heap, TRACE)
+}
+
+/// [`error_of`], on the trace `text`.
+fn error_on(flaw: Flaw, check_heap: bool, text: &str) -> String {
+    let report = race_on(flaw, check_heap, text);
     let run = report.run("bump", "broken").unwrap();
     assert!(!run.correct, "{flaw:?} should be caught");
     assert!(!report.all_correct());
@@ -237,4 +268,46 @@ fn heap_checker_failures_are_caught_only_with_check_heap() {
 fn panics_are_caught_and_reported() {
     let e = error_of(Flaw::Panics, false);
     assert!(e.contains("the strategy panicked: deliberate panic in malloc"), "{e}");
+}
+
+// The blocks of the null pointer's ops, and of reused ids, are held to the same checks.
+
+#[test]
+fn an_unnamed_block_that_overlaps_is_caught() {
+    // The second request is realloc(NULL, 24): a block no id names.
+    let e = error_on(Flaw::Overlap, false, "1\n1\n3\n0\na 0 40\nr -1 24\nf 0\n");
+    assert!(
+        e.contains("op 1 (r -1 24): block of op 1 (24 bytes at heap offset 0x8) overlaps live block 0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_unnamed_block_clobbered_is_caught_at_the_end() {
+    // Nothing frees the block of `r -1 40`: its bytes are checked at the end.
+    let e = error_on(Flaw::ClobbersNeighbour, false, "1\n1\n3\n0\nr -1 40\na 0 24\nf 0\n");
+    assert!(
+        e.contains(
+            "at the end of the trace: block of op 0 (40 bytes at heap offset 0x0) lost its data: byte 39"
+        ),
+        "{e}"
+    );
+}
+
+/// A block allocated again under a reused id gets a pattern of its own: a realloc that
+/// hands back the id's previous block, uncopied, is caught, though those stale bytes
+/// were once that id's.
+#[test]
+fn stale_bytes_of_a_reused_id_are_not_its_data() {
+    let text = "0\n1\n5\n1\na 0 64\nf 0\na 0 16\nr 0 32\nf 0\n";
+    let e = error_on(Flaw::ReallocToLastFreed, false, text);
+    assert!(
+        e.contains("op 3 (r 0 32): realloc did not keep the data: block 0 (32 bytes at heap offset 0x0) lost its data: byte 0"),
+        "{e}"
+    );
+    // Where the last freed block is not big enough, the flaw is dormant: correct.
+    assert!(
+        race_on(Flaw::ReallocToLastFreed, true, "0\n1\n5\n1\na 0 8\nf 0\na 0 16\nr 0 32\nf 0\n")
+            .all_correct()
+    );
 }

@@ -94,6 +94,7 @@ fn replay_exhausted(strategy: &str, trace: &Trace, max_heap: usize) -> Outcome {
                     unsafe { a.free(p) };
                 }
             }
+            Op::FreeNull | Op::ReallocNull { .. } => unreachable!("generated traces name no null pointer"),
             Op::Realloc { id, size } => {
                 let Some(&(p, old)) = live.get(&id) else { continue };
                 // SAFETY: `p` is live; `size > 0`.

@@ -11,7 +11,7 @@ use mdriver::record::{self, Event, RecordStats};
 use mdriver::registry;
 use mdriver::replay;
 use mm_core::workload::{self, Workload};
-use mm_core::{Op, Trace};
+use mm_core::{Header, Op, Trace};
 
 fn a(id: usize, size: usize) -> Op {
     Op::Alloc { id, size }
@@ -55,7 +55,7 @@ fn replay_everywhere(trace: &Trace) -> usize {
 fn allocations_get_ids_in_order_and_the_end_frees_the_rest_in_id_order() {
     let (trace, stats) = convert_log("m 24 10\nc 4 8 20\na 64 256 40\nm 7 50\nf 20\n");
     assert_eq!(trace.ops, vec![a(0, 24), a(1, 32), a(2, 256), a(3, 7), f(1), f(0), f(2), f(3)]);
-    assert_eq!((trace.num_ids, trace.weight, trace.sugg_heapsize), (4, 1, 24 + 32 + 256 + 7));
+    assert_eq!((trace.num_ids, trace.weight(), trace.sugg_heapsize()), (4, 1, Some(24 + 32 + 256 + 7)));
     assert_eq!(stats.trailing_frees, 3);
     assert_eq!(stats.events, 5);
     assert_eq!(stats.peak_live_bytes, 319);
@@ -201,6 +201,7 @@ fn log_of(trace: &Trace) -> (String, usize, usize) {
                 }
                 log += &format!("r {old:x} {size} {:x}\n", addr[id]);
             }
+            Op::FreeNull | Op::ReallocNull { .. } => panic!("the generator names no null pointer"),
         }
     }
     (log, foreign, failed)
@@ -215,12 +216,13 @@ fn expected_conversion(trace: &Trace) -> Trace {
         match op {
             Op::Alloc { id, .. } => live[id] = true,
             Op::Free { id } | Op::Realloc { id, size: 0 } => live[id] = false,
-            Op::Realloc { .. } => {}
+            Op::Realloc { .. } | Op::FreeNull | Op::ReallocNull { .. } => {}
         }
         ops.push(if let Op::Realloc { id, size: 0 } = op { Op::Free { id } } else { op });
     }
     ops.extend(live.iter().enumerate().filter(|(_, live)| **live).map(|(id, _)| Op::Free { id }));
-    Trace { ops, weight: 1, ..trace.clone() }
+    let sugg_heapsize = trace.sugg_heapsize().expect("generated traces have the classic header");
+    Trace { ops, header: Header::Classic { sugg_heapsize, weight: 1 }, ..trace.clone() }
 }
 
 #[test]
@@ -232,7 +234,7 @@ fn generated_traces_survive_a_round_trip_through_a_log() {
         let (trace, stats) = segments[0].to_trace(&original.name);
         assert_eq!(trace, expected_conversion(&original), "{w}");
         assert_eq!((stats.foreign_frees, stats.failed, stats.foreign_reallocs), (foreign, failed, 0), "{w}");
-        assert_eq!(stats.peak_live_bytes, original.sugg_heapsize, "{w}");
+        assert_eq!(Some(stats.peak_live_bytes), original.sugg_heapsize(), "{w}");
         assert_eq!(stats.events, log.lines().count() - 1, "{w}");
         trace.validate().unwrap();
     }

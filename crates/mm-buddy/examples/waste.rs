@@ -58,7 +58,8 @@ fn main() -> Result<(), Box<dyn Error>> {
 
 /// The index of the first op after which the live requested payload is at its peak.
 fn peak_op(trace: &Trace) -> usize {
-    let mut sizes = vec![0usize; trace.num_ids];
+    // A dead id has size 0, so `r` of a dead id (realloc(NULL, n)) adds its size.
+    let mut sizes = vec![0usize; trace.id_bound()];
     let (mut live, mut peak, mut at) = (0usize, 0usize, 0usize);
     for (i, op) in trace.ops.iter().enumerate() {
         match *op {
@@ -70,6 +71,9 @@ fn peak_op(trace: &Trace) -> usize {
                 live -= sizes[id];
                 sizes[id] = 0;
             }
+            Op::FreeNull => {}
+            // The block of `r -1` is never freed: it stays live to the end.
+            Op::ReallocNull { size } => live += size,
         }
         if live > peak {
             (peak, at) = (live, i);
@@ -86,7 +90,9 @@ fn replay(trace: &Trace) -> Result<Breakdown, Box<dyn Error>> {
     let block = |b: &Buddy, size: usize| b.block_size_for(size).expect("the trace fits the heap");
     let headerless = |size: usize| size.next_power_of_two().max(min_block);
     let peak_at = peak_op(trace);
-    let mut live: Vec<Option<(NonNull<u8>, usize)>> = vec![None; trace.num_ids];
+    // By id, then the blocks no id names (`r -1 n`, and `r id 0` of a dead id), which
+    // stay live to the end of the trace.
+    let mut live: Vec<Option<(NonNull<u8>, usize)>> = vec![None; trace.id_bound()];
     let mut snapshot = None;
     let failed = |op: &Op| format!("{}: {op} failed: the heap is exhausted", trace.name);
     for (i, op) in trace.ops.iter().enumerate() {
@@ -100,15 +106,25 @@ fn replay(trace: &Trace) -> Result<Breakdown, Box<dyn Error>> {
                 // SAFETY: `p` came from this allocator and is freed once.
                 unsafe { buddy.free(p) };
             }
+            // free(NULL) does nothing; `Allocator::free` takes only blocks.
+            Op::FreeNull => {}
             Op::Realloc { id, size } => {
-                let (p, _) = live[id].take().expect("validated trace: the id is live");
-                // SAFETY: `p` is live; on `None` with `size > 0` it still is.
-                match unsafe { buddy.realloc(Some(p), size) } {
+                // A dead id's `r` is realloc(NULL, size).
+                let old = live[id].take().map(|(p, _)| p);
+                // SAFETY: `old` is live or `None`; on `None` with `size > 0` it is still live.
+                match unsafe { buddy.realloc(old, size) } {
+                    Some(q) if size == 0 => live.push(Some((q, 0))), // realloc(NULL, 0)
                     Some(q) => live[id] = Some((q, size)),
                     None if size == 0 => {}
                     None => return Err(failed(op).into()),
                 }
             }
+            // realloc(NULL, size) is malloc(size).
+            Op::ReallocNull { size } => match buddy.malloc(size) {
+                Some(q) => live.push(Some((q, size))),
+                None if size == 0 => {}
+                None => return Err(failed(op).into()),
+            },
         }
         if i == peak_at {
             let sizes = live.iter().flatten().map(|&(_, size)| size);

@@ -5,19 +5,44 @@
 //! ```text
 //! 20000      sugg_heapsize (a hint; the driver ignores it, as the classic one does)
 //! 2          num_ids: every id is in 0..num_ids
-//! 4          num_ops: the number of operation lines that follow
+//! 6          num_ops: the number of operation lines that follow
 //! 1          weight (whether the trace counts in the classic score)
 //! a 0 2040   allocate block id 0 of 2040 bytes
 //! a 1 2040
 //! r 0 4000   resize block 0 to 4000 bytes (size 0 frees it, as realloc does)
 //! f 1        free block 1
+//! a 1 16     id 1 is free again: a new block under the same id
+//! f -1       free(NULL)
 //! ```
 //!
-//! Parsing validates fully: ids in range, the header's op count, `f`/`r` only on live
-//! ids, each id allocated once, and a `num_ids` within reason for the op count
-//! ([`max_num_ids`]). Every error names the file, the 1-based line, and what
-//! was wrong; no input makes the parser panic. Blank lines are allowed anywhere and
-//! fields may be separated by any run of spaces or tabs, as `fscanf` would read them.
+//! The ops mean what the same calls mean in C, as the lab's later (CMU) edition reads
+//! them; its traces, recorded from real programs, use all of this:
+//!
+//! * An id names one block at a time. Once freed (by `f`, or by `r id 0`) it may be
+//!   allocated again, by `a` or `r`: a new block under the same id.
+//! * Id `-1` is the null pointer, for `f` and `r` only ([`Op::FreeNull`],
+//!   [`Op::ReallocNull`]): `f -1` is `free(NULL)`, which the allocator is called with
+//!   and must accept; `r -1 n` is `realloc(NULL, n)`, whose block no later op can name
+//!   (a replay keeps it live to the end, see [`Op::ReallocNull`]).
+//! * `r id n` on an id that is not live is `realloc(NULL, n)`, its block stored under
+//!   `id`; `r id 0` frees a live block and leaves the id dead, and on a dead id it is
+//!   `realloc(NULL, 0)`, which C lets return a block or null (a block, if any, is kept
+//!   under no id, as for `r -1`).
+//!
+//! Two headers exist, both four integers with the counts in the middle
+//! ([`Header`]): the classic `sugg_heapsize num_ids num_ops weight`, and the later
+//! edition's `weight num_ids num_ops ignore_ranges`, whose first and last are 0 or 1.
+//! A header whose first and last numbers are both 0 or 1 is read as the later one (a
+//! classic `sugg_heapsize` of 0 or 1 byte suggests no heap at all); any other, as the
+//! classic one. Either way the writer writes the same four numbers back.
+//!
+//! Parsing validates fully: ids in range, the header's op count, `f` only on live ids
+//! (a double free written in the trace is an error), `a` only on ids that are not live
+//! (a block the trace could never free again), and a `num_ids` within reason for the op
+//! count ([`max_num_ids`]). Every error names the file, the 1-based line, and what was
+//! wrong; no input makes the parser panic. Blank lines are allowed anywhere, lines may
+//! end in `\n` or `\r\n` and carry leading and trailing blanks, and fields may be
+//! separated by any run of spaces or tabs, as `fscanf` would read them.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -27,34 +52,51 @@ use std::path::Path;
 use thiserror::Error;
 
 /// One operation of a trace.
+///
+/// The null pointer (id `-1` in the file) has variants of its own rather than an id
+/// value, so code that handles ids never meets a sentinel: the ids of `Alloc`, `Free`
+/// and `Realloc` are always real ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
-    /// `a id size`: allocate a block for `id`.
+    /// `a id size`: allocate a block for `id`, which must not be live.
     Alloc {
         /// The block's id.
         id: usize,
         /// Requested payload bytes.
         size: usize,
     },
-    /// `f id`: free the block of `id`.
+    /// `f id`: free the block of `id`, which must be live.
     Free {
         /// The block's id.
         id: usize,
     },
-    /// `r id size`: reallocate the block of `id` (size 0 frees it).
+    /// `r id size`: reallocate the block of `id`. Size 0 frees it (leaving `id` dead); on
+    /// an id that is not live it is `realloc(NULL, size)`, the new block stored under
+    /// `id` (and kept under no id when `size` is 0).
     Realloc {
         /// The block's id.
         id: usize,
         /// The new requested size.
         size: usize,
     },
+    /// `f -1`: `free(NULL)`. The allocator is called, and must do nothing.
+    FreeNull,
+    /// `r -1 size`: `realloc(NULL, size)`. The block it returns (if any: `realloc(NULL,
+    /// 0)` may return null) has no id, so no op of the trace frees it: it stays live,
+    /// counted in the live payload, to the end of the trace, where the driver releases
+    /// it with the others still live.
+    ReallocNull {
+        /// The requested size.
+        size: usize,
+    },
 }
 
 impl Op {
-    /// The id the operation acts on.
-    pub fn id(&self) -> usize {
+    /// The id the operation acts on; `None` for the null pointer.
+    pub fn id(&self) -> Option<usize> {
         match *self {
-            Op::Alloc { id, .. } | Op::Free { id } | Op::Realloc { id, .. } => id,
+            Op::Alloc { id, .. } | Op::Free { id } | Op::Realloc { id, .. } => Some(id),
+            Op::FreeNull | Op::ReallocNull { .. } => None,
         }
     }
 }
@@ -65,6 +107,55 @@ impl fmt::Display for Op {
             Op::Alloc { id, size } => write!(f, "a {id} {size}"),
             Op::Free { id } => write!(f, "f {id}"),
             Op::Realloc { id, size } => write!(f, "r {id} {size}"),
+            Op::FreeNull => write!(f, "f {NULL_ID}"),
+            Op::ReallocNull { size } => write!(f, "r {NULL_ID} {size}"),
+        }
+    }
+}
+
+/// How a trace file writes the null pointer in place of an id.
+pub const NULL_ID: &str = "-1";
+
+/// The two numbers of a trace's header around its counts, named as the file's edition
+/// of the lab names them. Nothing in mmlab is scored or sized by them; they are kept so
+/// that a trace is written back as it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Header {
+    /// The classic CS:APP header: `sugg_heapsize num_ids num_ops weight`.
+    Classic {
+        /// The suggested heap size: a hint, unused by the classic driver and by mmlab.
+        /// mmlab's own traces put their peak of live payload bytes here.
+        sugg_heapsize: usize,
+        /// The classic score weight.
+        weight: usize,
+    },
+    /// The header of the lab's later (CMU) edition: `weight num_ids num_ops
+    /// ignore_ranges`, each of the two 0 or 1.
+    WeightFirst {
+        /// Whether the trace counts in the score (0 or 1).
+        weight: usize,
+        /// 1 when that edition's driver skips its (linear-time) overlap check for this
+        /// trace. mmlab's overlap check is logarithmic and always on.
+        ignore_ranges: usize,
+    },
+}
+
+impl Header {
+    /// The header of four numbers `first num_ids num_ops last`: [`Header::WeightFirst`]
+    /// when `first` and `last` are both 0 or 1, else [`Header::Classic`].
+    pub fn from_numbers(first: usize, last: usize) -> Header {
+        if first <= 1 && last <= 1 {
+            Header::WeightFirst { weight: first, ignore_ranges: last }
+        } else {
+            Header::Classic { sugg_heapsize: first, weight: last }
+        }
+    }
+
+    /// The header's first and last numbers, as a file writes them.
+    pub fn numbers(&self) -> (usize, usize) {
+        match *self {
+            Header::Classic { sugg_heapsize, weight } => (sugg_heapsize, weight),
+            Header::WeightFirst { weight, ignore_ranges } => (weight, ignore_ranges),
         }
     }
 }
@@ -141,12 +232,11 @@ impl fmt::Display for Excerpt {
 pub struct Trace {
     /// A short name (the file name without `.rep`), used in tables and messages.
     pub name: String,
-    /// The suggested heap size from the header (a hint only).
-    pub sugg_heapsize: usize,
-    /// Ids are in `0..num_ids`.
+    /// The header's numbers other than the counts.
+    pub header: Header,
+    /// Ids are in `0..num_ids`. An id may name many blocks over a trace, one at a time,
+    /// so `num_ids` may be far fewer than the allocations.
     pub num_ids: usize,
-    /// The classic score weight from the header.
-    pub weight: usize,
     /// The operations, in order.
     pub ops: Vec<Op>,
 }
@@ -211,14 +301,21 @@ pub enum TraceErrorKind {
         /// The most ids a trace of that many operations may announce.
         max: usize,
     },
-    /// `a` on an id that was allocated before.
-    #[error("id {0} is allocated a second time")]
-    Reallocated(usize),
-    /// `f` or `r` on an id that is not live.
-    #[error("{op:?} on id {id}, which is not live ({why})")]
+    /// A field that should be an id of `f` or `r`: a non-negative integer, or `-1`.
+    #[error(
+        "id: expected {NULL_ID} (the null pointer) or a non-negative integer no larger than {max}, found {0}",
+        max = usize::MAX
+    )]
+    BadId(Excerpt),
+    /// `a -1`: the null pointer cannot be allocated.
+    #[error("'a' on id {NULL_ID}: the null pointer names no block to allocate (only 'f' and 'r' take it)")]
+    NullAlloc,
+    /// `a` on an id that is live: its block could never be freed.
+    #[error("'a' on id {0}, which is still live (its block would be lost: free it first)")]
+    StillLive(usize),
+    /// `f` on an id that is not live: a double free, or a free of nothing.
+    #[error("'f' on id {id}, which is not live ({why})")]
     NotLive {
-        /// The operation letter.
-        op: char,
         /// The id.
         id: usize,
         /// "never allocated" or "already freed".
@@ -278,7 +375,10 @@ impl TraceError {
     }
 }
 
-const HEADER_FIELDS: [&str; 4] = ["sugg_heapsize", "num_ids", "num_ops", "weight"];
+/// The header's lines, as errors name them: the first and last mean different things
+/// in the two editions of the lab ([`Header`]).
+const HEADER_FIELDS: [&str; 4] =
+    ["sugg_heapsize (or weight)", "num_ids", "num_ops", "weight (or ignore_ranges)"];
 
 /// How many ids a trace may announce per operation. Every id a trace uses is allocated
 /// by some op, so a real trace announces at most one per op; a header may leave some
@@ -328,23 +428,28 @@ struct Liveness {
 
 impl Liveness {
     fn apply(&mut self, op: Op, num_ids: usize) -> Result<(), TraceErrorKind> {
-        let id = op.id();
+        let Some(id) = op.id() else {
+            // free(NULL) and realloc(NULL, n) are always allowed, and name no id.
+            return Ok(());
+        };
         if id >= num_ids {
             return Err(TraceErrorKind::IdOutOfRange { id, num_ids });
         }
         let state = self.states.get(&id).copied();
-        let not_live = |op: char| TraceErrorKind::NotLive {
-            op,
-            id,
-            why: if state.is_none() { "never allocated" } else { "already freed" },
-        };
         let next = match op {
-            Op::Alloc { .. } if state.is_some() => return Err(TraceErrorKind::Reallocated(id)),
-            Op::Alloc { .. } => IdState::Live,
-            Op::Free { .. } if state != Some(IdState::Live) => return Err(not_live('f')),
-            Op::Realloc { .. } if state != Some(IdState::Live) => return Err(not_live('r')),
-            Op::Free { .. } | Op::Realloc { size: 0, .. } => IdState::Freed,
-            Op::Realloc { .. } => IdState::Live,
+            Op::Alloc { .. } if state == Some(IdState::Live) => return Err(TraceErrorKind::StillLive(id)),
+            Op::Free { .. } if state != Some(IdState::Live) => {
+                let why = if state.is_none() { "never allocated" } else { "already freed" };
+                return Err(TraceErrorKind::NotLive { id, why });
+            }
+            Op::Free { .. } => IdState::Freed,
+            // realloc(p, 0) frees p; realloc(NULL, 0) of a dead id leaves it as it was.
+            Op::Realloc { size: 0, .. } => match state {
+                Some(IdState::Live) => IdState::Freed,
+                _ => return Ok(()),
+            },
+            // malloc, realloc of a live block, or realloc(NULL, n) stored under the id.
+            _ => IdState::Live,
         };
         self.states.insert(id, next);
         Ok(())
@@ -359,6 +464,14 @@ fn parse_number(field: &'static str, text: &str) -> Result<usize, TraceErrorKind
     text.parse().map_err(|_| TraceErrorKind::BadNumber { field, found: Excerpt::new(text) })
 }
 
+/// An id field of `f` or `r`: `None` for the null pointer (`-1`).
+fn parse_id(text: &str) -> Result<Option<usize>, TraceErrorKind> {
+    if text == NULL_ID {
+        return Ok(None);
+    }
+    parse_number("id", text).map(Some).map_err(|_| TraceErrorKind::BadId(Excerpt::new(text)))
+}
+
 fn parse_op(line: &str) -> Result<Op, TraceErrorKind> {
     let mut fields = line.split_ascii_whitespace();
     let letter = fields.next().unwrap_or_default();
@@ -366,14 +479,27 @@ fn parse_op(line: &str) -> Result<Op, TraceErrorKind> {
         "a" | "r" | "f" => letter.as_bytes()[0] as char,
         other => return Err(TraceErrorKind::UnknownOp(Excerpt::new(other))),
     };
-    let mut next = |field: &'static str| -> Result<usize, TraceErrorKind> {
-        let text = fields.next().ok_or(TraceErrorKind::MissingField { op, field })?;
-        parse_number(field, text)
-    };
+    let mut next = |field: &'static str| fields.next().ok_or(TraceErrorKind::MissingField { op, field });
     let parsed = match op {
-        'a' => Op::Alloc { id: next("id")?, size: next("size")? },
-        'r' => Op::Realloc { id: next("id")?, size: next("size")? },
-        _ => Op::Free { id: next("id")? },
+        'a' => {
+            let id = next("id")?;
+            if id == NULL_ID {
+                return Err(TraceErrorKind::NullAlloc);
+            }
+            Op::Alloc { id: parse_number("id", id)?, size: parse_number("size", next("size")?)? }
+        }
+        'r' => {
+            let id = parse_id(next("id")?)?;
+            let size = parse_number("size", next("size")?)?;
+            match id {
+                Some(id) => Op::Realloc { id, size },
+                None => Op::ReallocNull { size },
+            }
+        }
+        _ => match parse_id(next("id")?)? {
+            Some(id) => Op::Free { id },
+            None => Op::FreeNull,
+        },
     };
     match fields.next() {
         Some(extra) => Err(TraceErrorKind::ExtraField(Excerpt::new(extra))),
@@ -456,9 +582,8 @@ impl Trace {
         }
         Ok(Trace {
             name: trace_name(file),
-            sugg_heapsize: header[0],
+            header: Header::from_numbers(header[0], header[3]),
             num_ids: header[1],
-            weight: header[3],
             ops,
         })
     }
@@ -493,18 +618,40 @@ impl Trace {
     /// operations): the length a table indexed by id needs. Size such tables by this,
     /// never by `num_ids`, which is only the header's claim.
     pub fn id_bound(&self) -> usize {
-        self.ops.iter().map(|op| op.id().saturating_add(1)).max().unwrap_or(0)
+        self.ops.iter().filter_map(|op| op.id()).map(|id| id.saturating_add(1)).max().unwrap_or(0)
+    }
+
+    /// The weight from the header, whichever edition's it is.
+    pub fn weight(&self) -> usize {
+        match self.header {
+            Header::Classic { weight, .. } | Header::WeightFirst { weight, .. } => weight,
+        }
+    }
+
+    /// The suggested heap size, when the header is the classic one (which has it).
+    pub fn sugg_heapsize(&self) -> Option<usize> {
+        match self.header {
+            Header::Classic { sugg_heapsize, .. } => Some(sugg_heapsize),
+            Header::WeightFirst { .. } => None,
+        }
     }
 
     /// The most payload bytes the trace ever holds live at once: what no allocator can
-    /// do with less heap than.
+    /// do with less heap than. The blocks of `r -1 n` stay live to the end.
     pub fn peak_live_bytes(&self) -> usize {
+        // A dead id has size 0, so `r` of a dead id (realloc(NULL, n)) adds its size.
         let mut sizes = vec![0usize; self.id_bound()];
         let (mut live, mut peak) = (0usize, 0usize);
         for op in &self.ops {
             let (id, size) = match *op {
                 Op::Alloc { id, size } | Op::Realloc { id, size } => (id, size),
                 Op::Free { id } => (id, 0),
+                Op::FreeNull => continue,
+                Op::ReallocNull { size } => {
+                    live += size;
+                    peak = peak.max(live);
+                    continue;
+                }
             };
             live = live - sizes[id] + size;
             sizes[id] = size;
@@ -516,7 +663,8 @@ impl Trace {
     /// Writes the trace in `.rep` form; the header's `num_ops` is `ops.len()`.
     pub fn write_to(&self, mut out: impl Write) -> io::Result<()> {
         let mut out = io::BufWriter::new(&mut out);
-        writeln!(out, "{}\n{}\n{}\n{}", self.sugg_heapsize, self.num_ids, self.ops.len(), self.weight)?;
+        let (first, last) = self.header.numbers();
+        writeln!(out, "{first}\n{}\n{}\n{last}", self.num_ids, self.ops.len())?;
         for op in &self.ops {
             writeln!(out, "{op}")?;
         }
@@ -567,7 +715,8 @@ mod tests {
     fn parses_the_classic_short_trace() {
         let t = parse("20000\n2\n5\n1\na 0 2040\na 1 2040\nr 1 48\nf 1\nf 0\n").unwrap();
         assert_eq!(t.name, "t");
-        assert_eq!((t.sugg_heapsize, t.num_ids, t.weight), (20000, 2, 1));
+        assert_eq!((t.header, t.num_ids), (Header::Classic { sugg_heapsize: 20000, weight: 1 }, 2));
+        assert_eq!((t.sugg_heapsize(), t.weight()), (Some(20000), 1));
         assert_eq!(
             t.ops,
             vec![
@@ -596,7 +745,12 @@ mod tests {
 
     #[test]
     fn header_errors_name_the_field_and_line() {
-        assert_eq!(error_at(""), (1, TraceErrorKind::MissingHeader("sugg_heapsize")));
+        assert_eq!(error_at(""), (1, TraceErrorKind::MissingHeader("sugg_heapsize (or weight)")));
+        assert_eq!(error_at("1\n2\n3\n"), (4, TraceErrorKind::MissingHeader("weight (or ignore_ranges)")));
+        assert_eq!(
+            error_at("1\n2\n3\nyes\n"),
+            (4, TraceErrorKind::BadHeader { field: "weight (or ignore_ranges)", found: "yes".into() })
+        );
         assert_eq!(error_at("1\n2\n"), (3, TraceErrorKind::MissingHeader("num_ops")));
         assert_eq!(
             error_at("1\nx\n"),
@@ -627,19 +781,191 @@ mod tests {
             (5, TraceErrorKind::BadNumber { field: "size", found: "99999999999999999999999".into() })
         );
         assert_eq!(at("a 2 1\n"), (5, TraceErrorKind::IdOutOfRange { id: 2, num_ids: 2 }));
-        assert_eq!(at("a 0 1\na 0 1\n"), (6, TraceErrorKind::Reallocated(0)));
-        assert_eq!(at("f 1\n"), (5, TraceErrorKind::NotLive { op: 'f', id: 1, why: "never allocated" }));
+        assert_eq!(at("a 0 1\na 0 1\n"), (6, TraceErrorKind::StillLive(0)));
+        assert_eq!(at("f 1\n"), (5, TraceErrorKind::NotLive { id: 1, why: "never allocated" }));
         assert!(parse(&format!("{head}a 1 1\nf 1\n")).is_ok());
         assert_eq!(error_at(&format!("{head}a 1 1\nf 1\nf 1\n")), (7, TraceErrorKind::TooManyOps(2)));
         assert_eq!(
             error_at("0\n2\n3\n1\na 1 1\nf 1\nf 1\n"),
-            (7, TraceErrorKind::NotLive { op: 'f', id: 1, why: "already freed" })
+            (7, TraceErrorKind::NotLive { id: 1, why: "already freed" })
         );
+        // `r 1 0` freed the block: a second free of it is a double free too.
         assert_eq!(
-            error_at("0\n2\n3\n1\na 1 1\nr 1 0\nr 1 5\n"),
-            (7, TraceErrorKind::NotLive { op: 'r', id: 1, why: "already freed" })
+            error_at("0\n2\n3\n1\na 1 1\nr 1 0\nf 1\n"),
+            (7, TraceErrorKind::NotLive { id: 1, why: "already freed" })
         );
         assert_eq!(error_at("0\n2\n3\n1\na 1 1\n"), (3, TraceErrorKind::TooFewOps { expected: 3, found: 1 }));
+    }
+
+    /// The ops of a hand-written trace, after checking that the writer writes it back
+    /// byte for byte (every text given here is in the writer's form).
+    fn ops_round_tripped(text: &str) -> Vec<Op> {
+        let t = parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(t.to_rep_string(), text, "the writer writes the trace back as it was");
+        t.validate().unwrap();
+        assert_eq!(Trace::parse("t.rep", t.to_rep_string().as_bytes()).unwrap(), t);
+        t.ops
+    }
+
+    #[test]
+    fn a_freed_id_may_be_allocated_again() {
+        // Freed by `f`, by `r id 0`, and allocated again by `a` and by `r`.
+        let ops = ops_round_tripped("0\n1\n7\n1\na 0 8\nf 0\na 0 16\nr 0 0\na 0 4\nf 0\nr 0 12\n");
+        assert_eq!(ops[2], Op::Alloc { id: 0, size: 16 });
+        assert_eq!(ops[6], Op::Realloc { id: 0, size: 12 });
+        let t = parse("0\n1\n7\n1\na 0 8\nf 0\na 0 16\nr 0 0\na 0 4\nf 0\nr 0 12\n").unwrap();
+        assert_eq!((t.id_bound(), t.peak_live_bytes()), (1, 16));
+    }
+
+    #[test]
+    fn id_minus_one_is_the_null_pointer_for_f_and_r() {
+        let ops = ops_round_tripped("0\n1\n5\n1\nf -1\nr -1 24\na 0 8\nr -1 0\nf 0\n");
+        assert_eq!(
+            ops,
+            vec![
+                Op::FreeNull,
+                Op::ReallocNull { size: 24 },
+                Op::Alloc { id: 0, size: 8 },
+                Op::ReallocNull { size: 0 },
+                Op::Free { id: 0 }
+            ]
+        );
+        assert_eq!((Op::FreeNull.id(), Op::ReallocNull { size: 3 }.id()), (None, None));
+        assert_eq!(
+            (Op::FreeNull.to_string(), Op::ReallocNull { size: 3 }.to_string()),
+            ("f -1".into(), "r -1 3".into())
+        );
+        let t = parse("0\n1\n5\n1\nf -1\nr -1 24\na 0 8\nr -1 0\nf 0\n").unwrap();
+        // Null ops name no id; the block of `r -1 24` is never freed, so it counts to the end.
+        assert_eq!((t.id_bound(), t.peak_live_bytes()), (1, 32));
+        // A trace of null ops alone names no id at all.
+        let t = parse("0\n0\n2\n1\nf -1\nr -1 5\n").unwrap();
+        assert_eq!((t.id_bound(), t.peak_live_bytes()), (0, 5));
+    }
+
+    #[test]
+    fn r_of_an_id_that_is_not_live_is_realloc_of_null() {
+        // Never allocated, and freed: `r` allocates under the id, which is then live.
+        let ops = ops_round_tripped("0\n2\n6\n1\nr 0 8\na 1 4\nf 1\nr 1 16\nf 1\nf 0\n");
+        assert_eq!(ops[0], Op::Realloc { id: 0, size: 8 });
+        // `r id 0` on a dead id is realloc(NULL, 0): the id stays dead (so `a` may take
+        // it, and `f` of it is an error).
+        ops_round_tripped("0\n3\n5\n1\nr 2 0\na 2 8\nr 2 0\nr 2 0\na 2 1\n");
+        assert_eq!(
+            error_at("0\n3\n2\n1\nr 2 0\nf 2\n"),
+            (6, TraceErrorKind::NotLive { id: 2, why: "never allocated" })
+        );
+        let t = parse("0\n2\n6\n1\nr 0 8\na 1 4\nf 1\nr 1 16\nf 1\nf 0\n").unwrap();
+        assert_eq!(t.peak_live_bytes(), 24);
+    }
+
+    #[test]
+    fn both_headers_are_read_and_written_back() {
+        let classic = |first: usize, last: usize| Header::Classic { sugg_heapsize: first, weight: last };
+        let weight_first =
+            |first: usize, last: usize| Header::WeightFirst { weight: first, ignore_ranges: last };
+        for (first, last, header) in [
+            (20000, 1, classic(20000, 1)),
+            (20000, 0, classic(20000, 0)),
+            (2, 1, classic(2, 1)),
+            (0, 7, classic(0, 7)),
+            (1, 0, weight_first(1, 0)),
+            (1, 1, weight_first(1, 1)),
+            (0, 1, weight_first(0, 1)),
+            (0, 0, weight_first(0, 0)),
+        ] {
+            let text = format!("{first}\n2\n2\n{last}\na 1 8\nf 1\n");
+            let t = parse(&text).unwrap();
+            assert_eq!((t.header, t.num_ids, t.ops.len()), (header, 2, 2), "{text}");
+            assert_eq!(t.to_rep_string(), text);
+        }
+        let later = parse("1\n2\n2\n0\na 1 8\nf 1\n").unwrap();
+        assert_eq!((later.weight(), later.sugg_heapsize()), (1, None));
+        let classic = parse("4096\n2\n2\n0\na 1 8\nf 1\n").unwrap();
+        assert_eq!((classic.weight(), classic.sugg_heapsize()), (0, Some(4096)));
+    }
+
+    #[test]
+    fn crlf_tabs_trailing_blanks_and_blank_lines_are_tolerated() {
+        let clean = "1\n3\n6\n0\na 0 8\nf -1\nr -1 16\nf 0\na 0 24\nr 0 0\n";
+        let messy = "\r\n1\r\n\t3 \r\n  6\t\r\n0   \r\n\r\n\t\r\na\t0\t8 \r\nf  -1\t\t\r\n\nr -1\t16\r\n \
+                     f 0\r\n\r\n   a 0 24   \t\r\nr 0 0\r\n\r\n\n \t \n";
+        let (clean, messy) = (parse(clean).unwrap(), parse(messy).unwrap());
+        assert_eq!(messy, clean);
+        // The writer writes the clean form, which reads back the same.
+        assert_eq!(parse(&messy.to_rep_string()).unwrap(), clean);
+        // A last line without its line end, and a file of CR LF throughout with no blank.
+        assert_eq!(parse("1\n3\n6\n0\na 0 8\nf -1\nr -1 16\nf 0\na 0 24\nr 0 0").unwrap(), clean);
+        let crlf = "1\r\n3\r\n6\r\n0\r\na 0 8\r\nf -1\r\nr -1 16\r\nf 0\r\na 0 24\r\nr 0 0\r\n";
+        assert_eq!(parse(crlf).unwrap(), clean);
+        // Error lines count blank lines, as an editor numbers them.
+        assert_eq!(
+            error_at("\r\n1\r\n1\r\n1\r\n0\r\n\r\na 0 8\r\n\t\r\nf 0\r\n"),
+            (9, TraceErrorKind::TooManyOps(1))
+        );
+    }
+
+    #[test]
+    fn genuine_trace_errors_still_name_their_line() {
+        let message = |text: &str| parse(text).unwrap_err().to_string();
+        // A double free written in the trace, after reuse too.
+        assert_eq!(
+            message("0\n1\n5\n1\na 0 8\nf 0\na 0 8\nf 0\nf 0\n"),
+            "t.rep:9: 'f' on id 0, which is not live (already freed)"
+        );
+        assert_eq!(message("0\n2\n1\n1\nf 1\n"), "t.rep:5: 'f' on id 1, which is not live (never allocated)");
+        // `a` on a live id: the first block would be lost.
+        assert_eq!(
+            message("0\n1\n3\n1\na 0 8\nr 0 16\na 0 8\n"),
+            "t.rep:7: 'a' on id 0, which is still live (its block would be lost: free it first)"
+        );
+        assert_eq!(
+            message("0\n1\n1\n1\na -1 8\n"),
+            "t.rep:5: 'a' on id -1: the null pointer names no block to allocate (only 'f' and 'r' take it)"
+        );
+        // -1 is the only negative id.
+        let bad_id = |found: &str| TraceErrorKind::BadId(found.into());
+        assert_eq!(error_at("0\n1\n1\n1\nf -2\n"), (5, bad_id("-2")));
+        assert_eq!(error_at("0\n1\n1\n1\nr -01 8\n"), (5, bad_id("-01")));
+        assert_eq!(error_at("0\n1\n1\n1\nr x 8\n"), (5, bad_id("x")));
+        assert!(
+            message("0\n1\n1\n1\nf -2\n")
+                .starts_with("t.rep:5: id: expected -1 (the null pointer) or a non-negative")
+        );
+        assert_eq!(
+            error_at("0\n1\n1\n1\na -2 8\n"),
+            (5, TraceErrorKind::BadNumber { field: "id", found: "-2".into() })
+        );
+        assert_eq!(
+            error_at("0\n1\n1\n1\nr -1\n"),
+            (5, TraceErrorKind::MissingField { op: 'r', field: "size" })
+        );
+        assert_eq!(error_at("0\n1\n1\n1\nf -1 8\n"), (5, TraceErrorKind::ExtraField("8".into())));
+        assert_eq!(
+            error_at("0\n1\n1\n1\nr -1 -1\n"),
+            (5, TraceErrorKind::BadNumber { field: "size", found: "-1".into() })
+        );
+        // Reused ids are still held to num_ids.
+        assert_eq!(
+            error_at("0\n1\n3\n1\na 0 8\nf 0\nr 1 8\n"),
+            (7, TraceErrorKind::IdOutOfRange { id: 1, num_ids: 1 })
+        );
+        // Counts that do not match, and garbage.
+        assert_eq!(
+            error_at("1\n1\n3\n0\nf -1\nf -1\n"),
+            (3, TraceErrorKind::TooFewOps { expected: 3, found: 2 })
+        );
+        assert_eq!(error_at("1\n1\n1\n0\nf -1\nf -1\n"), (6, TraceErrorKind::TooManyOps(1)));
+        assert_eq!(error_at("1\n1\n1\n0\nfree -1\n"), (5, TraceErrorKind::UnknownOp("free".into())));
+        // A trace built in memory is held to the same rules, its lines counted as written.
+        let mut t = parse("0\n1\n2\n1\na 0 8\nf 0\n").unwrap();
+        t.ops.push(Op::Free { id: 0 });
+        assert_eq!(
+            t.validate().unwrap_err().to_string(),
+            "t:7: 'f' on id 0, which is not live (already freed)"
+        );
+        t.ops[2] = Op::FreeNull;
+        t.validate().unwrap();
     }
 
     #[test]

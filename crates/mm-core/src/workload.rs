@@ -94,7 +94,7 @@ use std::str::FromStr;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::trace::{Op, Trace};
+use crate::trace::{Header, Op, Trace};
 
 /// A soft ceiling on live requested bytes for the workloads whose live set is open
 /// ended: well under the classic 20 MiB heap, so even a wasteful policy fits.
@@ -507,7 +507,8 @@ impl Builder {
             self.free(id);
         }
         assert_eq!(self.ops.len(), self.budget, "generator bug: the budget rule was broken");
-        Trace { name, sugg_heapsize: self.peak_bytes, num_ids: self.size.len(), weight: 1, ops: self.ops }
+        let header = Header::Classic { sugg_heapsize: self.peak_bytes, weight: 1 };
+        Trace { name, header, num_ids: self.size.len(), ops: self.ops }
     }
 }
 
@@ -1036,6 +1037,7 @@ mod tests {
                 Op::Realloc { id, size: s } => {
                     bytes = bytes - size[id].replace(s).unwrap() + s;
                 }
+                Op::FreeNull | Op::ReallocNull { .. } => panic!("the generator names no null pointer"),
             }
             peak = peak.max(bytes);
             max_blocks = max_blocks.max(blocks);
@@ -1053,11 +1055,11 @@ mod tests {
                     t.validate().unwrap_or_else(|e| panic!("{what}: {e}"));
                     assert_eq!(t.ops.len(), ops, "{what}");
                     assert_eq!(t.name, format!("{w}-{seed}"));
-                    assert_eq!(t.weight, 1, "{what}");
-                    let max_id = t.ops.iter().map(Op::id).max();
+                    assert_eq!(t.weight(), 1, "{what}");
+                    let max_id = t.ops.iter().filter_map(Op::id).max();
                     assert_eq!(t.num_ids, max_id.map_or(0, |m| m + 1), "{what}: num_ids");
                     let (peak, _, live_at_end) = replay(&t);
-                    assert_eq!(t.sugg_heapsize, peak, "{what}: sugg_heapsize is the peak");
+                    assert_eq!(t.sugg_heapsize(), Some(peak), "{what}: sugg_heapsize is the peak");
                     // Empty at the end, except the one block an odd budget leaves in a
                     // trace without resizes.
                     let resizes = t.ops.iter().any(|op| matches!(op, Op::Realloc { size: 1.., .. }));
@@ -1117,6 +1119,7 @@ mod tests {
                 Op::Free { .. } => c.1 += 1,
                 Op::Realloc { size: 0, .. } => c.3 += 1,
                 Op::Realloc { .. } => c.2 += 1,
+                Op::FreeNull | Op::ReallocNull { .. } => panic!("the generator names no null pointer"),
             }
         }
         c
@@ -1165,6 +1168,7 @@ mod tests {
                         steps += 1;
                     }
                     Op::Free { .. } => {}
+                    Op::FreeNull | Op::ReallocNull { .. } => panic!("the generator names no null pointer"),
                 }
             }
             assert!(steps * 5 > t.ops.len(), "seed {seed}: only {steps} growth steps");
@@ -1240,7 +1244,9 @@ mod tests {
                             largest_hole = 0;
                         }
                     }
-                    Op::Realloc { .. } => panic!("seed {seed}: binary resizes"),
+                    Op::Realloc { .. } | Op::FreeNull | Op::ReallocNull { .. } => {
+                        panic!("seed {seed}: binary resizes or names the null pointer")
+                    }
                 }
             }
             assert!(checked > 100, "seed {seed}: only {checked} requests checked");
@@ -1251,7 +1257,8 @@ mod tests {
     fn live_bytes_stay_under_the_cap_on_long_traces() {
         for &w in Workload::ALL {
             let t = generate(w, 11, 300_000);
-            assert!(t.sugg_heapsize <= LIVE_BYTES_CAP, "{w}: peak {}", t.sugg_heapsize);
+            let peak = t.sugg_heapsize().expect("generated traces have the classic header");
+            assert!(peak <= LIVE_BYTES_CAP, "{w}: peak {peak}");
         }
     }
 
@@ -1274,7 +1281,7 @@ mod tests {
                         freed_max = 0;
                     }
                     Op::Free { id } => freed_max = freed_max.max(size[id]),
-                    Op::Realloc { .. } => unreachable!(),
+                    Op::Realloc { .. } | Op::FreeNull | Op::ReallocNull { .. } => unreachable!(),
                 }
             }
             assert!(needs_merge >= 10, "seed {seed}: {needs_merge} merge-needing requests");

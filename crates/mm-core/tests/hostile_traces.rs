@@ -1,7 +1,8 @@
-//! Hostile input for the trace parser: seeded mutations of real traces (truncations,
-//! flipped bytes, huge and negative numbers, ids out of range, double frees, binary
-//! garbage, overlong lines, reordered and duplicated lines), and a handful of
-//! hand-made extremes. The parser must never panic, and every rejection must name a
+//! Hostile input for the trace parser: seeded mutations of real traces and of one in
+//! the later CMU style, with reused ids and null ops (truncations, flipped bytes, huge
+//! and negative numbers, ids out of range or made null, double frees, binary garbage,
+//! overlong lines, reordered and duplicated lines), and a handful of hand-made
+//! extremes. The parser must never panic, and every rejection must name a
 //! line of the input; whatever it accepts must be a valid trace.
 //!
 //! The seed and the number of mutants come from `MMLAB_FUZZ_SEED` and
@@ -20,7 +21,13 @@ fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Valid traces to mutate: a few bundled ones and small generated ones.
+/// A trace as the lab's later edition writes them: the weight-first header, ids freed and
+/// allocated again, `f -1`, `r -1 n`, `r` of a dead id and `r id 0`.
+const REUSE_AND_NULLS: &str = "1\n3\n16\n0\na 0 16\na 1 8\nf 0\nf -1\na 0 40\nr 1 24\nr -1 12\nf 1\nr 1 5\n\
+                               r 2 0\nr 0 0\na 0 7\nf -1\nr 2 9\nf 0\nf 2\n";
+
+/// Valid traces to mutate: a few bundled ones, small generated ones, and one with the
+/// later edition's features.
 fn seeds() -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../traces");
     let mut inputs: Vec<Vec<u8>> = ["coalesce-1.rep", "realloc-shrink-1.rep", "tiny-1.rep"]
@@ -30,6 +37,8 @@ fn seeds() -> Vec<Vec<u8>> {
     for (i, workload) in Workload::ALL.iter().enumerate() {
         inputs.push(generate(*workload, i as u64, 60).to_rep_string().into_bytes());
     }
+    Trace::parse("reuse-and-nulls.rep", REUSE_AND_NULLS.as_bytes()).expect("the seed is a valid trace");
+    inputs.push(REUSE_AND_NULLS.as_bytes().to_vec());
     inputs
 }
 
@@ -57,7 +66,7 @@ fn nasty_number(rng: &mut ChaCha8Rng) -> String {
 fn mutate(input: &[u8], rng: &mut ChaCha8Rng) -> (Vec<u8>, String) {
     let mut lines: Vec<Vec<u8>> = input.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
     let pick = |rng: &mut ChaCha8Rng, n: usize| rng.random_range(0..n.max(1));
-    let kind = rng.random_range(0..11);
+    let kind = rng.random_range(0..12);
     let what = match kind {
         0 => {
             let at = pick(rng, input.len());
@@ -137,6 +146,17 @@ fn mutate(input: &[u8], rng: &mut ChaCha8Rng) -> (Vec<u8>, String) {
             lines[field] = nasty_number(rng).into_bytes();
             format!("header line {} replaced", field + 1)
         }
+        10 => {
+            // An id made the null pointer (legal for `f` and `r`, not for `a`).
+            let line = 4 + pick(rng, lines.len().saturating_sub(4));
+            let text = String::from_utf8_lossy(lines.get(line).map_or(&[][..], |l| l)).into_owned();
+            let mut fields: Vec<&str> = text.split(' ').collect();
+            if fields.len() > 1 && line < lines.len() {
+                fields[1] = "-1";
+                lines[line] = fields.join(" ").into_bytes();
+            }
+            format!("line {} id made -1", line + 1)
+        }
         _ => {
             let joined = lines.join(&b"\r\n"[..]);
             return (joined, "CRLF line endings".into());
@@ -192,7 +212,7 @@ fn seeded_mutants_never_panic_and_every_rejection_names_a_line() {
 
 #[test]
 fn extremes_are_rejected_with_a_line() {
-    let cases: [(&str, &[u8], usize); 9] = [
+    let cases: [(&str, &[u8], usize); 12] = [
         ("empty file", b"", 1),
         ("header only (names the num_ops line)", b"100\n1\n1\n1\n", 3),
         ("huge num_ids", b"100\n18446744073709551615\n1\n1\na 0 8\n", 2),
@@ -200,6 +220,9 @@ fn extremes_are_rejected_with_a_line() {
         ("negative size", b"100\n1\n1\n1\na 0 -8\n", 5),
         ("size past usize", b"100\n1\n1\n1\na 0 18446744073709551616\n", 5),
         ("double free", b"100\n1\n3\n1\na 0 8\nf 0\nf 0\n", 7),
+        ("double free of a reused id", b"1\n1\n5\n0\na 0 8\nf 0\nr 0 8\nr 0 0\nf 0\n", 9),
+        ("alloc of a live id", b"100\n1\n2\n1\na 0 8\na 0 8\n", 6),
+        ("alloc of null", b"100\n1\n1\n1\na -1 8\n", 5),
         ("binary", b"\x00\xff\xfe\x7f\n\x80\n", 1),
         ("NUL inside a number", b"100\n1\n1\n1\na 0 1\x002\n", 5),
     ];
