@@ -113,8 +113,8 @@ impl HeapCheckError {
     }
 }
 
-/// The invariants a heap checker verifies. Strategy-specific ones use the free-form
-/// variants with a message that names the rule.
+/// The invariants a heap checker verifies: those many strategies share, and
+/// [`Invariant::Rule`] for a rule of one strategy's own, kept typed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Invariant {
     /// Boundary tags disagree.
@@ -171,7 +171,71 @@ pub enum Invariant {
     /// Any other strategy-specific invariant.
     #[error("{0}")]
     Other(String),
+    /// A numbered rule of one strategy (its crate documentation lists them), carried as
+    /// the strategy's own typed value: tests match it with [`Invariant::rule`] instead
+    /// of searching the message.
+    #[error("{0}")]
+    Rule(StrategyRule),
 }
+
+impl Invariant {
+    /// A broken rule of the strategy whose rule type is `R`.
+    pub fn rule_of<R: Rule>(rule: R) -> Invariant {
+        Invariant::Rule(StrategyRule(std::sync::Arc::new(rule)))
+    }
+
+    /// The strategy's typed rule, when this is an [`Invariant::Rule`] of type `R`.
+    pub fn rule<R: Rule>(&self) -> Option<&R> {
+        match self {
+            Invariant::Rule(StrategyRule(rule)) => {
+                let any: &dyn std::any::Any = rule.as_any();
+                any.downcast_ref::<R>()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A strategy's own heap rule: typically an enum with a variant per numbered invariant of
+/// its crate documentation, each holding the values that break it.
+pub trait Rule: std::any::Any + std::fmt::Debug + std::fmt::Display + Send + Sync {
+    /// The rule's number in the strategy's crate documentation.
+    fn number(&self) -> u32;
+    /// Itself as `Any`, for [`Invariant::rule`]'s downcast.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// A [`Rule`] behind a shared pointer, so that [`Invariant`] stays `Clone` and `Eq`
+/// (two rules are equal when they print the same and have the same number).
+#[derive(Clone)]
+pub struct StrategyRule(std::sync::Arc<dyn Rule>);
+
+impl StrategyRule {
+    /// The rule's number in its strategy's documentation.
+    pub fn number(&self) -> u32 {
+        self.0.number()
+    }
+}
+
+impl std::fmt::Debug for StrategyRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for StrategyRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rule {}: {}", self.0.number(), self.0)
+    }
+}
+
+impl PartialEq for StrategyRule {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.number() == other.0.number() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for StrategyRule {}
 
 /// A misuse caught at `free` or `realloc`: a pointer the allocator refuses to act on.
 /// Offsets are from the heap's start.
@@ -708,5 +772,42 @@ mod tests {
             e.to_string(),
             "heap check: block at heap offset 0x40: free block is followed by another free block (not coalesced)"
         );
+    }
+}
+
+#[cfg(test)]
+mod rule_tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    enum DemoRule {
+        Odd { size: usize },
+    }
+
+    impl std::fmt::Display for DemoRule {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                DemoRule::Odd { size } => write!(f, "size {size} is odd"),
+            }
+        }
+    }
+
+    impl Rule for DemoRule {
+        fn number(&self) -> u32 {
+            3
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    #[test]
+    fn a_strategy_rule_is_matched_by_type_and_printed_with_its_number() {
+        let err = HeapCheckError::new(0x10, Invariant::rule_of(DemoRule::Odd { size: 7 }));
+        assert_eq!(err.invariant.rule::<DemoRule>(), Some(&DemoRule::Odd { size: 7 }));
+        assert_eq!(Invariant::Uncoalesced.rule::<DemoRule>(), None);
+        assert_eq!(err.to_string(), "heap check: block at heap offset 0x10: rule 3: size 7 is odd");
+        assert_eq!(err.clone(), err);
+        assert_ne!(err.invariant, Invariant::rule_of(DemoRule::Odd { size: 9 }));
     }
 }
