@@ -303,12 +303,15 @@ pub fn run(traces: &[Trace], config: &RaceConfig) -> Result<RaceReport, RaceErro
         config.strategies.iter().map(String::as_str).filter(|s| c::spec::path_of(s).is_some()).collect();
     let c_allocators =
         c::build_all(&c_specs, &registry::all_names(), config.timeout).map_err(RaceError::C)?;
-    for allocator in
-        c_allocators.iter().filter(|a| config.check_heap && a.failure().is_none() && !a.has_checkheap())
-    {
+    let unchecked: Vec<&str> = c_allocators
+        .iter()
+        .filter(|a| config.check_heap && a.failure().is_none() && !a.has_checkheap())
+        .map(CAllocator::name)
+        .collect();
+    if !unchecked.is_empty() {
         eprintln!(
-            "mdriver: note: {} does not define mm_checkheap: --check-heap checks nothing more for it",
-            allocator.name()
+            "mdriver: note: --check-heap checks nothing more for {}: no mm_checkheap defined",
+            unchecked.join(", ")
         );
     }
     let mut c_allocators = c_allocators.into_iter();

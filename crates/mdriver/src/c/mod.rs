@@ -318,10 +318,7 @@ impl CAllocator {
 /// A failure the C allocator reported itself, in words.
 fn explain(why: &str) -> String {
     if why.starts_with("mm_checkheap") {
-        format!(
-            "{why} after this op: the allocator's own heap checker finds its heap broken \
-             (mdriver reads any non-zero result so)"
-        )
+        format!("{why} after this op: the allocator's own heap checker says its heap is broken")
     } else {
         why.to_owned()
     }

@@ -12,7 +12,7 @@
 //!
 //! The rest of [`crate::c`] is safe code built on these.
 
-use std::cell::UnsafeCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io;
 use std::os::fd::RawFd;
@@ -331,8 +331,9 @@ pub struct CSubject<'p> {
     heap: Box<UnsafeCell<MemLib>>,
     align: usize,
     progress: &'p Progress,
-    /// Why the last `start` or `check_heap` failed, in words.
-    failure: Option<String>,
+    /// Why the last `start` or `check_heap` failed, in words (`check_heap` takes
+    /// `&self`).
+    failure: RefCell<Option<String>>,
 }
 
 impl<'p> CSubject<'p> {
@@ -346,12 +347,12 @@ impl<'p> CSubject<'p> {
         let installed =
             HEAP.compare_exchange(ptr::null_mut(), heap.get(), Ordering::AcqRel, Ordering::Acquire);
         assert!(installed.is_ok(), "one C allocator per process");
-        CSubject { api, heap, align, progress, failure: None }
+        CSubject { api, heap, align, progress, failure: RefCell::new(None) }
     }
 
     /// Why the last `start` or `check_heap` failed, said the way C says it.
     pub fn take_failure(&mut self) -> Option<String> {
-        self.failure.take()
+        self.failure.get_mut().take()
     }
 }
 
@@ -376,7 +377,8 @@ impl Subject for CSubject<'_> {
         let status = unsafe { (self.api.init)() };
         self.progress.leave();
         if status < 0 {
-            self.failure = Some(format!("mm_init returned {status}"));
+            *self.failure.get_mut() =
+                Some(format!("mm_init returned {status}: the allocator could not start"));
             return Err(InitError::Heap(SbrkError::Negative(status as isize)));
         }
         Ok(())
@@ -426,6 +428,7 @@ impl Subject for CSubject<'_> {
         CHECKING.store(false, Ordering::Release);
         self.progress.leave();
         if status != 0 {
+            *self.failure.borrow_mut() = Some(format!("mm_checkheap(0) returned {status}"));
             return Err(HeapCheckError::new(
                 0,
                 Invariant::Other(format!("mm_checkheap(0) returned {status}")),
