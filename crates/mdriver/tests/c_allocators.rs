@@ -346,6 +346,32 @@ fn a_c_path_that_names_no_allocator_is_a_usage_error() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Without a C compiler, a source cannot be raced, and the race says why and goes on.
+#[test]
+fn a_missing_compiler_is_named_and_the_race_goes_on() {
+    let dir = scratch("no-cc");
+    let trace = write(&dir, "small.rep", SMALL);
+    let implicit = fixture("c-implicit/mm.c");
+    let out = Command::new(env!("CARGO_BIN_EXE_mdriver"))
+        .args(["-f", &trace, "--reps", "1", "--format", "json", "-s", &implicit, "implicit"])
+        .env("CC", "no-such-cc --some-flag")
+        .output()
+        .expect("mdriver runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json(&out);
+    let error = error_of(&report, "c-implicit").unwrap();
+    assert!(
+        error.starts_with(
+            "c-implicit on trace small: did not compile: cannot run the C compiler `no-such-cc`: "
+        ),
+        "{error}"
+    );
+    assert!(error.ends_with("(install one, or name it in $CC)"), "{error}");
+    assert!(stderr(&out).contains("$ no-such-cc --some-flag -O2 -fPIC -shared -I "), "{}", stderr(&out));
+    assert_eq!(error_of(&report, "implicit"), None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The memlib the C code calls is the driver's own, exported from its binary.
 #[test]
 fn the_driver_binary_exports_memlib() {
