@@ -45,8 +45,9 @@ fn heap_ref<R>(f: impl FnOnce(&MemLib) -> R) -> Option<R> {
     let heap = NonNull::new(HEAP.load(Ordering::Acquire))?;
     // SAFETY: a non-null `HEAP` points into the `UnsafeCell` of the live `CSubject` that
     // stored it (it clears it before it is dropped). Exclusive access to the heap is
-    // only ever taken by `heap_mut` below, never while this shared one is in use (the
-    // process runs one thread).
+    // taken only by `heap_mut` below and by `CSubject::start` (through `&mut self`,
+    // before it calls C), never while C code runs this, and this reference ends with
+    // the call; the process runs one thread.
     Some(f(unsafe { heap.as_ref() }))
 }
 
