@@ -63,6 +63,7 @@ docs:
     cargo run --release -q -p mdriver -- plot --input docs/results/race.json --format markdown --out-dir docs/results > docs/results/.race.md.tmp && mv docs/results/.race.md.tmp docs/results/race.md
     for s in implicit segregated buddy; do cargo run --release -q -p mdriver -- heapmap -s $s -t churn-3 -o docs/results/heapmap-$s-churn-3.svg || exit 1; done
     for s in segregated buddy kr; do cargo run --release -q -p mdriver -- heapmap -s $s -t realloc-1 -o docs/results/heapmap-$s-realloc-1.svg || exit 1; done
+    cargo run --release -q -p mdriver -- heapmap -s c:crates/mdriver/tests/c-allocators/c-explicit/mm.c -t realloc-1 -o docs/results/heapmap-c-explicit-realloc-1.svg
     MMLAB_BLESS_DOCS=1 cargo test -q -p mdriver --test docs_tables
 
 # The C-ABI driver against libmm.a under valgrind memcheck (errors and definite leaks fail).

@@ -1,11 +1,12 @@
 //! Embeds the bundled trace suite (`traces/*.rep` at the workspace root, then the traces
 //! recorded from real programs, `traces/recorded/*.rep`) in the binary, so `mdriver`
-//! runs it from any directory.
+//! runs it from any directory; and exports the memlib the C allocators it loads call.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 fn main() {
+    export_memlib();
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let traces = manifest.join("../../traces");
     println!("cargo::rerun-if-changed={}", traces.display());
@@ -28,6 +29,35 @@ fn main() {
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("bundled.rs");
     std::fs::write(out, code).expect("OUT_DIR is writable");
+}
+
+/// Puts the memlib functions of `src/c/sys.rs` (`mem_sbrk`, ...) in the `mdriver`
+/// binary's dynamic symbol table: a C allocator the driver loads with `dlopen` leaves
+/// them undefined, and the loader resolves them there. Only these are exported (a
+/// `--dynamic-list`, not `-rdynamic`), so no other symbol of the driver can capture a
+/// name the C code uses for its own.
+fn export_memlib() {
+    let names = [
+        "mem_init",
+        "mem_deinit",
+        "mem_sbrk",
+        "mem_reset_brk",
+        "mem_heap_lo",
+        "mem_heap_hi",
+        "mem_heapsize",
+        "mem_pagesize",
+    ];
+    let mut list = String::from("{\n");
+    for name in names {
+        writeln!(list, "  {name};").expect("writing to a String cannot fail");
+    }
+    list.push_str("};\n");
+    let path =
+        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("memlib-exports.list");
+    std::fs::write(&path, list).expect("OUT_DIR is writable");
+    if std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux") {
+        println!("cargo::rustc-link-arg-bins=-Wl,--dynamic-list={}", path.display());
+    }
 }
 
 /// The `.rep` files directly in `dir`, sorted by name (none if `dir` is missing).

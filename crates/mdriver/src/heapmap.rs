@@ -20,9 +20,10 @@
 //!   rest, the rounding waste, which is shown as padding ([`refine`]).
 //!
 //! A strategy that does not describe its heap (the trait's default, e.g. a third-party
-//! allocator behind an adapter) still gets a map from what the driver alone knows:
-//! the requested bytes of the live blocks, and everything else as *free or overhead
-//! (unknown)* ([`fallback`]).
+//! allocator behind an adapter, or a C allocator, mapped in a child process by
+//! [`crate::c`]) still gets a map from what the driver alone knows: the requested bytes
+//! of the live blocks, and everything else as *free or overhead (unknown)*
+//! ([`fallback`]).
 //!
 //! ## How a snapshot is taken
 //!
@@ -50,13 +51,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use mm_core::{Allocator, HeapSpan, Op, SpanKind, Trace, check_span_tiling};
+use serde::{Deserialize, Serialize};
 
 use crate::plot::bytes;
 use crate::replay;
 use crate::subject::{Ours, Subject};
 
 /// What a byte of the map holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum MapKind {
     /// Requested payload of a live block.
     Payload,
@@ -138,7 +140,7 @@ impl From<SpanKind> for MapKind {
 }
 
 /// `len` bytes from heap offset `offset`, all of one kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapSpan {
     /// Offset from `heap_lo`.
     pub offset: usize,
@@ -280,7 +282,7 @@ pub enum HeapmapError {
 }
 
 /// One snapshot: the heap after `ops_done` operations.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Which point this is ("peak", "end", "op 500"...).
     pub label: String,
@@ -315,7 +317,7 @@ impl Snapshot {
 }
 
 /// A heap map: one strategy, one trace, several snapshots.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Heapmap {
     /// The strategy's name.
     pub strategy: String,
@@ -415,16 +417,30 @@ pub fn map(
     trace: &Trace,
     at: &[At],
 ) -> Result<Heapmap, HeapmapError> {
-    let points = resolve_points(trace, at)?;
     let description = allocator.describe();
-    let align = allocator.alignment().get();
-    let mut ours = Ours(allocator);
+    map_subject(strategy, &description, &mut Ours(allocator), |ours| ours.0.heap_spans(), trace, at)
+}
+
+/// Maps the heap of any subject with a heap (named `strategy`, described by
+/// `description`) over `trace` at the points `at`; `spans` is how the subject describes
+/// its heap at a point, if it does.
+pub fn map_subject<S: Subject>(
+    strategy: &str,
+    description: &str,
+    subject: &mut S,
+    spans: impl Fn(&S) -> Option<Vec<HeapSpan>>,
+    trace: &Trace,
+    at: &[At],
+) -> Result<Heapmap, HeapmapError> {
+    let points = resolve_points(trace, at)?;
+    let align = subject.alignment();
+    let ours = subject;
     let incorrect = |message: String| HeapmapError::Incorrect {
         strategy: strategy.to_owned(),
         trace: trace.name.clone(),
         message,
     };
-    let checked = replay::checked_replay(&mut ours, trace, false).map_err(|e| incorrect(e.to_string()))?;
+    let checked = replay::checked_replay(ours, trace, false).map_err(|e| incorrect(e.to_string()))?;
     let high_water = checked.heap_bytes.unwrap_or(0);
     let mut blocks = Vec::new();
     let mut snapshots = Vec::new();
@@ -435,8 +451,10 @@ pub fn map(
             num_ids: trace.num_ids,
             ops: trace.ops[..n].to_vec(),
         };
-        replay::timed_replay(&mut ours, &prefix, &mut blocks);
-        let heap = ours.heap().expect("our strategies have a heap");
+        replay::timed_replay(ours, &prefix, &mut blocks);
+        let Some(heap) = ours.heap() else {
+            return Err(incorrect("the driver cannot see its heap".to_owned()));
+        };
         let heap_size = heap.heap_size();
         // `blocks` has a slot per id the prefix uses, then one per unnamed block: so
         // must `sizes`, to pair them up.
@@ -450,7 +468,7 @@ pub fn map(
             })
             .collect();
         live.sort_unstable();
-        let spans = ours.0.heap_spans().filter(|spans| check_span_tiling(spans, heap_size).is_ok());
+        let spans = spans(ours).filter(|spans| check_span_tiling(spans, heap_size).is_ok());
         let described = spans.is_some();
         let mut map = match spans {
             Some(spans) => refine(&spans, &live),
@@ -469,7 +487,7 @@ pub fn map(
     }
     Ok(Heapmap {
         strategy: strategy.to_owned(),
-        description,
+        description: description.to_owned(),
         trace: trace.name.clone(),
         ops: trace.ops.len(),
         align,

@@ -22,7 +22,11 @@
 //! * [`heapmap`]: an SVG map of what every byte of a strategy's heap holds at points
 //!   of a trace, for `mdriver heapmap`.
 //! * [`text`]: the text output's width (120 columns) and the wrapping that keeps to it.
+//! * [`c`]: C allocators (`mdriver -s c:PATH`): compiled, given memlib, and raced like
+//!   ours, each run in a child process so that a crash or an endless loop in C code
+//!   costs that run only.
 
+pub mod c;
 pub mod growth;
 pub mod heapmap;
 pub mod output;

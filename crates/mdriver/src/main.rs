@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 
-use clap::{Args, Parser, Subcommand, builder::PossibleValuesParser};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+use mdriver::c;
 use mdriver::race::{self, RaceConfig};
 use mdriver::record::{self, Segment};
 use mdriver::registry;
@@ -100,9 +102,12 @@ struct RaceArgs {
     /// Race this trace file (repeatable).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Race this strategy (repeatable; a name given twice is raced once); default: every
-    /// strategy in the default race.
-    #[arg(short = 's', long = "strategy", value_name = "NAME", value_parser = PossibleValuesParser::new(registry::all_names()))]
+    /// Race this strategy (repeatable, or several after one -s; a name given twice is
+    /// raced once); default: every strategy in the default race. c:PATH races a C
+    /// allocator: a .c file (compiled with $CC, else cc) or a .so; PATH may be a pattern
+    /// such as 'c:submissions/*/mm.c' (see docs/c-allocators.md).
+    #[arg(short = 's', long = "strategy", value_name = "NAME", num_args = 1..,
+          value_parser = StrategyName(registry::all_names()))]
     strategies: Vec<String>,
     /// Run the strategy's heap checker after every operation.
     #[arg(long)]
@@ -135,6 +140,55 @@ struct RaceArgs {
     #[arg(long, value_name = "FILE.json",
           conflicts_with_all = ["trace_dir", "files", "check_heap", "hardened", "max_heap", "align", "reps"])]
     input: Option<PathBuf>,
+    /// The longest one run of a C allocator (one trace, checked then timed) may take
+    /// before it is stopped as an endless loop.
+    #[arg(long, value_name = "SECS", default_value_t = c::DEFAULT_TIMEOUT.as_secs_f64(), value_parser = parse_timeout)]
+    timeout: f64,
+}
+
+/// `--timeout`: a positive number of seconds.
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    let secs: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if secs.is_finite() && secs > 0.0 && secs <= 1e9 {
+        Ok(secs)
+    } else {
+        Err(format!("{text} is not a positive number of seconds"))
+    }
+}
+
+/// The names `-s` takes: those given (registered strategies), or `c:PATH`.
+#[derive(Clone)]
+struct StrategyName(Vec<&'static str>);
+
+impl StrategyName {
+    fn parser(&self) -> PossibleValuesParser {
+        PossibleValuesParser::new(self.possible())
+    }
+
+    fn possible(&self) -> Vec<PossibleValue> {
+        let c_path = PossibleValue::new("c:PATH").help("a C allocator: a .c file or a .so");
+        self.0.iter().map(PossibleValue::new).chain(std::iter::once(c_path)).collect()
+    }
+}
+
+impl TypedValueParser for StrategyName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        match value.to_str() {
+            Some(text) if c::spec::path_of(text).is_some() => Ok(text.to_owned()),
+            _ => self.parser().parse_ref(cmd, arg, value),
+        }
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(self.possible().into_iter()))
+    }
 }
 
 #[derive(Args)]
@@ -218,9 +272,10 @@ struct PlotArgs {
 
 #[derive(Args)]
 struct HeapmapArgs {
-    /// The strategy to map (any strategy but libc, whose heap the driver cannot see).
+    /// The strategy to map (any strategy but libc, whose heap the driver cannot see), or
+    /// c:PATH, a C allocator (a .c file or a .so).
     #[arg(short, long, value_name = "NAME",
-          value_parser = PossibleValuesParser::new(registry::STRATEGIES.iter().map(|s| s.name)))]
+          value_parser = StrategyName(registry::STRATEGIES.iter().map(|s| s.name).collect()))]
     strategy: String,
     /// The trace: a .rep file, or the name of a bundled trace (e.g. churn-3).
     #[arg(short, long, value_name = "FILE")]
@@ -242,6 +297,9 @@ struct HeapmapArgs {
     /// [default: a power of two that fits the heap on 8 to 16 lines].
     #[arg(long, value_name = "BYTES")]
     line_bytes: Option<usize>,
+    /// For a C allocator: the longest its replays may take before it is stopped.
+    #[arg(long, value_name = "SECS", default_value_t = c::DEFAULT_TIMEOUT.as_secs_f64(), value_parser = parse_timeout)]
+    timeout: f64,
 }
 
 fn main() -> ExitCode {
@@ -326,7 +384,7 @@ fn saved_race(path: &Path, named: &[String]) -> Result<race::RaceReport, String>
     let strategies: Vec<String> = if named.is_empty() {
         saved.summary.iter().map(|s| s.strategy.clone()).collect()
     } else {
-        selected_strategies(named)
+        selected_strategies(named)?
     };
     saved.select(&strategies).map_err(|e| format!("--input {}: {e}", path.display()))
 }
@@ -335,39 +393,63 @@ fn saved_race(path: &Path, named: &[String]) -> Result<race::RaceReport, String>
 fn new_race(args: &RaceArgs) -> Result<race::RaceReport, String> {
     let align = Align::new(args.align).map_err(|e| format!("--align: {e}"))?;
     let traces = raceable_traces(args.trace_dir.as_deref(), &args.files)?;
-    let config = RaceConfig {
-        strategies: selected_strategies(&args.strategies),
+    let config = race_config(args, align)?;
+    warn_of_traces_too_big(&traces, config.max_heap);
+    race::run(&traces, &config).map_err(|e| e.to_string())
+}
+
+/// The race's settings from its options.
+fn race_config(args: &RaceArgs, align: Align) -> Result<RaceConfig, String> {
+    let strategies = selected_strategies(&args.strategies)?;
+    if args.hardened && strategies.iter().any(|s| c::spec::path_of(s).is_some()) {
+        eprintln!("mdriver: note: --hardened wraps our strategies only, not C allocators");
+    }
+    Ok(RaceConfig {
+        strategies,
         check_heap: args.check_heap,
         hardened: args.hardened,
         max_heap: args.max_heap,
         align,
         reps: args.reps as usize,
+        timeout: std::time::Duration::from_secs_f64(args.timeout),
         ..RaceConfig::default()
-    };
-    warn_of_traces_too_big(&traces, config.max_heap);
-    race::run(&traces, &config).map_err(|e| e.to_string())
+    })
 }
 
 /// The strategies to race: each named with `-s` once, in the order first named, or
 /// the default race when none is. A name given twice would be raced twice and each
-/// of its summary rows would count both runs; it is raced once, with a note.
-fn selected_strategies(named: &[String]) -> Vec<String> {
+/// of its summary rows would count both runs; it is raced once, with a note. A
+/// `c:PATTERN` stands for every file it matches (`c:PATH` for each), and a file named
+/// twice (by two patterns, or two spellings of its path) is raced once too.
+fn selected_strategies(named: &[String]) -> Result<Vec<String>, String> {
     if named.is_empty() {
-        return registry::default_names().into_iter().map(str::to_owned).collect();
+        return Ok(registry::default_names().into_iter().map(str::to_owned).collect());
     }
     let mut chosen: Vec<String> = Vec::new();
-    let mut repeated: Vec<&str> = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut repeated: Vec<String> = Vec::new();
     for name in named {
-        if !chosen.contains(name) {
+        if let Some(pattern) = c::spec::path_of(name) {
+            for path in c::spec::expand(pattern)? {
+                let file = path.canonicalize().unwrap_or_else(|_| path.clone());
+                let spec = format!("{}{}", c::PREFIX, path.display());
+                if !files.contains(&file) {
+                    files.push(file);
+                    chosen.push(spec);
+                } else if !repeated.contains(&spec) {
+                    repeated.push(spec);
+                }
+            }
+        } else if !chosen.contains(name) {
             chosen.push(name.clone());
-        } else if !repeated.contains(&name.as_str()) {
-            repeated.push(name);
+        } else if !repeated.contains(name) {
+            repeated.push(name.clone());
         }
     }
     for name in repeated {
         eprintln!("mdriver: note: strategy {name} is named more than once; it is raced once");
     }
-    chosen
+    Ok(chosen)
 }
 
 fn generate(args: &GenArgs) -> Result<ExitCode, String> {
@@ -410,6 +492,10 @@ fn list() -> Result<ExitCode, String> {
         let contender = race::contender(name, &config).map_err(|e| e.to_string())?;
         print(&format!("  {name:<18} "), &contender.description);
     }
+    println!(
+        "  {:<18} a C allocator: an mm.c (compiled with $CC, else cc) or a .so (docs/c-allocators.md)",
+        "c:PATH"
+    );
     println!("\nWorkloads (mdriver gen --workload NAME --seed N --ops N):");
     for w in Workload::ALL {
         print(&format!("  {:<14} ", w.name()), w.description());
@@ -748,6 +834,14 @@ fn plot(args: &PlotArgs) -> Result<ExitCode, String> {
         if !names.iter().any(|n| n == registry::LIBC) {
             names.push(registry::LIBC.to_owned());
         }
+        // The curves are measured in this process, which is no place for C code.
+        names.retain(|name| {
+            let ours = name == registry::LIBC || registry::find(name).is_some();
+            if !ours {
+                eprintln!("mdriver plot: cost growth: {name} is not one of ours (a C allocator?): left out");
+            }
+            ours
+        });
         let mut curves = Vec::new();
         for name in &names {
             let curve = growth::measure(name, &config, |p| {
@@ -794,10 +888,29 @@ fn heapmap(args: &HeapmapArgs) -> Result<ExitCode, String> {
         };
         found.clone()
     };
-    let info =
-        registry::find(&args.strategy).ok_or_else(|| format!("unknown strategy {:?}", args.strategy))?;
-    let heap = race::heap(args.max_heap).map_err(|e| format!("--max-heap: {e}"))?;
-    let map = match heapmap::map(&args.strategy, (info.build)(heap, align), &trace, &args.at) {
+    let mapped = match c::spec::path_of(&args.strategy) {
+        Some(pattern) => {
+            let files = c::spec::expand(pattern)?;
+            let [file] = files.as_slice() else {
+                return Err(format!(
+                    "heapmap maps one allocator, and {} names {}",
+                    args.strategy,
+                    files.len()
+                ));
+            };
+            let spec = format!("{}{}", c::PREFIX, file.display());
+            let timeout = std::time::Duration::from_secs_f64(args.timeout);
+            let allocator = c::build_all(&[spec.as_str()], &registry::all_names(), timeout)?.remove(0);
+            allocator.heapmap(&trace, &args.at, args.max_heap, align, timeout)
+        }
+        None => {
+            let info = registry::find(&args.strategy)
+                .ok_or_else(|| format!("unknown strategy {:?}", args.strategy))?;
+            let heap = race::heap(args.max_heap).map_err(|e| format!("--max-heap: {e}"))?;
+            heapmap::map(&args.strategy, (info.build)(heap, align), &trace, &args.at)
+        }
+    };
+    let map = match mapped {
         Ok(map) => map,
         Err(e @ HeapmapError::Incorrect { .. }) => {
             eprintln!("mdriver: incorrect: {e}");

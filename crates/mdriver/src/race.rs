@@ -1,5 +1,8 @@
 //! The race: every selected strategy over every trace, checked then timed, and the
 //! per-strategy summary with the performance index.
+//!
+//! Ours and libc are replayed in this process; a C allocator (`c:PATH`, see
+//! [`crate::c`]) is replayed in a child process per trace. Both are [`Entrant`]s.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
@@ -8,6 +11,7 @@ use mm_core::hardened::Hardened;
 use mm_core::{Align, MemLib, Trace};
 use serde::{Deserialize, Serialize};
 
+use crate::c::{self, CAllocator};
 use crate::registry::{self, LIBC};
 use crate::replay::{self, ReplayError};
 use crate::subject::{Libc, Ours, Subject};
@@ -29,8 +33,12 @@ pub struct RaceConfig {
     /// The shortest a timed run may be: short traces are replayed repeatedly within one.
     pub min_run: Duration,
     /// Wrap every strategy in [`Hardened`] (double frees, invalid frees and overwritten
-    /// headers caught at `free`), to measure what that costs.
+    /// headers caught at `free`), to measure what that costs. C allocators are not
+    /// wrapped.
     pub hardened: bool,
+    /// The longest one run of a C allocator (one trace, checked then timed) may take
+    /// before it is stopped as an endless loop.
+    pub timeout: Duration,
 }
 
 impl Default for RaceConfig {
@@ -43,6 +51,7 @@ impl Default for RaceConfig {
             reps: 5,
             min_run: Duration::from_millis(10),
             hardened: false,
+            timeout: c::DEFAULT_TIMEOUT,
         }
     }
 }
@@ -174,6 +183,10 @@ pub enum RaceError {
     /// The heap could not be reserved.
     #[error("--max-heap: {0}")]
     Heap(#[from] mm_core::MemError),
+    /// A `c:PATH` name that names no C allocator, or one asked for where only an
+    /// in-process strategy will do.
+    #[error("{0}")]
+    C(String),
 }
 
 /// Something to replay: a subject and its name and description.
@@ -205,6 +218,11 @@ pub fn heap(max_heap: usize) -> Result<MemLib, mm_core::MemError> {
 
 /// Builds the named strategy (or libc) with the race's settings.
 pub fn contender(name: &str, config: &RaceConfig) -> Result<Contender, RaceError> {
+    if c::spec::path_of(name).is_some() {
+        return Err(RaceError::C(format!(
+            "{name}: a C allocator runs in a child process of the race, and cannot be measured in this one"
+        )));
+    }
     if name == LIBC {
         return Ok(Contender {
             name: LIBC.to_owned(),
@@ -225,25 +243,70 @@ pub fn contender(name: &str, config: &RaceConfig) -> Result<Contender, RaceError
 }
 
 /// The result of one (contender, trace) pair: the checked run's figures and the median
-/// time, or the error.
-struct Measured {
-    checked: replay::CheckedRun,
-    secs: Option<f64>,
+/// time.
+pub struct Measured {
+    /// What the checked replay measured.
+    pub checked: replay::CheckedRun,
+    /// The median seconds of a timed replay (none when timing is skipped).
+    pub secs: Option<f64>,
 }
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    let text = payload
+/// The text of a panic's payload.
+pub(crate) fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".to_owned());
-    format!("the strategy panicked: {text}")
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
-/// Checks, then times, one contender on one trace. A panic inside the strategy is
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    format!("the strategy panicked: {}", panic_text(payload))
+}
+
+/// Something the race measures: one of ours (or libc) in this process, or a C
+/// allocator in child processes.
+trait Entrant {
+    fn name(&self) -> &str;
+    fn description(&self) -> String;
+    fn measure(&mut self, trace: &Trace, config: &RaceConfig) -> Result<Measured, ReplayError>;
+}
+
+impl Entrant for Contender {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn description(&self) -> String {
+        self.description.clone()
+    }
+
+    fn measure(&mut self, trace: &Trace, config: &RaceConfig) -> Result<Measured, ReplayError> {
+        measure_subject(self.subject.as_mut(), trace, config)
+    }
+}
+
+impl Entrant for CAllocator {
+    fn name(&self) -> &str {
+        CAllocator::name(self)
+    }
+
+    fn description(&self) -> String {
+        CAllocator::description(self)
+    }
+
+    fn measure(&mut self, trace: &Trace, config: &RaceConfig) -> Result<Measured, ReplayError> {
+        CAllocator::measure(self, trace, config)
+    }
+}
+
+/// Checks, then times, one subject on one trace. A panic inside the strategy is
 /// caught and reported as an error of that run.
-fn measure(contender: &mut Contender, trace: &Trace, config: &RaceConfig) -> Result<Measured, ReplayError> {
-    let subject = contender.subject.as_mut();
+pub fn measure_subject(
+    subject: &mut dyn Subject,
+    trace: &Trace,
+    config: &RaceConfig,
+) -> Result<Measured, ReplayError> {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let checked = replay::checked_replay(subject, trace, config.check_heap)?;
         let secs = (config.reps > 0)
@@ -257,14 +320,41 @@ fn measure(contender: &mut Contender, trace: &Trace, config: &RaceConfig) -> Res
 
 /// Runs the race over the strategies named in `config`. Libc is always measured, as
 /// the baseline of every throughput ratio, and reported only when selected.
+///
+/// A `c:PATH` name is a C allocator (one file; see [`crate::c`]): it is built first,
+/// and named uniquely, apart from every registered name.
 pub fn run(traces: &[Trace], config: &RaceConfig) -> Result<RaceReport, RaceError> {
-    let mut contenders =
-        config.strategies.iter().map(|name| contender(name, config)).collect::<Result<Vec<_>, _>>()?;
+    let c_specs: Vec<&str> =
+        config.strategies.iter().map(String::as_str).filter(|s| c::spec::path_of(s).is_some()).collect();
+    let c_allocators =
+        c::build_all(&c_specs, &registry::all_names(), config.timeout).map_err(RaceError::C)?;
+    let unchecked: Vec<&str> = c_allocators
+        .iter()
+        .filter(|a| config.check_heap && a.failure().is_none() && !a.has_checkheap())
+        .map(CAllocator::name)
+        .collect();
+    if !unchecked.is_empty() {
+        eprintln!(
+            "mdriver: note: --check-heap checks nothing more for {}: no mm_checkheap defined",
+            unchecked.join(", ")
+        );
+    }
+    let mut c_allocators = c_allocators.into_iter();
+    let mut entrants: Vec<Box<dyn Entrant>> = Vec::new();
+    for name in &config.strategies {
+        if c::spec::path_of(name).is_some() {
+            entrants.push(Box::new(c_allocators.next().expect("one built per c: name")));
+        } else {
+            entrants.push(Box::new(contender(name, config)?));
+        }
+    }
     let libc_selected = config.strategies.iter().any(|s| s == LIBC);
     if !libc_selected {
-        contenders.push(contender(LIBC, config)?);
+        entrants.push(Box::new(contender(LIBC, config)?));
     }
-    let mut report = run_contenders(traces, &mut contenders, config);
+    let mut entrants: Vec<&mut dyn Entrant> =
+        entrants.iter_mut().map(|e| &mut **e as &mut dyn Entrant).collect();
+    let mut report = run_entrants(traces, &mut entrants, config);
     if !libc_selected {
         report.runs.retain(|r| r.strategy != LIBC);
         report.summary.retain(|s| s.strategy != LIBC);
@@ -276,13 +366,18 @@ pub fn run(traces: &[Trace], config: &RaceConfig) -> Result<RaceReport, RaceErro
 /// Each run is checked, then timed; a run that fails a check is marked incorrect with
 /// a message naming the strategy, the trace, the op and what went wrong.
 pub fn run_contenders(traces: &[Trace], contenders: &mut [Contender], config: &RaceConfig) -> RaceReport {
+    let mut entrants: Vec<&mut dyn Entrant> = contenders.iter_mut().map(|c| c as &mut dyn Entrant).collect();
+    run_entrants(traces, &mut entrants, config)
+}
+
+fn run_entrants(traces: &[Trace], entrants: &mut [&mut dyn Entrant], config: &RaceConfig) -> RaceReport {
     let mut runs = Vec::new();
     for trace in traces {
-        for contender in contenders.iter_mut() {
-            runs.push(run_one(contender, trace, config));
+        for entrant in entrants.iter_mut() {
+            runs.push(run_one(&mut **entrant, trace, config));
         }
     }
-    let summary = contenders.iter().map(|c| summarize(&c.name, &c.description, &runs)).collect();
+    let summary = entrants.iter().map(|e| summarize(e.name(), &e.description(), &runs)).collect();
     RaceReport {
         settings: Settings {
             align: config.align.get(),
@@ -296,10 +391,10 @@ pub fn run_contenders(traces: &[Trace], contenders: &mut [Contender], config: &R
     }
 }
 
-fn run_one(contender: &mut Contender, trace: &Trace, config: &RaceConfig) -> RunRecord {
+fn run_one(entrant: &mut dyn Entrant, trace: &Trace, config: &RaceConfig) -> RunRecord {
     let ops = trace.ops.len();
     let mut record = RunRecord {
-        strategy: contender.name.clone(),
+        strategy: entrant.name().to_owned(),
         trace: trace.name.clone(),
         ops,
         correct: false,
@@ -311,7 +406,7 @@ fn run_one(contender: &mut Contender, trace: &Trace, config: &RaceConfig) -> Run
         peak_live_bytes: None,
         heap_bytes: None,
     };
-    match measure(contender, trace, config) {
+    match entrant.measure(trace, config) {
         Ok(m) => {
             record.correct = true;
             record.util = m.checked.utilization();
@@ -321,7 +416,7 @@ fn run_one(contender: &mut Contender, trace: &Trace, config: &RaceConfig) -> Run
             record.peak_live_bytes = Some(m.checked.peak_live_bytes);
             record.heap_bytes = m.checked.heap_bytes;
         }
-        Err(e) => record.error = Some(format!("{} on trace {}: {e}", contender.name, trace.name)),
+        Err(e) => record.error = Some(format!("{} on trace {}: {e}", entrant.name(), trace.name)),
     }
     record
 }

@@ -1,7 +1,7 @@
 //! What the driver replays a trace against: one of our strategies over its memlib heap,
-//! or the system `malloc`. Both sit behind the same object-safe [`Subject`] trait, so
-//! each pays the same dynamic-dispatch cost in the timed loop and ratios compare like
-//! with like.
+//! or the system `malloc` (and, in a child process of the race, a C allocator: see
+//! [`crate::c`]). All sit behind the same object-safe [`Subject`] trait, so each pays
+//! the same dynamic-dispatch cost in the timed loop and ratios compare like with like.
 
 use std::ptr::{self, NonNull};
 

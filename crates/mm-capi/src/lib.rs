@@ -5,7 +5,9 @@
 //! `mem_sbrk`, `mem_reset_brk`, `mem_heap_lo`, `mem_heap_hi`, `mem_heapsize`,
 //! `mem_pagesize`) with their classic C signatures, over the strategy chosen by cargo
 //! feature (as in the `mm` crate). A C driver written against `include/mm.h` and
-//! `include/memlib.h` links it unchanged in place of `mm.c` and `memlib.c`.
+//! `include/memlib.h` links it unchanged in place of `mm.c` and `memlib.c`; it also
+//! defines the `team` every `mm.c` defines, which the classic driver prints, so that
+//! driver links with no file of its own.
 //!
 //! The strategy owns the simulated heap, so the `mem_*` functions act on the strategy's
 //! heap: `mem_init` creates both (a 20 MiB heap, the classic `MAX_HEAP`), `mem_reset_brk`
@@ -22,11 +24,43 @@
 //! * a call from a signal handler that interrupted a call on the same thread:
 //!   `mmlab libmm: malloc was re-entered on a thread already inside it: ...`.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::ptr::{self, NonNull};
 
 use facade::lock::{Locked, Reentered};
 use facade::{Allocator, DefaultAllocator, MemLib, emergency, fatal};
+
+/// `mm.h`'s `team_t`: who wrote the allocator, as five C strings.
+#[repr(C)]
+pub struct Team {
+    /// The team's name.
+    pub teamname: *const c_char,
+    /// The first member's full name.
+    pub name1: *const c_char,
+    /// The first member's login.
+    pub id1: *const c_char,
+    /// The second member's full name ("" for none).
+    pub name2: *const c_char,
+    /// The second member's login ("" for none).
+    pub id2: *const c_char,
+}
+
+// SAFETY: the pointers of `team` are to C string literals, which live as long as the
+// program and are never written: reading them from any thread is sound.
+unsafe impl Sync for Team {}
+
+/// `mm.h`: `extern team_t team;`. Every classic `mm.c` defines it, and the classic C
+/// driver prints it (and insists that the team's name and its first member are filled
+/// in): defined here, that driver links against `libmm.a` with no `mm.c`.
+#[unsafe(no_mangle)]
+#[allow(non_upper_case_globals)]
+pub static team: Team = Team {
+    teamname: c"mmlab".as_ptr(),
+    name1: c"mmlab libmm".as_ptr(),
+    id1: c"mmlab".as_ptr(),
+    name2: c"".as_ptr(),
+    id2: c"".as_ptr(),
+};
 
 /// How the library's messages start.
 const WHO: &str = "mmlab libmm:";

@@ -65,6 +65,7 @@ fn a_classic_c_driver_links_and_runs_against_the_static_library() {
     assert!(lib.exists(), "{} is built", lib.display());
     let stdout = compile_and_run(&[lib.to_str().unwrap(), "-lpthread", "-ldl", "-lm"], "driver-static");
     assert!(stdout.ends_with("ok\n"), "{stdout}");
+    assert!(stdout.starts_with("team mmlab: mmlab libmm (mmlab)\n"), "libmm defines team: {stdout}");
     assert_eq!(stdout.lines().filter(|l| l.starts_with("round ")).count(), 3, "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
 }

@@ -27,6 +27,10 @@ static int inside(void *p, size_t size) {
 }
 
 int main(void) {
+    /* The classic driver prints the team an mm.c defines: libmm defines one. */
+    check(team.teamname[0] != '\0' && team.name1[0] != '\0' && team.id1[0] != '\0', "team is filled in");
+    check(team.name2[0] == '\0' && team.id2[0] == '\0', "a team of one");
+    printf("team %s: %s (%s)\n", team.teamname, team.name1, team.id1);
     mem_init();
     for (int round = 0; round < 3; round++) {
         void *blocks[N];
