@@ -238,23 +238,19 @@ impl KAndR {
     fn live_block(&mut self, ptr: NonNull<u8>) -> Option<usize> {
         let block = match self.payload_block(ptr) {
             Ok(block) => block,
-            Err(misuse) => return self.refuse(misuse),
+            Err(misuse) => {
+                self.misuse = Some(misuse);
+                return None;
+            }
         };
         if self.next(block) != in_use_mark(block) {
-            return self.refuse(Misuse::DoubleFree { offset: block + self.unit });
+            self.misuse = Some(Misuse::DoubleFree { offset: block + self.unit });
+            return None;
         }
         if !self.fits(block, self.size(block), MIN_ALLOCATED_UNITS) {
             Corruption::new("invalid block size", block).panic();
         }
         Some(block)
-    }
-
-    /// Keeps the misuse `live_block` refused, for `take_misuse`.
-    #[cold]
-    #[inline(never)]
-    fn refuse(&mut self, misuse: Misuse) -> Option<usize> {
-        self.misuse = Some(misuse);
-        None
     }
 
     /// The block size for a request: the payload rounded up to whole units, plus the

@@ -259,25 +259,21 @@ impl Segregated {
     fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, usize)> {
         let block = match self.block_of(ptr) {
             Ok(block) => block,
-            Err(misuse) => return self.refuse(misuse),
+            Err(misuse) => {
+                self.misuse = Some(misuse);
+                return None;
+            }
         };
         let header = block.header(&self.heap);
         if !header.is_allocated() {
-            return self.refuse(Misuse::DoubleFree { offset: block.payload() });
+            self.misuse = Some(Misuse::DoubleFree { offset: block.payload() });
+            return None;
         }
         let size = header.size();
         if !self.is_block_size(block, size) {
             Corruption::new("invalid block size", block.offset()).panic();
         }
         Some((block, size))
-    }
-
-    /// Keeps the misuse `live_block` refused, for `take_misuse`.
-    #[cold]
-    #[inline(never)]
-    fn refuse(&mut self, misuse: Misuse) -> Option<(Block, usize)> {
-        self.misuse = Some(misuse);
-        None
     }
 
     /// True when `size` is a size the block at `block` can have: at least the minimum,
