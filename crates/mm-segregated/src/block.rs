@@ -110,7 +110,7 @@ pub(crate) fn in_heap(heap: &MemLib, block: Block) -> bool {
 pub struct Header(u32);
 
 impl Header {
-    /// A header for a block of `size` bytes (a multiple of 8, at most [`MAX_BLOCK`]).
+    /// A header for a block of `size` bytes (a multiple of 8, at most `MAX_BLOCK`, 4 GiB - 8).
     ///
     /// # Panics
     /// For any other size: the callers never ask for one, and a size that does not fit

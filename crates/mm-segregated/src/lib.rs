@@ -1,7 +1,7 @@
 //! # mm-segregated: segregated fits
 //!
 //! The strategy we race against the best allocators there are. Free blocks sit on one
-//! of [`CLASSES`](classes::CLASSES) (416) lists by size class, a bitmap says which lists
+//! of [`CLASSES`] (416) lists by size class, a bitmap says which lists
 //! are non-empty, and every block pays only a 4-byte header while allocated.
 //!
 //! Build it with [`Segregated::new`]`(heap, config)`, where `config` is a
@@ -18,7 +18,7 @@
 //! ```
 //!
 //! * **Headers** are 4 bytes: the size and two flags, `ALLOCATED` and `PREV_ALLOCATED`
-//!   (see [`block`](crate::block)). Allocated blocks have **no footer**; only free blocks
+//!   (see `src/block.rs`). Allocated blocks have **no footer**; only free blocks
 //!   do, because only a free left neighbour is ever merged with.
 //! * The **minimum block** is 16 bytes (header, two 32-bit links, footer), rounded up
 //!   to the alignment: a 12-byte request costs 16 bytes.
@@ -27,7 +27,7 @@
 //!
 //! ## Finding a fit
 //!
-//! [`classes`](crate::classes) maps a block size to a class: one class per 8 bytes up to
+//! [`classes`] maps a block size to a class: one class per 8 bytes up to
 //! 256, then 16 slices per power of two. `malloc(n)` looks for a block of
 //! `asize = round_up(n + 4, align)` bytes (`find_fit`):
 //!
