@@ -38,27 +38,35 @@ use mm_core::{Align, Corruption, MemLib};
 
 use crate::header::{HEADER_BYTES, Header};
 
-/// Heap offset of the frontier word.
+/// Heap offset of the frontier word (a `usize`, in a slot of 8 bytes).
 pub(crate) const FRONTIER_AT: usize = 0;
-/// Heap offset of the non-empty-lists mask.
-pub(crate) const NONEMPTY_AT: usize = 8;
+/// Heap offset of the non-empty-lists mask (a `u64`).
+pub(crate) const NONEMPTY_AT: usize = FRONTIER_AT + size_of::<u64>();
 /// Heap offset of the first free-list head.
-pub(crate) const HEADS_AT: usize = 16;
+pub(crate) const HEADS_AT: usize = NONEMPTY_AT + size_of::<u64>();
 /// Bytes per free-list head or link.
 const LINK_BYTES: usize = size_of::<u32>();
 
+/// The bytes a free block's header and links take: what must lie inside the heap before
+/// they are read (10).
+const FREE_BLOCK_BYTES: usize = HEADER_BYTES + 2 * LINK_BYTES;
+/// The smallest order any configuration uses: the smallest power of two that holds a
+/// header and two links (16 bytes).
+pub(crate) const MIN_ORDER_FLOOR: u32 = FREE_BLOCK_BYTES.next_power_of_two().trailing_zeros();
 /// Links count in units of the smallest possible block.
-const LINK_SHIFT: u32 = 4;
-/// The smallest order any configuration uses: a header and two links need 10 bytes.
-pub(crate) const MIN_ORDER_FLOOR: u32 = 4;
-/// The largest order links can name (and that fits a `usize` with room to spare).
-const MAX_ORDER_CAP: u32 = if usize::BITS > 36 { 35 } else { usize::BITS - 2 };
+const LINK_SHIFT: u32 = MIN_ORDER_FLOOR;
+/// log2 of the arena bytes a link can reach: 32-bit links in 16-byte units (36).
+const LINK_REACH_BITS: u32 = u32::BITS + LINK_SHIFT;
+/// The largest order links can name: the largest power of two below what they reach
+/// (and, on a target whose `usize` is no wider than that, one that fits a `usize` with
+/// room to spare).
+const MAX_ORDER_CAP: u32 = if usize::BITS > LINK_REACH_BITS { LINK_REACH_BITS - 1 } else { usize::BITS - 2 };
 /// The most arena bytes links can reach: the last link word, `u32::MAX`, names arena
 /// offset `2^36 - 32`, the start of the last 16-byte block below `2^36 - 16`.
 pub(crate) const ARENA_REACH: usize = (u32::MAX as usize) << LINK_SHIFT;
-/// The bytes a free block's header and links take: what must lie inside the heap before
-/// they are read.
-const FREE_BLOCK_BYTES: usize = HEADER_BYTES + 2 * LINK_BYTES;
+
+// The numbers the docs quote: 16-byte smallest blocks, links reaching 2^36 - 16 bytes.
+const _: () = assert!(MIN_ORDER_FLOOR == 4 && LINK_REACH_BITS == 36 && HEADS_AT == 16);
 
 /// Where things are, fixed by the alignment and the heap's maximum size alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,9 @@
 //! every free list against what the first walk found.
 //!
 //! Errors carry the heap offset of the offending block's header (or, for the control
-//! area, of the damaged word).
+//! area, of the damaged word). A broken rule that other strategies share is reported as
+//! mm-core's own [`Invariant`] variant; one of the buddy system's own as a [`BuddyRule`],
+//! numbered as in the crate docs' list of invariants.
 //!
 //! The checker also runs on a strategy that is the program's global allocator
 //! (`mm::LockedAllocator::check_heap`), whose lock it holds meanwhile, so on a healthy
@@ -21,55 +23,197 @@
 //!   free blocks of its order, so it holds them all exactly when it holds as many as the
 //!   walk found. Only when it holds fewer is the missing block looked for, with a `Vec`.
 
+use std::fmt;
+
+use mm_core::allocator::Rule;
 use mm_core::{HeapCheckError, Invariant};
 
-use crate::Buddy;
 use crate::arena::{Block, FRONTIER_AT, NONEMPTY_AT, decode, size_of_order};
 use crate::header::HEADER_BYTES;
+use crate::{Buddy, Header};
 
-/// More than the free lists there can be: one per order of a 64-bit size.
-const MAX_LISTS: usize = 64;
+/// More than the free lists there can be: one per bit of the non-empty mask (a `u64`),
+/// which is one per order of a 64-bit size.
+const MAX_LISTS: usize = u64::BITS as usize;
+
+/// A broken rule of the buddy system's own, numbered as in the crate docs' list of
+/// invariants, holding the values that break it. [`Invariant::rule`] finds it in a
+/// [`HeapCheckError`], whose offset names the block's header or the control word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuddyRule {
+    /// Rule 1: the heap is shorter than the control area.
+    ControlArea {
+        /// The heap's size.
+        heap_bytes: usize,
+        /// The control area's size (with the padding that aligns the arena).
+        control_bytes: usize,
+    },
+    /// Rule 2: the frontier is not a multiple of the smallest block within the arena
+    /// bytes the heap holds.
+    Frontier {
+        /// The frontier word.
+        frontier: usize,
+        /// The smallest block.
+        min_block: usize,
+        /// The arena bytes the heap holds.
+        arena_bytes: usize,
+    },
+    /// Rule 3: a header is not sound: not exactly one of `ALLOCATED` and `FREE`, or bits
+    /// no [`HeaderFlags`](crate::HeaderFlags) constant names.
+    BadHeader {
+        /// The header.
+        header: Header,
+    },
+    /// Rule 4: a block's order is above the largest order of this heap.
+    OrderTooLarge {
+        /// The block's order.
+        order: u32,
+        /// The largest order.
+        max_order: u32,
+    },
+    /// Rule 5: a block does not start at a multiple of its size.
+    Misplaced {
+        /// The block's order.
+        order: u32,
+        /// Its arena offset.
+        offset: usize,
+    },
+    /// Rule 8: the block that ends at the frontier is free (it should have gone back to
+    /// the untouched tail).
+    FreeAtFrontier {
+        /// The block's order.
+        order: u32,
+    },
+    /// Rule 9: a list names a place that is not a free block of its order.
+    NotAFreeBlock {
+        /// The list's order.
+        order: u32,
+        /// The heap offset the list names.
+        entry: usize,
+    },
+    /// Rule 10: an entry's prev link does not name the entry before it.
+    PrevLink {
+        /// The heap offset the prev link names (`None` for no block).
+        found: Option<usize>,
+        /// The heap offset of the entry before it (`None` at the head).
+        expected: Option<usize>,
+    },
+    /// Rule 11: a block is on its list twice (the list has a cycle).
+    ListedTwice {
+        /// The list's order.
+        order: u32,
+    },
+    /// Rule 12: a list does not hold every free block of its order.
+    Unlisted {
+        /// The list's order.
+        order: u32,
+        /// The free blocks of that order.
+        free: usize,
+        /// The blocks the list holds.
+        listed: usize,
+    },
+    /// Rule 13: the non-empty mask does not have exactly the bits of the non-empty lists.
+    Mask {
+        /// The mask in the control area.
+        stored: u64,
+        /// The mask the lists make.
+        expected: u64,
+    },
+}
+
+impl Rule for BuddyRule {
+    fn number(&self) -> u32 {
+        match self {
+            BuddyRule::ControlArea { .. } => 1,
+            BuddyRule::Frontier { .. } => 2,
+            BuddyRule::BadHeader { .. } => 3,
+            BuddyRule::OrderTooLarge { .. } => 4,
+            BuddyRule::Misplaced { .. } => 5,
+            BuddyRule::FreeAtFrontier { .. } => 8,
+            BuddyRule::NotAFreeBlock { .. } => 9,
+            BuddyRule::PrevLink { .. } => 10,
+            BuddyRule::ListedTwice { .. } => 11,
+            BuddyRule::Unlisted { .. } => 12,
+            BuddyRule::Mask { .. } => 13,
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl fmt::Display for BuddyRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BuddyRule::ControlArea { heap_bytes, control_bytes } => write!(
+                f,
+                "the heap ({heap_bytes} bytes) is shorter than the control area ({control_bytes} bytes)"
+            ),
+            BuddyRule::Frontier { frontier, min_block, arena_bytes } => write!(
+                f,
+                "the frontier {frontier:#x} is not a multiple of {min_block} within the {arena_bytes} arena \
+                 bytes of the heap"
+            ),
+            BuddyRule::BadHeader { header } => write!(f, "unsound header: {header:?}"),
+            BuddyRule::OrderTooLarge { order, max_order } => {
+                write!(f, "order {order} is above the largest order {max_order} of this heap")
+            }
+            BuddyRule::Misplaced { order, offset } => write!(
+                f,
+                "a block of order {order} at arena offset {offset:#x} is not aligned to its size {}",
+                1usize.checked_shl(order).unwrap_or(0)
+            ),
+            BuddyRule::FreeAtFrontier { order } => write!(
+                f,
+                "the free block of order {order} ends at the frontier: it should have been given back to the \
+                 untouched tail"
+            ),
+            BuddyRule::NotAFreeBlock { order, entry } => write!(
+                f,
+                "the list of order {order} names heap offset {entry:#x}, which is not a free block of that order"
+            ),
+            BuddyRule::PrevLink { found, expected } => {
+                write!(f, "its prev link names {found:?}, but the entry before it is {expected:?}")
+            }
+            BuddyRule::ListedTwice { order } => {
+                write!(f, "the block is on the list of order {order} twice (a cycle)")
+            }
+            BuddyRule::Unlisted { order, free, listed } => {
+                write!(f, "{free} blocks of order {order} are free, but its list holds {listed}")
+            }
+            BuddyRule::Mask { stored, expected } => {
+                write!(f, "the non-empty mask is {stored:#x}, but the non-empty lists make {expected:#x}")
+            }
+        }
+    }
+}
+
+/// A broken [`BuddyRule`] at heap offset `at`.
+fn broken(at: usize, rule: BuddyRule) -> HeapCheckError {
+    HeapCheckError::new(at, Invariant::rule_of(rule))
+}
 
 impl Buddy {
-    /// Verifies, in order:
-    ///
-    /// 1. the allocator is initialised and the frontier is a multiple of the smallest
-    ///    block inside the heap;
-    /// 2. along the walk, every header has a sound state and no stray bits, an order
-    ///    between the minimum and the maximum, starts at a multiple of its size, lies
-    ///    below the frontier and has an aligned payload; no free block is followed by
-    ///    its free buddy of the same order (unmerged); and the last block is not free
-    ///    (it should have gone back to the untouched tail);
-    /// 3. every free list holds exactly the free blocks of its order: each entry is a
-    ///    free block the walk found with that order, its `prev` link names the entry
-    ///    before it, no entry repeats, and none is missing;
-    /// 4. the non-empty mask has exactly the bits of the non-empty lists.
+    /// Verifies the rules of the crate docs' list of invariants on an initialised heap,
+    /// in their order: the control area and the frontier (rules 1 and 2); the walk over
+    /// every block (rules 3 to 8); every free list against the walk (rules 9 to 12);
+    /// the non-empty mask (rule 13).
     pub(crate) fn check(&self) -> Result<(), HeapCheckError> {
         let layout = self.layout;
-        let other = |at: usize, message: String| Err(HeapCheckError::new(at, Invariant::Other(message)));
-        if !self.ready {
-            return other(0, "the allocator is not initialised (no control area)".into());
-        }
-        if self.heap.heap_size() < layout.base {
-            return other(
-                0,
-                format!("the heap ({} bytes) is shorter than the control area", self.heap.heap_size()),
-            );
+        let heap_bytes = self.heap.heap_size();
+        if heap_bytes < layout.base {
+            return Err(broken(0, BuddyRule::ControlArea { heap_bytes, control_bytes: layout.base }));
         }
         let arena = self.arena();
         let frontier = arena.frontier();
         let min_block = size_of_order(layout.min_order);
-        if frontier > arena.materialized() || !frontier.is_multiple_of(min_block) {
-            return other(
-                FRONTIER_AT,
-                format!(
-                    "the frontier {frontier:#x} is not a multiple of {min_block} within the {} arena bytes of the heap",
-                    arena.materialized()
-                ),
-            );
+        let arena_bytes = arena.materialized();
+        if frontier > arena_bytes || !frontier.is_multiple_of(min_block) {
+            return Err(broken(FRONTIER_AT, BuddyRule::Frontier { frontier, min_block, arena_bytes }));
         }
 
-        // 2. The walk, counting the free blocks of each order for step 3.
+        // The walk (rules 3 to 8), counting the free blocks of each order for the lists.
         let mut free = [0usize; MAX_LISTS];
         self.walk(frontier, |_, header| {
             if header.is_free() {
@@ -77,9 +221,7 @@ impl Buddy {
             }
         })?;
 
-        // 3. The free lists against the walk.
-        let free_list =
-            |at: usize, message: String| Err(HeapCheckError::new(at, Invariant::FreeList(message)));
+        // The free lists against the walk (rules 9 to 12).
         let mut mask = 0u64;
         for (i, &expected) in free.iter().enumerate().take(layout.lists) {
             let order = layout.min_order + i as u32;
@@ -91,32 +233,17 @@ impl Buddy {
             // twice fails the prev-link check, so the walk takes at most `expected + 1`.
             let mut count = 0;
             while let Some(entry) = decode(link) {
-                if !self.free_block_at(frontier, entry, order) {
-                    return free_list(
-                        link_at,
-                        format!(
-                            "the list of order {order} names heap offset {:#x}, which is not a free block of that \
-                             order",
-                            layout.base + entry.offset()
-                        ),
-                    );
-                }
                 let here = layout.base + entry.offset();
+                if !self.free_block_at(frontier, entry, order) {
+                    return Err(broken(link_at, BuddyRule::NotAFreeBlock { order, entry: here }));
+                }
                 if arena.prev(entry) != prev {
                     if self.among_first(order, count, entry) {
-                        return free_list(
-                            here,
-                            format!("the block is on the list of order {order} twice (a cycle)"),
-                        );
+                        return Err(broken(here, BuddyRule::ListedTwice { order }));
                     }
-                    return free_list(
-                        here,
-                        format!(
-                            "its prev link names {:?}, but the entry before it is {:?}",
-                            arena.prev(entry).map(|b| layout.base + b.offset()),
-                            prev.map(|b| layout.base + b.offset())
-                        ),
-                    );
+                    let found = arena.prev(entry).map(|b| layout.base + b.offset());
+                    let expected = prev.map(|b| layout.base + b.offset());
+                    return Err(broken(here, BuddyRule::PrevLink { found, expected }));
                 }
                 count += 1;
                 prev = Some(entry);
@@ -125,64 +252,52 @@ impl Buddy {
             }
             if count != expected {
                 let at = self.first_unlisted(frontier, order).map_or(head_at, |b| layout.base + b.offset());
-                return free_list(
-                    at,
-                    format!("{expected} blocks of order {order} are free, but its list holds {count}"),
-                );
+                return Err(broken(at, BuddyRule::Unlisted { order, free: expected, listed: count }));
             }
             if count > 0 {
                 mask |= 1 << i;
             }
         }
 
-        // 4. The mask.
+        // The mask (rule 13).
         let stored = arena.nonempty();
         if stored != mask {
-            return free_list(
-                NONEMPTY_AT,
-                format!("the non-empty mask is {stored:#x}, but the non-empty lists make {mask:#x}"),
-            );
+            return Err(broken(NONEMPTY_AT, BuddyRule::Mask { stored, expected: mask }));
         }
         Ok(())
     }
 
-    /// Step 2 of [`Buddy::check`]: walks the blocks from arena offset 0 to `frontier`,
+    /// Rules 3 to 8 of [`Buddy::check`]: walks the blocks from arena offset 0 to `frontier`,
     /// verifying each header before following it, and hands each verified block to
     /// `visit`.
-    fn walk(
-        &self,
-        frontier: usize,
-        mut visit: impl FnMut(Block, crate::Header),
-    ) -> Result<(), HeapCheckError> {
+    fn walk(&self, frontier: usize, mut visit: impl FnMut(Block, Header)) -> Result<(), HeapCheckError> {
         let layout = self.layout;
         let arena = self.arena();
         let align = self.config.align;
         let min_block = size_of_order(layout.min_order);
         let heap_lo = self.heap.heap_lo() as usize;
-        let mut previous: Option<(Block, crate::Header)> = None;
+        let mut previous: Option<(Block, Header)> = None;
         let mut at = 0;
         while at < frontier {
             let block = Block::at(at);
             let header = arena.header(block);
             let fail = |invariant| Err(HeapCheckError::new(layout.base + at, invariant));
             if header.unknown_bits() != 0 || !(header.is_free() || header.is_allocated()) {
-                return fail(Invariant::Flags(format!("{header:?}")));
+                return fail(Invariant::rule_of(BuddyRule::BadHeader { header }));
             }
             let order = header.order();
             if order < layout.min_order {
                 return fail(Invariant::TooSmall { size: size_of_order(order), min: min_block });
             }
             if order > layout.max_order {
-                return fail(Invariant::Other(format!(
-                    "order {order} is above the largest order {} of this heap",
-                    layout.max_order
-                )));
+                return fail(Invariant::rule_of(BuddyRule::OrderTooLarge {
+                    order,
+                    max_order: layout.max_order,
+                }));
             }
             let size = size_of_order(order);
             if !at.is_multiple_of(size) {
-                return fail(Invariant::Other(format!(
-                    "a block of order {order} at arena offset {at:#x} is not aligned to its size {size}"
-                )));
+                return fail(Invariant::rule_of(BuddyRule::Misplaced { order, offset: at }));
             }
             if size > frontier - at {
                 return fail(Invariant::PastHeapEnd { size });
@@ -205,13 +320,9 @@ impl Buddy {
         if let Some((last, header)) = previous
             && header.is_free()
         {
-            return Err(HeapCheckError::new(
+            return Err(broken(
                 layout.base + last.offset(),
-                Invariant::Other(format!(
-                    "the free block of order {} ends at the frontier: it should have been given back to the \
-                     untouched tail",
-                    header.order()
-                )),
+                BuddyRule::FreeAtFrontier { order: header.order() },
             ));
         }
         Ok(())

@@ -18,8 +18,12 @@ use bitflags::bitflags;
 /// Bytes of header in front of every payload.
 pub const HEADER_BYTES: usize = size_of::<u16>();
 
+/// Bits of a header that hold the order: six, enough to name blocks of up to `2^63`
+/// bytes.
+const ORDER_BITS: u32 = 6;
+
 /// The bits of a header that hold the order.
-const ORDER_MASK: u16 = 0x3f;
+const ORDER_MASK: u16 = (1 << ORDER_BITS) - 1;
 
 bitflags! {
     /// The state bits of a [`Header`].

@@ -9,6 +9,23 @@
 //! merges if the buddy is free and whole, then tries again one order up. There is a
 //! free list per order, so `malloc` and `free` cost O(number of orders).
 //!
+//! Build it with [`Buddy::new`]`(heap, config)`, where `config` is a [`BuddyConfig`] or
+//! just an [`Align`], as every strategy crate of the workspace is built; then call
+//! [`Allocator::init`].
+//!
+//! ## The steps, named as in the other chapters
+//!
+//! * `malloc` is `find_fit` (the first block of the smallest non-empty list of at least
+//!   the request's order), `split` (cut it in halves down to that order, listing each
+//!   right half), `place` (its header says allocated); when every list is empty,
+//!   `extend_heap` carves the block out of the untouched tail instead (see "Growth").
+//! * `free` is `coalesce`, with the buddy system's meaning: merge with the block's
+//!   *buddy* for as long as the buddy is a whole free block of the same order, never
+//!   with the neighbour on the other side; then list the result, or give it back to
+//!   the untouched tail when it ends at the frontier.
+//! * `realloc` (`src/realloc.rs`) is `shrink_in_place`, `grow_into_buddies` and
+//!   `move_block`.
+//!
 //! ## Layout
 //!
 //! ```text
@@ -37,9 +54,8 @@
 //!   exactly `2^k` bytes (a 4096-byte request takes an 8192-byte block here), but they
 //!   must live in the heap and grow with the arena, while the heap only grows at its
 //!   end where the arena grows: they would have to be sized for the largest heap up
-//!   front (320 KiB for the 20 MiB heap at 2 bits per 16 bytes, more than the whole
-//!   heap of four of the bundled traces) or moved on every doubling. `docs/buddy.md`
-//!   measures what the header costs.
+//!   front (320 KiB for the 20 MiB heap at 2 bits per 16 bytes) or moved on every
+//!   doubling. `docs/buddy.md` measures what the header costs.
 //! * **Free lists** are doubly linked (32-bit links inside the free blocks, heads in
 //!   the control area) so a buddy can be unlinked in O(1) when it merges; a 64-bit
 //!   mask of non-empty lists finds the smallest order with a free block in one step.
@@ -58,8 +74,8 @@
 //! * **Realloc** keeps the block whenever the new size fits it, growing *or shrinking*:
 //!   a buffer that shrinks usually grows back, and a kept block grows back for free,
 //!   while released halves are soon split for small requests and force a move later
-//!   (on `realloc-shrink-1` keeping scores 0.445 against 0.247 for releasing;
-//!   [`BuddyConfig::release_on_shrink`] selects the latter). To grow, it takes the
+//!   (`docs/buddy.md` measures both; [`BuddyConfig::release_on_shrink`] selects the
+//!   latter). To grow, it takes the
 //!   block's ancestor of the needed order whole when, at every order on the way up,
 //!   the other half is a whole free block or untouched tail (the last block grows by
 //!   `sbrk`): in place when those halves are all on the right, with the payload slid
@@ -102,23 +118,58 @@
 //! would merge with (listed, links mutual) and the block after it, which an overflow
 //! reaches first. An overflow of up to 16 bytes out of a block is reported at the
 //! latest when the block or its neighbour is freed.
+//!
+//! ## Invariants
+//!
+//! What [`Allocator::check_heap`] verifies, in this order. A broken rule that other
+//! strategies share is reported as mm-core's [`Invariant`](mm_core::Invariant) variant
+//! named here; a rule of the buddy system's own as a [`BuddyRule`] whose
+//! [`number`](mm_core::allocator::Rule::number) is the rule's number below.
+//!
+//! 1. The heap holds at least the control area ([`BuddyRule::ControlArea`]).
+//! 2. The frontier is a multiple of the smallest block, within the arena bytes the heap
+//!    holds ([`BuddyRule::Frontier`]).
+//! 3. Every header below the frontier is sound: exactly one of `ALLOCATED` and `FREE`,
+//!    and no other bits ([`BuddyRule::BadHeader`]).
+//! 4. A block's order is at least the smallest order (`TooSmall`) and at most the
+//!    largest order of this heap ([`BuddyRule::OrderTooLarge`]).
+//! 5. A block starts at a multiple of its size ([`BuddyRule::Misplaced`]).
+//! 6. A block ends at or before the frontier (`PastHeapEnd`), and its payload is
+//!    aligned (`PayloadMisaligned`).
+//! 7. No free block is followed by its free buddy of the same order: they would have
+//!    merged (`Uncoalesced`).
+//! 8. The block that ends at the frontier is not free: it would have gone back to the
+//!    untouched tail ([`BuddyRule::FreeAtFrontier`]).
+//! 9. Every entry of the list of order `k` is a free block of order `k`
+//!    ([`BuddyRule::NotAFreeBlock`]).
+//! 10. An entry's `prev` link names the entry before it, or none at the head
+//!     ([`BuddyRule::PrevLink`]).
+//! 11. No block is on its list twice ([`BuddyRule::ListedTwice`]).
+//! 12. The list of order `k` holds every free block of order `k`
+//!     ([`BuddyRule::Unlisted`]).
+//! 13. The non-empty mask has exactly the bits of the non-empty lists
+//!     ([`BuddyRule::Mask`]).
+//!
+//! `check_heap` before `init` returns `Ok(())`: the heap has nothing in it to check (the
+//! workspace's one rule for every strategy).
 
 mod arena;
 mod check;
 mod guard;
 mod header;
+mod realloc;
 mod spans;
 
 use std::ptr::NonNull;
 
-use mm_core::{
-    Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, MemLib, Misuse, resize_by_moving,
-};
+use mm_core::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, MemLib, Misuse};
 
 use crate::arena::{Arena, ArenaMut, Block, Layout, size_of_order};
+pub use crate::check::BuddyRule;
 pub use crate::header::{HEADER_BYTES, Header, HeaderFlags};
 
-/// How to build a [`Buddy`] allocator.
+/// How to build a [`Buddy`] allocator. [`Buddy::new`] also takes a bare [`Align`],
+/// which converts into the default configuration with that alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct BuddyConfig {
     /// The alignment of every payload (default 8). Alignments above 16 raise the
@@ -133,6 +184,12 @@ impl BuddyConfig {
     /// A configuration with the given alignment (and the default policies).
     pub const fn new(align: Align) -> Self {
         BuddyConfig { align, release_on_shrink: false }
+    }
+}
+
+impl From<Align> for BuddyConfig {
+    fn from(align: Align) -> Self {
+        BuddyConfig::new(align)
     }
 }
 
@@ -176,8 +233,10 @@ pub struct Buddy {
 }
 
 impl Buddy {
-    /// An allocator that will live in `heap`. Nothing is written until `init`.
-    pub fn new(heap: MemLib, config: BuddyConfig) -> Buddy {
+    /// An allocator that will live in `heap`, configured by a [`BuddyConfig`] or an
+    /// [`Align`]. Nothing is written until `init`.
+    pub fn new(heap: MemLib, config: impl Into<BuddyConfig>) -> Buddy {
+        let config = config.into();
         let layout = Layout::new(config.align, heap.max_size());
         Buddy { heap, config, layout, ready: false, misuse: None }
     }
@@ -252,29 +311,47 @@ impl Buddy {
         self.heap.ptr_at(self.layout.base + block.offset() + HEADER_BYTES)
     }
 
-    /// A free block of exactly `order`, taken from the free lists: the first block of
-    /// the smallest non-empty list of at least `order`, split down with the right
-    /// halves going onto their lists. `None` when every list from `order` up is empty.
-    fn take_listed(&mut self, order: u32) -> Option<Block> {
+    // ---- malloc: find_fit, split, place, or extend_heap ------------------------------
+
+    /// The first block of the smallest non-empty list of at least `order`, taken off
+    /// its list, with that list's order. `None` when every list from `order` up is
+    /// empty.
+    #[inline]
+    fn find_fit(&mut self, order: u32) -> Option<(Block, u32)> {
         let above = self.arena().nonempty() >> (order - self.layout.min_order);
         if above == 0 {
             return None;
         }
         let from = order + above.trailing_zeros();
+        let block = self.arena_mut().pop(from)?;
+        Some((block, from))
+    }
+
+    /// Splits the free `block` of order `from` down to `order`: its left half at each
+    /// order is kept (`block` itself), its right half goes onto the list of its order.
+    #[inline]
+    fn split(&mut self, block: Block, from: u32, order: u32) {
         let mut arena = self.arena_mut();
-        let block = arena.pop(from)?;
         for k in (order..from).rev() {
             arena.push(block.plus(size_of_order(k)), k);
         }
-        Some(block)
     }
 
-    /// A block of `order` carved out of the untouched tail: the first multiple of its
-    /// size at or above the frontier. The gap between the frontier and it becomes free
-    /// blocks (each the largest aligned block that fits where it starts, which is what
-    /// splitting the tree down to the new block would leave). The heap grows only up to
-    /// the new block's end. `None`, with nothing changed, when the heap cannot grow.
-    fn carve(&mut self, order: u32) -> Option<Block> {
+    /// Hands out `block` as an allocated block of `order`.
+    #[inline]
+    fn place(&mut self, block: Block, order: u32) {
+        self.arena_mut().set_header(block, Header::allocated(order));
+    }
+
+    /// The buddy system's `extend_heap`: a block of `order` carved out of the untouched
+    /// tail, the first multiple of its size at or above the frontier. The gap between
+    /// the frontier and it becomes free blocks (each the largest aligned block that fits
+    /// where it starts, which is what splitting the tree down to the new block would
+    /// leave). The heap grows only up to the new block's end. `None`, with nothing
+    /// changed, when the heap cannot grow.
+    #[cold]
+    #[inline(never)]
+    fn extend_heap(&mut self, order: u32) -> Option<Block> {
         let frontier = self.arena().frontier();
         let size = size_of_order(order);
         let start = frontier.checked_next_multiple_of(size)?;
@@ -294,6 +371,8 @@ impl Buddy {
         Some(Block::at(start))
     }
 
+    // ---- free: coalesce --------------------------------------------------------------
+
     /// Gives free blocks at the frontier back to the untouched tail, for as long as the
     /// block ending at the frontier is free.
     fn trim(&mut self) {
@@ -309,10 +388,11 @@ impl Buddy {
         self.arena_mut().set_frontier(frontier);
     }
 
-    /// Frees `block` of `order`: merges it with its buddy for as long as the buddy is a
-    /// whole free block of the same order, then lists the result, or gives it to the
-    /// untouched tail if it ends at the frontier.
-    fn release(&mut self, mut block: Block, mut order: u32) {
+    /// Frees `block` of `order` and coalesces it, in the buddy system's sense: merges it
+    /// with its buddy for as long as the buddy is a whole free block of the same order
+    /// (the neighbour on the other side is never merged with), then lists the result,
+    /// or gives it to the untouched tail if it ends at the frontier.
+    fn coalesce(&mut self, mut block: Block, mut order: u32) {
         // The block's own header says free from now on, wherever the block ends up:
         // merged into a buddy on its left, it would otherwise keep saying "allocated",
         // and a second `free` of the same pointer would be taken for a first.
@@ -338,73 +418,12 @@ impl Buddy {
             self.arena_mut().push(block, order);
         }
     }
-
-    /// Shrinks the allocated `block` from `order` to `want`, freeing the right halves
-    /// (each one's buddy is the part kept, so none merges; the topmost may return to
-    /// the tail).
-    fn shrink(&mut self, block: Block, order: u32, want: u32) {
-        let mut arena = self.arena_mut();
-        arena.set_header(block, Header::allocated(want));
-        for k in want..order {
-            arena.push(block.plus(size_of_order(k)), k);
-        }
-        if block.offset() + size_of_order(order) == self.arena().frontier() {
-            self.trim();
-        }
-    }
-
-    /// Grows the allocated `block` from `order` to `want` by merging: the block of
-    /// `want` that contains it (its ancestor in the tree) is taken whole when, at every
-    /// order on the way up, the other half is a whole free block, or lies in the
-    /// untouched tail (then the heap grows to the new end). When the ancestor starts
-    /// below the block (some of those halves were on its left) the payload slides
-    /// down. Returns the grown block, or `None` with nothing changed.
-    fn grow_by_merging(&mut self, block: Block, order: u32, want: u32) -> Option<Block> {
-        let frontier = self.arena().frontier();
-        // The other half of the block's ancestor of each order from `order` up.
-        let halves =
-            || (order..want).map(|k| (Block::at(block.offset() & !(size_of_order(k) - 1)).buddy(k), k));
-        let in_tail = |half: Block| half.offset() >= frontier;
-        if halves().any(|(half, k)| !in_tail(half) && self.arena().header(half) != Header::free(k)) {
-            return None;
-        }
-        let start = Block::at(block.offset() & !(size_of_order(want) - 1));
-        let end = start.offset() + size_of_order(want);
-        if end > frontier {
-            let materialized = self.arena().materialized();
-            if end > self.layout.capacity
-                || (end > materialized && self.heap.extend(end - materialized).is_err())
-            {
-                return None;
-            }
-        }
-        let mut arena = self.arena_mut();
-        for (half, k) in halves().filter(|&(half, _)| !in_tail(half)) {
-            arena.unlink(half, k);
-        }
-        if end > frontier {
-            arena.set_frontier(end);
-        }
-        if start < block {
-            // The old header lies past the bytes the slide copies (the block is at least
-            // its size above `start`): mark it free, so that a `free` of the old pointer
-            // is seen as the double free it is.
-            arena.set_header(block, Header::free(order));
-        }
-        arena.set_header(start, Header::allocated(want));
-        if start < block {
-            let base = self.layout.base + HEADER_BYTES;
-            let len = size_of_order(order) - HEADER_BYTES;
-            self.heap.copy_within(base + block.offset(), base + start.offset(), len);
-        }
-        Some(start)
-    }
 }
 
 impl Allocator for Buddy {
     fn describe(&self) -> String {
         format!(
-            "binary buddy, orders 2^{}..2^{}, 2-byte header per block, lazily doubled arena",
+            "binary buddy, orders 2^{}..2^{}, {HEADER_BYTES}-byte header per block, lazily doubled arena",
             self.layout.min_order, self.layout.max_order
         )
     }
@@ -438,11 +457,14 @@ impl Allocator for Buddy {
             return None;
         }
         let order = self.order_for(size)?;
-        let block = match self.take_listed(order) {
-            Some(block) => block,
-            None => self.carve(order)?,
+        let block = match self.find_fit(order) {
+            Some((block, from)) => {
+                self.split(block, from, order);
+                block
+            }
+            None => self.extend_heap(order)?,
         };
-        self.arena_mut().set_header(block, Header::allocated(order));
+        self.place(block, order);
         Some(self.payload_ptr(block))
     }
 
@@ -451,7 +473,7 @@ impl Allocator for Buddy {
     /// [`Allocator::take_misuse`] and nothing changes.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
         if let Some((block, order)) = self.live_block(ptr) {
-            self.release(block, order);
+            self.coalesce(block, order);
         }
     }
 
@@ -463,24 +485,18 @@ impl Allocator for Buddy {
         1usize.checked_shl(order).map_or(0, |size| size.saturating_sub(HEADER_BYTES))
     }
 
-    /// Refuses `ptr` as `free` does (returning `None`) before anything else.
+    /// Refuses `ptr` as `free` does (returning `None`) before anything else; then the
+    /// paths of `src/realloc.rs`.
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
-        let (block, order) = self.live_block(ptr)?;
-        let want = self.order_for(size)?;
-        if want <= order {
-            if want < order && self.config.release_on_shrink {
-                self.shrink(block, order, want);
-            }
-            return Some(ptr);
-        }
-        if let Some(grown) = self.grow_by_merging(block, order, want) {
-            return Some(self.payload_ptr(grown));
-        }
-        // SAFETY: the caller guarantees `ptr` is live, and nothing above changed it.
-        unsafe { resize_by_moving(self, ptr, size) }
+        // SAFETY: forwarded with the caller's guarantee that `ptr` is live.
+        unsafe { self.resize_block(ptr, size) }
     }
 
+    /// `Ok(())` before `init` (see the crate docs' list of invariants).
     fn check_heap(&self) -> Result<(), HeapCheckError> {
+        if !self.ready {
+            return Ok(());
+        }
         self.check()
     }
 

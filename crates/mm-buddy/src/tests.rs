@@ -4,7 +4,8 @@
 
 use std::ptr::NonNull;
 
-use mm_core::{Align, Allocator, Invariant, MemLib};
+use mm_core::allocator::Rule;
+use mm_core::{Align, Allocator, HeapCheckError, Invariant, MemLib};
 
 use super::*;
 use crate::arena::{FRONTIER_AT, NONEMPTY_AT};
@@ -366,9 +367,8 @@ fn huge_reallocs_fail_without_touching_the_block() {
 fn nothing_is_allocated_before_init_and_init_starts_over() {
     let mut a = Buddy::new(MemLib::new(HEAP).unwrap(), BuddyConfig::default());
     assert_eq!(a.malloc(8), None);
-    assert!(
-        matches!(a.check_heap().unwrap_err().invariant, Invariant::Other(ref m) if m.contains("not initialised"))
-    );
+    // The workspace's rule: before init, the heap has nothing in it to check.
+    assert_eq!((a.check_heap(), a.heap.heap_size()), (Ok(()), 0));
     assert_eq!(a.describe(), "binary buddy, orders 2^4..2^19, 2-byte header per block, lazily doubled arena");
     a.init().unwrap();
     let first: Vec<_> = [100, 5000, 1].into_iter().map(|s| malloc_at(&mut a, s)).collect();
@@ -399,6 +399,11 @@ fn small_heap() -> Buddy {
     a
 }
 
+/// The rule of the buddy system's own that `err` reports, if any.
+fn rule(err: &HeapCheckError) -> Option<BuddyRule> {
+    err.invariant.rule::<BuddyRule>().copied()
+}
+
 fn write_header(a: &mut Buddy, at: usize, word: u16) {
     let base = a.layout.base;
     a.heap_mut().write::<u16>(base + at, word);
@@ -412,13 +417,13 @@ fn the_checker_names_each_broken_header() {
             "stray bits",
             |a| write_header(a, 16, Header::allocated(4).word() | 0x4000),
             16,
-            Invariant::Flags("Header { order: 4, allocated, unknown bits: 0x4000 }".into()),
+            Invariant::rule_of(BuddyRule::BadHeader { header: Header::from_word(0x4104) }),
         ),
         (
             "never written",
             |a| write_header(a, 16, 0),
             16,
-            Invariant::Flags("Header { order: 0, neither allocated nor free }".into()),
+            Invariant::rule_of(BuddyRule::BadHeader { header: Header::from_word(0) }),
         ),
         (
             "order below the minimum",
@@ -430,13 +435,13 @@ fn the_checker_names_each_broken_header() {
             "order above the maximum",
             |a| write_header(a, 0, Header::allocated(20).word()),
             0,
-            Invariant::Other("order 20 is above the largest order 19 of this heap".into()),
+            Invariant::rule_of(BuddyRule::OrderTooLarge { order: 20, max_order: 19 }),
         ),
         (
             "not aligned to its size",
             |a| write_header(a, 16, Header::allocated(5).word()),
             16,
-            Invariant::Other("a block of order 5 at arena offset 0x10 is not aligned to its size 32".into()),
+            Invariant::rule_of(BuddyRule::Misplaced { order: 5, offset: 16 }),
         ),
         ("past the frontier", |a| write_header(a, 0, Header::allocated(8).word()), 0, {
             Invariant::PastHeapEnd { size: 256 }
@@ -446,8 +451,24 @@ fn the_checker_names_each_broken_header() {
         let mut a = small_heap();
         damage(&mut a);
         let err = a.check_heap().unwrap_err();
-        assert_eq!((err.offset, err.invariant), (a.layout.base + at, invariant), "{what}");
+        assert_eq!((err.offset, &err.invariant), (a.layout.base + at, &invariant), "{what}");
+        // Typed rules match by value, not by their text.
+        if let Some(rule) = rule(&err) {
+            assert_eq!(Some(&rule), invariant.rule::<BuddyRule>(), "{what}");
+        }
     }
+    let mut a = small_heap();
+    write_header(&mut a, 16, Header::allocated(5).word());
+    let err = a.check_heap().unwrap_err();
+    assert_eq!(rule(&err).map(|r| r.number()), Some(5));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "heap check: block at heap offset {:#x}: rule 5: a block of order 5 at arena offset 0x10 is not \
+             aligned to its size 32",
+            a.layout.base + 16
+        )
+    );
 }
 
 #[test]
@@ -468,8 +489,7 @@ fn the_checker_finds_unmerged_buddies_and_a_free_block_at_the_frontier() {
     let mut a = small_heap();
     write_header(&mut a, 64, Header::free(6).word());
     let err = a.check_heap().unwrap_err();
-    assert_eq!(err.offset, a.layout.base + 64);
-    assert!(matches!(err.invariant, Invariant::Other(ref m) if m.contains("ends at the frontier")), "{err}");
+    assert_eq!((err.offset, rule(&err)), (a.layout.base + 64, Some(BuddyRule::FreeAtFrontier { order: 6 })));
 }
 
 #[test]
@@ -482,8 +502,8 @@ fn the_checker_holds_the_free_lists_to_the_heap() {
     let at = head_at(&a);
     a.heap_mut().write::<u32>(at, link(16));
     let err = a.check_heap().unwrap_err();
-    assert_eq!(err.offset, at);
-    assert!(matches!(err.invariant, Invariant::FreeList(ref m) if m.contains("not a free block")), "{err}");
+    let entry = a.layout.base + 16;
+    assert_eq!((err.offset, rule(&err)), (at, Some(BuddyRule::NotAFreeBlock { order: 4, entry })));
 
     // A free block the list has lost.
     let mut a = small_heap();
@@ -491,11 +511,8 @@ fn the_checker_holds_the_free_lists_to_the_heap() {
     a.heap_mut().write::<u32>(at, 0);
     let err = a.check_heap().unwrap_err();
     assert_eq!(
-        (err.offset, err.invariant),
-        (
-            a.layout.base + 48,
-            Invariant::FreeList("1 blocks of order 4 are free, but its list holds 0".into())
-        )
+        (err.offset, rule(&err)),
+        (a.layout.base + 48, Some(BuddyRule::Unlisted { order: 4, free: 1, listed: 0 }))
     );
 
     // Two entries, the second pointing back at the first: a cycle.
@@ -506,26 +523,25 @@ fn the_checker_holds_the_free_lists_to_the_heap() {
     let base = a.layout.base;
     a.heap_mut().write::<u32>(base + 48 + HEADER_BYTES, link(16));
     let err = a.check_heap().unwrap_err();
-    assert!(matches!(err.invariant, Invariant::FreeList(ref m) if m.contains("twice")), "{err}");
+    assert_eq!((err.offset, rule(&err)), (base + 16, Some(BuddyRule::ListedTwice { order: 4 })));
 
     // A prev link that does not name the entry before.
     let mut a = small_heap();
     let base = a.layout.base;
     a.heap_mut().write::<u32>(base + 48 + HEADER_BYTES + 4, link(0));
     let err = a.check_heap().unwrap_err();
-    assert_eq!(err.offset, base + 48);
-    assert!(matches!(err.invariant, Invariant::FreeList(ref m) if m.contains("prev link")), "{err}");
+    assert_eq!(
+        (err.offset, rule(&err)),
+        (base + 48, Some(BuddyRule::PrevLink { found: Some(base), expected: None }))
+    );
 
     // The non-empty mask disagrees with the lists.
     let mut a = small_heap();
     a.heap_mut().write::<u64>(NONEMPTY_AT, 0b10);
     let err = a.check_heap().unwrap_err();
     assert_eq!(
-        (err.offset, err.invariant),
-        (
-            NONEMPTY_AT,
-            Invariant::FreeList("the non-empty mask is 0x2, but the non-empty lists make 0x1".into())
-        )
+        (err.offset, rule(&err)),
+        (NONEMPTY_AT, Some(BuddyRule::Mask { stored: 0b10, expected: 0b1 }))
     );
 }
 
@@ -535,12 +551,29 @@ fn the_checker_guards_the_frontier() {
     let past = a.heap.heap_size() - a.layout.base + 16;
     a.heap_mut().write::<usize>(FRONTIER_AT, past);
     let err = a.check_heap().unwrap_err();
-    assert_eq!(err.offset, FRONTIER_AT);
-    assert!(matches!(err.invariant, Invariant::Other(ref m) if m.contains("frontier")), "{err}");
+    let arena_bytes = a.heap.heap_size() - a.layout.base;
+    assert_eq!(
+        (err.offset, rule(&err)),
+        (FRONTIER_AT, Some(BuddyRule::Frontier { frontier: past, min_block: 16, arena_bytes }))
+    );
     a.heap_mut().write::<usize>(FRONTIER_AT, 120);
-    assert_eq!(a.check_heap().unwrap_err().offset, FRONTIER_AT);
+    let err = a.check_heap().unwrap_err();
+    assert_eq!(
+        (err.offset, rule(&err)),
+        (FRONTIER_AT, Some(BuddyRule::Frontier { frontier: 120, min_block: 16, arena_bytes }))
+    );
     a.heap_mut().write::<usize>(FRONTIER_AT, 128);
     a.check_heap().unwrap();
+}
+
+#[test]
+fn the_checker_guards_the_control_area() {
+    let mut a = small_heap();
+    let control_bytes = a.layout.base;
+    a.heap_mut().reset_brk();
+    let err = a.check_heap().unwrap_err();
+    assert_eq!((err.offset, rule(&err)), (0, Some(BuddyRule::ControlArea { heap_bytes: 0, control_bytes })));
+    assert_eq!(err.invariant.rule::<BuddyRule>().map(Rule::number), Some(1));
 }
 
 // --- limits: link width, header width, the largest heap --------------------------------

@@ -1,8 +1,10 @@
 //! The shared conformance suite, for the default policy and for releasing on shrink.
+//! `Buddy::new` takes the kit's `(heap, align)` as it is: an `Align` converts into the
+//! default `BuddyConfig`.
 
 use mm_buddy::{Buddy, BuddyConfig};
 
-mm_core::conformance_tests!(|heap, align| Buddy::new(heap, BuddyConfig::new(align)));
+mm_core::conformance_tests!(Buddy::new);
 mm_core::conformance_tests!(release_on_shrink, |heap, align| Buddy::new(
     heap,
     BuddyConfig { align, release_on_shrink: true }

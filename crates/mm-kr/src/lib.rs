@@ -6,6 +6,10 @@
 //! [`Allocator`] trait so that the conformance kit tests it and `mdriver` races it
 //! (`mdriver -s kr`).
 //!
+//! Build it with [`KAndR::new`]`(heap, config)`, where `config` is a [`KAndRConfig`] or
+//! just an [`Align`], as every strategy crate of the workspace is built; then call
+//! [`Allocator::init`].
+//!
 //! ## The policy
 //!
 //! Every block starts with a one-unit header holding its size; a *unit* is the payload
@@ -15,21 +19,23 @@
 //! list non-empty.
 //!
 //! * `malloc` walks the list from a *rover* (where the last search ended, K&R's
-//!   `freep`) and takes the first block that fits (**next fit**). An exact fit is
-//!   unlinked; a larger block gives up its *tail*, so the free block stays where it is in
-//!   the list and nothing needs relinking. A full lap without a fit grows the heap by at
-//!   least a page and frees the new memory into the list, where it merges with a free
-//!   block that ended at the old break.
+//!   `freep`) and takes the first block that fits (**next fit**, `find_fit`). An exact
+//!   fit is unlinked; a larger block gives up its *tail*, so the free block stays where
+//!   it is in the list and nothing needs relinking (`place`). A full lap without a fit
+//!   grows the heap by at least a page (`extend_heap`, K&R's `morecore`) and frees the
+//!   new memory into the list, where it merges with a free block that ended at the old
+//!   break.
 //! * `free` finds the block's place in address order and **merges** it with the free
-//!   blocks just before and just after it, if they touch it. Keeping the list in
-//!   address order is what makes merging possible without footers.
+//!   blocks just before and just after it, if they touch it (`coalesce`, K&R's `free`).
+//!   Keeping the list in address order is what makes merging possible without footers.
+//! * `realloc` is `move_block`: allocate, copy, free.
 //!
 //! ## Trade-offs
 //!
 //! * `free` is O(free blocks): it searches for the block's place in the list. The
 //!   boundary tags of `mm-implicit` make it O(1), at the cost of a footer per block.
-//! * Allocated blocks carry a whole unit of header (16 bytes) where 8 would do, which
-//!   costs utilization on small blocks. The second word links a free block; in an
+//! * Allocated blocks carry a whole unit of header (two words, 16 bytes) where one
+//!   word would do, which costs utilization on small blocks. The second word links a free block; in an
 //!   allocated one it holds an *in-use mark* (see below), which K&R did not have.
 //! * Next fit spreads allocations around the heap, which is fast but fragments more
 //!   than first or best fit.
@@ -69,15 +75,73 @@
 //! in use. What it cannot: the block on the left, which has no footer to find it by
 //! (only a walk of the list does, in O(free blocks)), and the links `free` will walk
 //! from the rover, which `free` checks itself as it goes.
+//!
+//! What these choices measure on the bundled traces is in `docs/lab.md`.
+//!
+//! ## Invariants
+//!
+//! What [`Allocator::check_heap`] verifies (`src/check.rs`), in this order. A broken
+//! rule that other strategies share is reported as mm-core's
+//! [`Invariant`](mm_core::Invariant) variant named here; a rule of K&R's own as a
+//! [`KAndRRule`] whose [`number`](mm_core::allocator::Rule::number) is the rule's number
+//! below.
+//!
+//! 1. The sentinel `base` at heap offset 0 has size 0 (`BadPrologue`).
+//! 2. The blocks tile the heap from the first unit to the break: every size is whole
+//!    units (`SizeNotAligned`), at least one (`TooSmall`: a one-unit block, a split's
+//!    leftover, is legal while free), and ends at or before the break (`PastHeapEnd`).
+//! 3. Every link of the free list names a block ([`KAndRRule::NotABlock`]).
+//! 4. The list is in address order: every link goes up, but the one back to the
+//!    sentinel ([`KAndRRule::NotInAddressOrder`]).
+//! 5. No two blocks on the list touch: they would have merged (`Uncoalesced`).
+//! 6. The list returns to the sentinel ([`KAndRRule::Unterminated`]; rules 3 and 4
+//!    imply it, and checking it bounds the walk).
+//! 7. The rover is on the list ([`KAndRRule::RoverOffList`]).
+//!
+//! `check_heap` before `init` returns `Ok(())`: the heap has nothing in it to check (the
+//! workspace's one rule for every strategy).
+
+mod check;
+#[cfg(test)]
+mod tests;
 
 use std::ptr::NonNull;
 
-use mm_core::{
-    Align, Allocator, Corruption, HeapCheckError, InitError, Invariant, MemLib, Misuse, PAGE_SIZE,
-};
+use mm_core::{Align, Allocator, Corruption, HeapCheckError, InitError, MemLib, Misuse, PAGE_SIZE};
+
+pub use crate::check::KAndRRule;
+
+/// How to build a [`KAndR`] allocator. [`KAndR::new`] also takes a bare [`Align`], which
+/// converts into the configuration with that alignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct KAndRConfig {
+    /// The alignment of every payload (default 8). The unit, header and allocation
+    /// granularity, is the alignment, at least [`MIN_UNIT`] bytes.
+    pub align: Align,
+}
+
+impl From<Align> for KAndRConfig {
+    fn from(align: Align) -> Self {
+        KAndRConfig { align }
+    }
+}
 
 /// The heap offset of the sentinel `base` block (size 0, always on the list).
 const BASE: usize = 0;
+
+/// Bytes of a header word: a block's size, or its link (or in-use mark).
+const WORD: usize = size_of::<usize>();
+
+/// The smallest unit: a header of two words (the size, then the link or the in-use
+/// mark), 16 bytes. A larger alignment makes a larger unit, so that a payload one unit
+/// into its block is aligned.
+pub const MIN_UNIT: usize = 2 * WORD;
+
+/// The fewest units of an allocated block: the header, and one of payload.
+const MIN_ALLOCATED_UNITS: usize = 2;
+
+/// The fewest units of a free block: the header alone (a split's one-unit leftover).
+const MIN_FREE_UNITS: usize = 1;
 
 /// The in-use mark of the block at heap offset `block`: what its second header word
 /// holds while it is allocated. No link is ever this large, and a mark is valid only at
@@ -91,7 +155,7 @@ const fn in_use_mark(block: usize) -> usize {
 pub struct KAndR {
     heap: MemLib,
     align: Align,
-    /// Header and allocation granularity: the alignment, at least 16 bytes.
+    /// Header and allocation granularity: the alignment, at least [`MIN_UNIT`] bytes.
     unit: usize,
     /// Where the next search starts (K&R's `freep`): a block on the free list.
     rover: usize,
@@ -100,14 +164,21 @@ pub struct KAndR {
 }
 
 impl KAndR {
-    /// A K&R allocator over `heap` serving payloads aligned to `align`; call
-    /// [`Allocator::init`] before use.
-    pub fn new(heap: MemLib, align: Align) -> Self {
-        KAndR { heap, align, unit: align.get().max(16), rover: BASE, misuse: None }
+    /// A K&R allocator over `heap`, configured by a [`KAndRConfig`] or an [`Align`] (the
+    /// alignment of its payloads); call [`Allocator::init`] before use.
+    pub fn new(heap: MemLib, config: impl Into<KAndRConfig>) -> Self {
+        let KAndRConfig { align } = config.into();
+        KAndR { heap, align, unit: align.get().max(MIN_UNIT), rover: BASE, misuse: None }
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> KAndRConfig {
+        KAndRConfig { align: self.align }
     }
 
     // The two header words. A block's size (in bytes, header included) is its first
-    // word; the offset of the next free block is its second, valid while it is free.
+    // word; the offset of the next free block is its second (one `WORD` in), valid while
+    // it is free.
     fn size(&self, block: usize) -> usize {
         self.heap.read::<usize>(block)
     }
@@ -115,10 +186,10 @@ impl KAndR {
         self.heap.write(block, size);
     }
     fn next(&self, block: usize) -> usize {
-        self.heap.read::<usize>(block + 8)
+        self.heap.read::<usize>(block + WORD)
     }
     fn set_next(&mut self, block: usize, next: usize) {
-        self.heap.write(block + 8, next);
+        self.heap.write(block + WORD, next);
     }
 
     /// The free block the link of `from` names, checked before anything is read
@@ -150,6 +221,7 @@ impl KAndR {
     /// The block behind a payload pointer: a payload position of the heap, at a whole
     /// unit after the sentinel.
     fn payload_block(&self, ptr: NonNull<u8>) -> Result<usize, Misuse> {
+        // The first payload is one unit into the first block, which follows the sentinel.
         let offset = mm_core::payload_offset(&self.heap, self.align, 2 * self.unit, ptr)?;
         if offset.is_multiple_of(self.unit) {
             Ok(offset - self.unit)
@@ -175,7 +247,7 @@ impl KAndR {
             self.misuse = Some(Misuse::DoubleFree { offset: block + self.unit });
             return None;
         }
-        if !self.fits(block, self.size(block), 2) {
+        if !self.fits(block, self.size(block), MIN_ALLOCATED_UNITS) {
             Corruption::new("invalid block size", block).panic();
         }
         Some(block)
@@ -187,10 +259,71 @@ impl KAndR {
         request.max(1).checked_next_multiple_of(self.unit)?.checked_add(self.unit)
     }
 
+    // ---- malloc: find_fit, place, or extend_heap ------------------------------------
+
+    /// One lap of the list from the rover (next fit): the first free block of at least
+    /// `need` bytes, with the block before it on the list. `None` after a whole lap,
+    /// which ends at the rover itself.
+    ///
+    /// # Panics
+    /// With a [`Corruption`] when a link cannot be right, or the lap passes the
+    /// sentinel twice without meeting the rover (a link skips it).
+    fn find_fit(&self, need: usize) -> Option<(usize, usize)> {
+        let mut prev = self.rover;
+        // A lap from the rover passes the sentinel at most once.
+        let mut passed_base = false;
+        loop {
+            let block = self.follow(prev);
+            if self.size(block) >= need {
+                return Some((prev, block));
+            }
+            if block == self.rover {
+                return None;
+            }
+            if block == BASE {
+                if passed_base {
+                    // Round twice without meeting the rover: a link skips it.
+                    Corruption::new("corrupted free list", prev).panic();
+                }
+                passed_base = true;
+            }
+            prev = block;
+        }
+    }
+
+    /// Allocates `need` bytes from the free `block` (which follows `prev` on the list):
+    /// an exact fit is unlinked, a larger block gives up its tail and keeps its place.
+    /// Marks the block taken in use and returns it; the next search starts at `prev`.
+    ///
+    /// # Panics
+    /// With a [`Corruption`] when the free block's size cannot be right.
+    fn place(&mut self, prev: usize, block: usize, need: usize) -> usize {
+        let have = self.size(block);
+        if !self.fits(block, have, MIN_FREE_UNITS) {
+            Corruption::new("corrupted free block size", block).panic();
+        }
+        let taken = if have == need {
+            let after = self.next(block);
+            self.set_next(prev, after);
+            block
+        } else {
+            // Give up the tail: the free block keeps its place in the list.
+            self.set_size(block, have - need);
+            let tail = block + have - need;
+            self.set_size(tail, need);
+            tail
+        };
+        self.set_next(taken, in_use_mark(taken));
+        self.rover = prev;
+        taken
+    }
+
     /// Grows the heap by at least `size` bytes (`size` is whole units; a page when the
-    /// heap has room for one) and frees the new memory into the list. False when the
-    /// heap cannot grow by `size`.
-    fn more_core(&mut self, size: usize) -> bool {
+    /// heap has room for one) and frees the new memory into the list (K&R's
+    /// `morecore`). False when the heap cannot grow by `size`.
+    #[cold]
+    #[inline(never)]
+    fn extend_heap(&mut self, size: usize) -> bool {
         // A page at a time, to call on the heap less often; but a page is only a
         // preference: near the heap's limit, take just what is needed.
         let page = size.max(PAGE_SIZE).checked_next_multiple_of(self.unit);
@@ -204,8 +337,10 @@ impl KAndR {
         let block = self.heap.offset_of(start.as_ptr());
         self.set_size(block, grow);
         // New memory above every block: never on the list.
-        self.insert_free(block).is_ok()
+        self.coalesce(block).is_ok()
     }
+
+    // ---- free: coalesce -------------------------------------------------------------
 
     /// Puts `block` on the free list in address order, merging it with the free blocks
     /// just before and after it when they touch (K&R's `free`). `Err` when `block` is on
@@ -214,7 +349,7 @@ impl KAndR {
     /// # Panics
     /// With a [`Corruption`] when a link on the way cannot be right, or a free neighbour
     /// overlaps `block`: the sizes or links were overwritten.
-    fn insert_free(&mut self, block: usize) -> Result<(), Misuse> {
+    fn coalesce(&mut self, block: usize) -> Result<(), Misuse> {
         // Find `prev`, the last free block below `block`: either `block` lies between
         // `prev` and its successor, or `prev` is the highest block and the list wraps.
         // Every link goes up but the one to the sentinel, so this ends within two laps.
@@ -234,8 +369,9 @@ impl KAndR {
         let next = self.next(prev);
         // The free blocks on either side must end before `block` and start after it.
         let end = block + self.size(block);
-        let overlaps = (next != BASE && (end > next || !self.fits(next, self.size(next), 1)))
-            || (prev != BASE && (!self.fits(prev, self.size(prev), 1) || prev + self.size(prev) > block));
+        let overlaps = (next != BASE && (end > next || !self.fits(next, self.size(next), MIN_FREE_UNITS)))
+            || (prev != BASE
+                && (!self.fits(prev, self.size(prev), MIN_FREE_UNITS) || prev + self.size(prev) > block));
         if overlaps {
             Corruption::new("block overlaps a free block", block).panic();
         }
@@ -261,6 +397,17 @@ impl KAndR {
         Ok(())
     }
 
+    // ---- realloc: move_block -------------------------------------------------------
+
+    /// The textbook `realloc`: allocate, copy, free.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of this allocator.
+    unsafe fn move_block(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: the caller guarantees `ptr` is live.
+        unsafe { mm_core::resize_by_moving(self, ptr, size) }
+    }
+
     fn payload(&self, block: usize) -> NonNull<u8> {
         self.heap.ptr_at(block + self.unit)
     }
@@ -273,7 +420,7 @@ impl KAndR {
             return Err(Corruption::new("invalid block header", block));
         }
         let size = self.size(block);
-        if !self.fits(block, size, 2) {
+        if !self.fits(block, size, MIN_ALLOCATED_UNITS) {
             return Err(Corruption::new("invalid block size", block));
         }
         let right = block + size;
@@ -283,10 +430,10 @@ impl KAndR {
         // Read with `get`: a header that does not lie wholly inside the heap is no header.
         let word = |at: usize| self.heap.get::<usize>(at);
         let right_size = word(right).unwrap_or(0);
-        if !self.fits(right, right_size, 1) {
+        if !self.fits(right, right_size, MIN_FREE_UNITS) {
             return Err(Corruption::new("invalid next size", right));
         }
-        let link = word(right + 8);
+        let link = word(right + WORD);
         if link == Some(in_use_mark(right)) {
             return Ok(());
         }
@@ -295,7 +442,7 @@ impl KAndR {
         let link_ok = link.is_some_and(|link| {
             link == BASE || (link > after && link.is_multiple_of(self.unit) && link < heap_size)
         });
-        let after_in_use = after == heap_size || word(after + 8) == Some(in_use_mark(after));
+        let after_in_use = after == heap_size || word(after + WORD) == Some(in_use_mark(after));
         if link_ok && after_in_use { Ok(()) } else { Err(Corruption::new("corrupted free list", right)) }
     }
 }
@@ -332,51 +479,19 @@ impl Allocator for KAndR {
 
     fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
         let need = self.block_size(size)?;
-        let mut prev = self.rover;
-        // A lap from the rover passes the sentinel at most once.
-        let mut passed_base = false;
-        loop {
-            let block = self.follow(prev);
-            let have = self.size(block);
-            if have >= need {
-                if !self.fits(block, have, 1) {
-                    Corruption::new("corrupted free block size", block).panic();
-                }
-                let taken = if have == need {
-                    let after = self.next(block);
-                    self.set_next(prev, after);
-                    block
-                } else {
-                    // Give up the tail: the free block keeps its place in the list.
-                    self.set_size(block, have - need);
-                    let tail = block + have - need;
-                    self.set_size(tail, need);
-                    tail
-                };
-                self.set_next(taken, in_use_mark(taken));
-                self.rover = prev;
-                return Some(self.payload(taken));
+        let (prev, block) = loop {
+            if let Some(fit) = self.find_fit(need) {
+                break fit;
             }
-            if block == self.rover {
-                // A whole lap without a fit: grow, and look next just after the new
-                // rover, where `more_core`'s free put the new memory (K&R's
-                // `p = morecore(nunits)` followed by the loop's step).
-                if !self.more_core(need) {
-                    return None;
-                }
-                prev = self.rover;
-                passed_base = false;
-                continue;
+            // A whole lap without a fit: grow, and look again from the new rover, just
+            // before the new memory `extend_heap`'s free put on the list (K&R's
+            // `p = morecore(nunits)` followed by the loop's step).
+            if !self.extend_heap(need) {
+                return None;
             }
-            if block == BASE {
-                if passed_base {
-                    // Round twice without meeting the rover: a link skips it.
-                    Corruption::new("corrupted free list", prev).panic();
-                }
-                passed_base = true;
-            }
-            prev = block;
-        }
+        };
+        let taken = self.place(prev, block, need);
+        Some(self.payload(taken))
     }
 
     /// Frees `ptr`, or refuses it (see the module docs): a pointer that is no payload
@@ -384,7 +499,7 @@ impl Allocator for KAndR {
     /// [`Allocator::take_misuse`] and nothing changes.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
         if let Some(block) = self.live_block(ptr)
-            && let Err(misuse) = self.insert_free(block)
+            && let Err(misuse) = self.coalesce(block)
         {
             self.misuse = Some(misuse);
         }
@@ -396,12 +511,18 @@ impl Allocator for KAndR {
         self.payload_block(ptr).map_or(0, |block| self.size(block).saturating_sub(self.unit))
     }
 
-    /// The textbook `realloc` (allocate, copy, free), once the pointer passed the
-    /// checks `free` makes: a refused one returns `None` with nothing changed.
+    /// The textbook `realloc` (`move_block`: allocate, copy, free), once the pointer
+    /// passed the checks `free` makes: a refused one returns `None` with nothing
+    /// changed.
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
         self.live_block(ptr)?;
         // SAFETY: `ptr` is a block in use (the caller's guarantee, and its mark says so).
-        unsafe { mm_core::resize_by_moving(self, ptr, size) }
+        unsafe { self.move_block(ptr, size) }
+    }
+
+    /// `Ok(())` before `init` (see the crate docs' list of invariants).
+    fn check_heap(&self) -> Result<(), HeapCheckError> {
+        self.check()
     }
 
     fn take_misuse(&mut self) -> Option<Misuse> {
@@ -415,282 +536,5 @@ impl Allocator for KAndR {
             Ok(block) => self.neighbourhood(block),
             Err(misuse) => Err(Corruption::new("invalid pointer", misuse.offset())),
         }
-    }
-
-    fn check_heap(&self) -> Result<(), HeapCheckError> {
-        let end = self.heap.heap_size();
-        if end < self.unit || self.size(BASE) != 0 {
-            return Err(HeapCheckError::new(BASE, Invariant::BadPrologue));
-        }
-        // Every block, from the first to the break: sizes whole units that tile the heap.
-        let mut starts = std::collections::BTreeSet::new();
-        let mut block = self.unit;
-        while block < end {
-            let size = self.size(block);
-            // A one-unit block (a split's leftover) is legal while free: it holds the
-            // size and the link, and merges with a neighbour when one is freed.
-            if size < self.unit {
-                return Err(HeapCheckError::new(block, Invariant::TooSmall { size, min: self.unit }));
-            }
-            if !size.is_multiple_of(self.unit) {
-                return Err(HeapCheckError::new(block, Invariant::SizeNotAligned { size, align: self.unit }));
-            }
-            if size > end - block {
-                return Err(HeapCheckError::new(block, Invariant::PastHeapEnd { size }));
-            }
-            starts.insert(block);
-            block += size;
-        }
-        // The free list: a circle through the sentinel, in address order, of real
-        // blocks, none touching the next (they would have been merged).
-        let mut prev = BASE;
-        let mut seen_rover = self.rover == BASE;
-        for _ in 0..=starts.len() {
-            let next = self.next(prev);
-            if next == BASE {
-                return if seen_rover {
-                    Ok(())
-                } else {
-                    Err(HeapCheckError::new(
-                        self.rover,
-                        Invariant::FreeList("the rover is not on the list".into()),
-                    ))
-                };
-            }
-            if !starts.contains(&next) {
-                return Err(HeapCheckError::new(
-                    prev,
-                    Invariant::FreeList(format!("next {next:#x} is not a block")),
-                ));
-            }
-            if next <= prev {
-                return Err(HeapCheckError::new(next, Invariant::FreeList("not in address order".into())));
-            }
-            if prev != BASE && prev + self.size(prev) == next {
-                return Err(HeapCheckError::new(prev, Invariant::Uncoalesced));
-            }
-            seen_rover |= next == self.rover;
-            prev = next;
-        }
-        Err(HeapCheckError::new(BASE, Invariant::FreeList("the list does not return to the sentinel".into())))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kr() -> KAndR {
-        let mut kr = KAndR::new(MemLib::new(1 << 20).unwrap(), Align::SIXTEEN);
-        kr.init().unwrap();
-        kr
-    }
-
-    #[test]
-    fn a_freed_block_is_reused_and_neighbours_merge() {
-        let mut kr = kr();
-        let a = kr.malloc(100).unwrap();
-        let b = kr.malloc(100).unwrap();
-        let c = kr.malloc(100).unwrap();
-        let heap_after_three = kr.heap().heap_size();
-        // SAFETY: each block is live and freed once.
-        unsafe {
-            kr.free(a);
-            kr.free(c);
-            kr.free(b);
-        }
-        kr.check_heap().unwrap();
-        // The three merged with each other and with the rest of the page: one free
-        // block spans everything after the sentinel.
-        assert_eq!(kr.next(BASE), kr.unit);
-        assert_eq!(kr.size(kr.unit), kr.heap().heap_size() - kr.unit);
-        let big = kr.malloc(300).unwrap();
-        assert_eq!(kr.heap().heap_size(), heap_after_three, "the merged space was reused");
-        // SAFETY: `big` is live.
-        assert!(unsafe { kr.usable_size(big) } >= 300);
-    }
-
-    #[test]
-    fn the_heap_grows_a_page_at_a_time_and_only_when_full() {
-        let mut kr = kr();
-        let mut growths = 0;
-        for _ in 0..300 {
-            let before = kr.heap().heap_size();
-            // 224-byte blocks do not divide a page: each page leaves a small free
-            // block behind, which the search must not mistake for a reason to grow again.
-            kr.malloc(200).unwrap();
-            let grown = kr.heap().heap_size() - before;
-            // One page when the free memory ran out, never two in one call.
-            assert!(grown == 0 || grown == PAGE_SIZE, "grew by {grown}");
-            growths += usize::from(grown > 0);
-        }
-        // A page holds 18 such blocks.
-        assert_eq!(growths, 300usize.div_ceil(18));
-        kr.check_heap().unwrap();
-    }
-
-    #[test]
-    fn the_checker_catches_an_unmerged_pair() {
-        let mut kr = kr();
-        let a = kr.malloc(16).unwrap();
-        let b = kr.malloc(16).unwrap();
-        let _keep = kr.malloc(16).unwrap();
-        // SAFETY: `a` is live and freed once.
-        unsafe { kr.free(a) };
-        kr.check_heap().unwrap();
-        // Blocks are carved from the tails of free blocks, so `b` sits just below `a`,
-        // and the list is: sentinel, the rest of the page, `a`. Link `b` in between by
-        // hand, in address order but without merging: what a buggy free would do.
-        let (block_a, block_b) = (kr.payload_block(a).unwrap(), kr.payload_block(b).unwrap());
-        assert_eq!(block_b + kr.size(block_b), block_a);
-        let rest = kr.next(BASE);
-        assert_eq!(kr.next(rest), block_a);
-        kr.set_next(rest, block_b);
-        kr.set_next(block_b, block_a);
-        assert_eq!(kr.check_heap(), Err(HeapCheckError::new(block_b, Invariant::Uncoalesced)));
-    }
-
-    #[test]
-    fn blocks_of_gigabytes_are_sized_in_whole_words() {
-        // Sizes and links are whole words: blocks of more than 4 GiB are served, merged
-        // and reused; a request past the reservation fails. Payloads are never touched.
-        const GIB: usize = 1 << 30;
-        let mut kr = KAndR::new(MemLib::reserve(16 * GIB).unwrap(), Align::SIXTEEN);
-        kr.init().unwrap();
-        let p = kr.malloc(5 * GIB).unwrap();
-        let q = kr.malloc(6 * GIB).unwrap();
-        let _keep = kr.malloc(64).unwrap();
-        // SAFETY: `p` and `q` are live and freed once.
-        unsafe {
-            assert!(kr.usable_size(p) >= 5 * GIB);
-            kr.free(p);
-            kr.free(q);
-        }
-        kr.check_heap().unwrap();
-        let heap = kr.heap().heap_size();
-        assert!(kr.malloc(11 * GIB).is_some(), "the two merged");
-        assert_eq!(kr.heap().heap_size(), heap, "without growing");
-        assert_eq!(kr.malloc(8 * GIB), None, "past the reservation");
-        kr.check_heap().unwrap();
-    }
-
-    // --- misuse ---------------------------------------------------------------------
-
-    use mm_core::testkit::{ALIGNMENTS, misuse};
-
-    #[test]
-    fn a_double_free_is_refused_and_reported_even_after_merging() {
-        // K&R's own free walks the list for ever on a double free.
-        for align in ALIGNMENTS {
-            misuse::double_free(KAndR::new, align);
-        }
-    }
-
-    #[test]
-    fn pointers_that_are_not_payloads_are_refused() {
-        for align in ALIGNMENTS {
-            misuse::wild_pointers(KAndR::new, align);
-        }
-    }
-
-    #[test]
-    fn an_overflow_never_makes_the_default_build_write_outside_the_heap() {
-        misuse::overflows_stay_inside_the_heap(KAndR::new);
-    }
-
-    #[test]
-    fn hardened_catches_an_overflow_when_either_neighbour_is_freed() {
-        // Every overflow changes the low byte of the neighbour's size, the first thing
-        // past a block: the one check K&R's design allows on the right is enough.
-        assert_eq!(misuse::hardened_catches_overflows(KAndR::new), 144);
-    }
-
-    #[test]
-    fn a_free_blocks_link_overwritten_stops_the_walk() {
-        // The only metadata of a free block is its header, which an overflow out of the
-        // block below it reaches: its link, forged, must not be followed.
-        type Forge = fn(&KAndR, usize) -> usize;
-        let forgeries: [(&str, Forge); 5] = [
-            ("past the break", |kr, _| kr.heap().heap_size() + 4096),
-            ("far past the break", |_, _| 1 << 40),
-            ("down the heap", |kr, _| kr.unit),
-            ("at itself", |_, me| me),
-            ("mid-unit", |_, me| me + 8 + 64),
-        ];
-        for (what, forge) in forgeries {
-            let mut kr = kr();
-            let blocks = misuse::neighbours(&mut kr, 5);
-            // SAFETY: each block is live and freed once.
-            unsafe {
-                kr.free(blocks[1]);
-                kr.free(blocks[3]);
-            }
-            kr.check_heap().unwrap();
-            let free_block = kr.payload_block(blocks[3]).unwrap();
-            let link = forge(&kr, free_block);
-            kr.set_next(free_block, link);
-            misuse::stops_inside_the_heap(&mut kr, what, "corrupted free list", |kr| {
-                for _ in 0..4 {
-                    kr.malloc(40);
-                    kr.malloc(5000);
-                }
-            });
-        }
-    }
-
-    #[test]
-    fn a_link_that_skips_the_rover_stops_the_search() {
-        // Links that go up and stay in the heap, but skip the block the search started
-        // from: without a bound, the search would go round for ever.
-        let mut kr = kr();
-        let blocks = misuse::neighbours(&mut kr, 5);
-        // SAFETY: each block is live and freed once.
-        unsafe {
-            kr.free(blocks[1]);
-            kr.free(blocks[3]);
-        }
-        let (b1, b3) = (kr.payload_block(blocks[1]).unwrap(), kr.payload_block(blocks[3]).unwrap());
-        assert_eq!(kr.rover, b1);
-        let rest = kr.next(BASE);
-        assert_eq!(kr.next(rest), b1, "the list: sentinel, the rest of the page, b1, b3");
-        kr.set_next(rest, b3);
-        misuse::stops_inside_the_heap(&mut kr, "skipping the rover", "corrupted free list", |kr| {
-            kr.malloc(5000);
-        });
-    }
-
-    #[test]
-    fn a_free_blocks_size_overwritten_is_not_cut_from() {
-        let mut kr = kr();
-        let blocks = misuse::neighbours(&mut kr, 3);
-        // SAFETY: the block is live and freed once.
-        unsafe { kr.free(blocks[1]) };
-        let free_block = kr.payload_block(blocks[1]).unwrap();
-        kr.set_size(free_block, 1 << 40);
-        misuse::stops_inside_the_heap(&mut kr, "a huge size", "corrupted free block size", |kr| {
-            kr.rover = BASE;
-            kr.malloc(4000);
-        });
-    }
-
-    #[test]
-    fn a_write_into_a_freed_blocks_payload_changes_nothing_the_allocator_reads() {
-        let mut kr = kr();
-        let blocks = misuse::neighbours(&mut kr, 3);
-        // SAFETY: the block is live and freed once; then its payload bytes, inside the
-        // heap, are overwritten.
-        unsafe {
-            kr.free(blocks[1]);
-            blocks[1].as_ptr().write_bytes(0xFF, 48);
-        }
-        kr.check_heap().unwrap();
-        let p = kr.malloc(40).unwrap();
-        // SAFETY: each block is live and freed once.
-        unsafe {
-            kr.free(blocks[0]);
-            kr.free(p);
-        }
-        assert_eq!(kr.take_misuse(), None);
-        kr.check_heap().unwrap();
     }
 }

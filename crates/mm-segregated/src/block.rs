@@ -3,8 +3,8 @@
 //!
 //! A block is named by the heap offset of its 4-byte header ([`Block`]); every access
 //! goes through [`load`] and [`store`], the crate's only `unsafe` code. They skip the
-//! bounds check of `MemLib::read` / `MemLib::write` (a branch on every access, which
-//! cost a fifth of the throughput: docs/reliability.md), so every offset they see must
+//! bounds check of `MemLib::read` / `MemLib::write` (a branch on every access, whose
+//! cost `docs/segregated.md` gives), so every offset they see must
 //! be *proven* inside the heap where it is computed. The offsets come from headers,
 //! footers and links that a program can overwrite (an overflow out of its block, a
 //! write into a freed one), so the proof is never "the heap is consistent": it is a
@@ -52,19 +52,25 @@ use std::fmt;
 use bitflags::bitflags;
 use mm_core::{Corruption, MemLib};
 
-/// Bytes of a header (and of a footer, and of a link).
-pub(crate) const HEADER: usize = 4;
+/// Bytes of a header (and of a footer, and of a link): one `u32`.
+pub(crate) const HEADER: usize = size_of::<u32>();
 
-/// The smallest free block: header, two links, footer.
-pub(crate) const MIN_FREE: usize = 16;
+/// The smallest free block: header, two links, footer (16 bytes).
+pub(crate) const MIN_FREE: usize = 4 * HEADER;
+
+/// The low bits of a header that hold flags rather than size: block sizes are
+/// multiples of 8, so the three low bits are free.
+const FLAG_BITS: u32 = 0b111;
 
 /// The largest block size a header can hold.
-pub(crate) const MAX_BLOCK: usize = u32::MAX as usize & !0b111;
+pub(crate) const MAX_BLOCK: usize = u32::MAX as usize & !(FLAG_BITS as usize);
+
+/// A link is a payload offset shifted right by this: payloads are aligned to at least
+/// 8 bytes, so the three low bits are always zero and a 32-bit link reaches 32 GiB.
+const LINK_SHIFT: u32 = 3;
 
 /// The largest heap a link can address (payload offsets / 8 in 32 bits).
-pub(crate) const MAX_HEAP: usize = (u32::MAX as usize) << 3;
-
-const FLAG_BITS: u32 = 0b111;
+pub(crate) const MAX_HEAP: usize = (u32::MAX as usize) << LINK_SHIFT;
 
 bitflags! {
     /// The flag bits in the low end of a [`Header`].
@@ -104,7 +110,7 @@ pub(crate) fn in_heap(heap: &MemLib, block: Block) -> bool {
 pub struct Header(u32);
 
 impl Header {
-    /// A header for a block of `size` bytes (a multiple of 8, at most [`MAX_BLOCK`]).
+    /// A header for a block of `size` bytes (a multiple of 8, at most `MAX_BLOCK`, 4 GiB - 8).
     ///
     /// # Panics
     /// For any other size: the callers never ask for one, and a size that does not fit
@@ -278,12 +284,12 @@ impl Block {
 
 /// A link as stored: the payload offset / 8, or 0 for none (no payload is at offset 0).
 pub(crate) fn encode(block: Option<Block>) -> u32 {
-    block.map_or(0, |b| (b.payload() >> 3) as u32)
+    block.map_or(0, |b| (b.payload() >> LINK_SHIFT) as u32)
 }
 
 /// The block a stored link names.
 pub(crate) fn decode(link: u32) -> Option<Block> {
-    (link != 0).then(|| Block::from_payload((link as usize) << 3))
+    (link != 0).then(|| Block::from_payload((link as usize) << LINK_SHIFT))
 }
 
 impl fmt::Debug for Block {

@@ -1,9 +1,14 @@
-//! The heap checker (`mm_checkheap`): every invariant the allocator relies on, verified
-//! by a walk over the heap and a walk over every free list.
+//! The heap checker (`mm_checkheap`): every invariant of the crate docs' numbered list,
+//! verified by a walk over the heap and a walk over every free list.
 //!
 //! The walk reads headers with the bounds-checked accessors but trusts nothing it
-//! reads: a size that would leave the heap is reported, not followed.
+//! reads: a size that would leave the heap is reported, not followed. A broken rule
+//! that other strategies share is reported as mm-core's own [`Invariant`] variant; one
+//! of segregated fits' own as a [`SegregatedRule`], which tests match by value.
 
+use std::fmt;
+
+use mm_core::allocator::Rule;
 use mm_core::{Corruption, HeapCheckError, Invariant};
 
 use crate::Segregated;
@@ -11,10 +16,134 @@ use crate::block::{Block, HEADER, Header, HeaderFlags, MAX_BLOCK};
 use crate::classes::{CLASSES, class_of};
 use crate::freelist::check_free_tags;
 
+/// A broken rule of segregated fits' own, numbered as in the crate docs' list of
+/// invariants, holding the values that break it. [`Invariant::rule`] finds it in a
+/// [`HeapCheckError`]; the error's offset names the block (or 0 for the lists as a
+/// whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegregatedRule {
+    /// Rule 2: a header holds flag bits no [`HeaderFlags`] constant names.
+    UnknownFlags {
+        /// The header.
+        header: Header,
+    },
+    /// Rule 3: a header's `PREV_ALLOCATED` bit does not say what the block to its left
+    /// is.
+    PrevAllocated {
+        /// The header.
+        header: Header,
+        /// Whether the block to the left is allocated.
+        left_allocated: bool,
+    },
+    /// Rule 7: a class's bitmap bit and its list disagree.
+    Bitmap {
+        /// The class.
+        class: usize,
+        /// The bitmap bit (the list is empty when it is set, non-empty when it is clear).
+        bit: bool,
+    },
+    /// Rule 8: a list links to a place outside the heap (or to a misaligned payload).
+    LinkOutsideHeap {
+        /// The class whose list it is.
+        class: usize,
+    },
+    /// Rule 9: a list holds an allocated block.
+    AllocatedOnList {
+        /// The class whose list it is.
+        class: usize,
+    },
+    /// Rule 10: a block is listed in another class than its size's.
+    WrongClass {
+        /// The class whose list holds it.
+        class: usize,
+        /// The block's size.
+        size: usize,
+    },
+    /// Rule 11: a listed block's prev link does not name the block before it.
+    PrevLink {
+        /// The heap offset the prev link names (`None` for no block).
+        found: Option<usize>,
+        /// The heap offset of the block before it on the list (`None` at the head).
+        expected: Option<usize>,
+    },
+    /// Rule 12: the lists do not hold exactly the heap's free blocks (the top excepted).
+    /// The walk stops at the first block past the free ones, so `listed` is then one more
+    /// than `free_blocks`: a cycle or a stale block.
+    ListedCount {
+        /// The free blocks of the heap, the top excepted.
+        free_blocks: usize,
+        /// The blocks the lists hold (as far as they were walked).
+        listed: usize,
+    },
+}
+
+impl Rule for SegregatedRule {
+    fn number(&self) -> u32 {
+        match self {
+            SegregatedRule::UnknownFlags { .. } => 2,
+            SegregatedRule::PrevAllocated { .. } => 3,
+            SegregatedRule::Bitmap { .. } => 7,
+            SegregatedRule::LinkOutsideHeap { .. } => 8,
+            SegregatedRule::AllocatedOnList { .. } => 9,
+            SegregatedRule::WrongClass { .. } => 10,
+            SegregatedRule::PrevLink { .. } => 11,
+            SegregatedRule::ListedCount { .. } => 12,
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl fmt::Display for SegregatedRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let block = |offset: Option<usize>| offset.map_or("none".to_owned(), |o| format!("{o:#x}"));
+        match *self {
+            SegregatedRule::UnknownFlags { header } => write!(f, "unknown flag bits in {header:?}"),
+            SegregatedRule::PrevAllocated { header, left_allocated } => write!(
+                f,
+                "PREV_ALLOCATED is {} but the block to the left is {}",
+                header.prev_allocated(),
+                if left_allocated { "allocated" } else { "free" }
+            ),
+            SegregatedRule::Bitmap { class, bit } => write!(
+                f,
+                "class {class}: bitmap bit is {bit} but the list is {}",
+                if bit { "empty" } else { "non-empty" }
+            ),
+            SegregatedRule::LinkOutsideHeap { class } => {
+                write!(f, "class {class} links to a place outside the heap")
+            }
+            SegregatedRule::AllocatedOnList { class } => write!(f, "class {class} lists an allocated block"),
+            SegregatedRule::WrongClass { class, size } => {
+                write!(f, "a block of {size} bytes is listed in class {class}, not {}", class_of(size))
+            }
+            SegregatedRule::PrevLink { found, expected } => {
+                write!(f, "prev link names {}, expected {}", block(found), block(expected))
+            }
+            SegregatedRule::ListedCount { free_blocks, listed } if listed > free_blocks => write!(
+                f,
+                "the lists hold more blocks than the heap's {free_blocks} free ones (a cycle or a stale block)"
+            ),
+            SegregatedRule::ListedCount { free_blocks, listed } => {
+                write!(f, "the heap has {free_blocks} free blocks but the lists hold {listed}")
+            }
+        }
+    }
+}
+
 fn broken(block: Block, invariant: Invariant) -> HeapCheckError {
     HeapCheckError::new(block.offset(), invariant)
 }
 
+/// A broken [`SegregatedRule`] at `block`.
+fn broken_rule(block: Block, rule: SegregatedRule) -> HeapCheckError {
+    broken(block, Invariant::rule_of(rule))
+}
+
+/// Verifies every rule of the crate docs' list of invariants, in order, on an
+/// initialised heap.
 pub(crate) fn check(alloc: &Segregated) -> Result<(), HeapCheckError> {
     let heap = &alloc.heap;
     let align = alloc.config.align;
@@ -22,7 +151,7 @@ pub(crate) fn check(alloc: &Segregated) -> Result<(), HeapCheckError> {
     let epilogue = alloc.epilogue();
     let first = Block::at(align.get() - HEADER);
 
-    // 1. The heap walk: sizes, alignment, flags, footers, coalescing.
+    // The heap walk: rules 1 to 6.
     let mut at = first;
     let mut prev_allocated = true;
     let mut prev_size = 0usize;
@@ -34,7 +163,7 @@ pub(crate) fn check(alloc: &Segregated) -> Result<(), HeapCheckError> {
         let header = at.header(heap);
         let size = header.size();
         if header.flags().bits() & !HeaderFlags::all().bits() != 0 {
-            return Err(broken(at, Invariant::Flags(format!("unknown flag bits in {header:?}"))));
+            return Err(broken_rule(at, SegregatedRule::UnknownFlags { header }));
         }
         if !size.is_multiple_of(align.get()) {
             return Err(broken(at, Invariant::SizeNotAligned { size, align: align.get() }));
@@ -49,13 +178,9 @@ pub(crate) fn check(alloc: &Segregated) -> Result<(), HeapCheckError> {
             return Err(broken(at, Invariant::PayloadMisaligned { align: align.get() }));
         }
         if header.prev_allocated() != prev_allocated {
-            return Err(broken(
+            return Err(broken_rule(
                 at,
-                Invariant::Flags(format!(
-                    "PREV_ALLOCATED is {} but the block to the left is {}",
-                    header.prev_allocated(),
-                    if prev_allocated { "allocated" } else { "free" }
-                )),
+                SegregatedRule::PrevAllocated { header, left_allocated: prev_allocated },
             ));
         }
         if !header.is_allocated() {
@@ -80,64 +205,37 @@ pub(crate) fn check(alloc: &Segregated) -> Result<(), HeapCheckError> {
         return Err(broken(epilogue, Invariant::BadEpilogue));
     }
 
-    // 2. The lists: exactly the free blocks, each in its class, links mutual, bitmap
-    //    in step.
+    // The lists: rules 7 to 12.
     let mut listed = 0usize;
     for class in 0..CLASSES {
         let head = alloc.lists.head(class);
         if head.is_some() != alloc.lists.bitmap.contains(class) {
-            return Err(HeapCheckError::new(
-                0,
-                Invariant::FreeList(format!(
-                    "class {class}: bitmap bit is {} but the list is {}",
-                    alloc.lists.bitmap.contains(class),
-                    if head.is_some() { "non-empty" } else { "empty" }
-                )),
-            ));
+            let bit = alloc.lists.bitmap.contains(class);
+            return Err(HeapCheckError::new(0, Invariant::rule_of(SegregatedRule::Bitmap { class, bit })));
         }
         let mut prev: Option<Block> = None;
         let mut block = head;
         while let Some(b) = block {
             listed += 1;
             if listed > free_blocks {
-                return Err(broken(
-                    b,
-                    Invariant::FreeList(format!(
-                        "the lists hold more blocks than the heap's {free_blocks} free ones (a cycle or a stale block)"
-                    )),
-                ));
+                return Err(broken_rule(b, SegregatedRule::ListedCount { free_blocks, listed }));
             }
             if b.offset() < first.offset()
                 || !crate::block::in_heap(heap, b)
                 || !align.is_aligned(heap_lo + b.payload())
             {
-                return Err(broken(
-                    b,
-                    Invariant::FreeList(format!("class {class} links to a place outside the heap")),
-                ));
+                return Err(broken_rule(b, SegregatedRule::LinkOutsideHeap { class }));
             }
             let header = b.header(heap);
             if header.is_allocated() {
-                return Err(broken(
-                    b,
-                    Invariant::FreeList(format!("class {class} lists an allocated block")),
-                ));
+                return Err(broken_rule(b, SegregatedRule::AllocatedOnList { class }));
             }
             if class_of(header.size()) != class {
-                return Err(broken(
-                    b,
-                    Invariant::FreeList(format!(
-                        "a block of {} bytes is listed in class {class}, not {}",
-                        header.size(),
-                        class_of(header.size())
-                    )),
-                ));
+                return Err(broken_rule(b, SegregatedRule::WrongClass { class, size: header.size() }));
             }
             if b.prev_link(heap) != prev {
-                return Err(broken(
-                    b,
-                    Invariant::FreeList(format!("prev link is {:?}, expected {prev:?}", b.prev_link(heap))),
-                ));
+                let (found, expected) = (b.prev_link(heap).map(Block::offset), prev.map(Block::offset));
+                return Err(broken_rule(b, SegregatedRule::PrevLink { found, expected }));
             }
             prev = Some(b);
             block = b.next_link(heap);
@@ -146,9 +244,7 @@ pub(crate) fn check(alloc: &Segregated) -> Result<(), HeapCheckError> {
     if listed != free_blocks {
         return Err(HeapCheckError::new(
             0,
-            Invariant::FreeList(format!(
-                "the heap has {free_blocks} free blocks but the lists hold {listed}"
-            )),
+            Invariant::rule_of(SegregatedRule::ListedCount { free_blocks, listed }),
         ));
     }
     Ok(())

@@ -17,8 +17,19 @@
 //! is 416 classes: 7 words of bitmap, searched with a summary word and two
 //! `trailing_zeros`.
 
-/// Sizes below this have one class per 8 bytes.
+/// The class granule: below [`EXACT_LIMIT`] there is one class per this many bytes,
+/// the smallest step between block sizes (every block size is a multiple of 8, the
+/// smallest alignment).
+pub const GRANULE: usize = 8;
+
+/// Sizes below this have one class per [`GRANULE`] bytes.
 pub const EXACT_LIMIT: usize = 256;
+
+/// log2 of [`EXACT_LIMIT`]: the first power of two that is cut into slices.
+const EXACT_LIMIT_LOG2: usize = EXACT_LIMIT.trailing_zeros() as usize;
+
+/// The classes below [`EXACT_LIMIT`], one per granule (class `c` holds size `8c`).
+const EXACT_CLASSES: usize = EXACT_LIMIT / GRANULE;
 
 /// log2 of the slices per power of two above [`EXACT_LIMIT`].
 const SUBCLASS_BITS: u32 = 4;
@@ -26,29 +37,41 @@ const SUBCLASS_BITS: u32 = 4;
 /// Slices per power of two above [`EXACT_LIMIT`].
 pub const SUBCLASSES: usize = 1 << SUBCLASS_BITS;
 
-/// Classes in all: the exact ones, then 16 for each power of two from 2^8 to 2^31.
-pub const CLASSES: usize = EXACT_LIMIT / 8 + (32 - 8) * SUBCLASSES;
+/// Bits of a block size: a header is 32 bits, so every size is below `2^32`, and the
+/// last power of two cut into slices is `[2^31, 2^32)`.
+const SIZE_BITS: usize = u32::BITS as usize;
 
-const WORDS: usize = CLASSES.div_ceil(64);
+/// Classes in all: the exact ones, then [`SUBCLASSES`] for each power of two from
+/// `2^8` to `2^31` (416).
+pub const CLASSES: usize = EXACT_CLASSES + (SIZE_BITS - EXACT_LIMIT_LOG2) * SUBCLASSES;
+
+/// Bits in a bitmap word.
+const WORD_BITS: usize = u64::BITS as usize;
+
+/// Words of the bitmap: one bit per class.
+const WORDS: usize = CLASSES.div_ceil(WORD_BITS);
+
+// The summary word has a bit per bitmap word.
+const _: () = assert!(WORDS <= WORD_BITS);
 
 /// The class of a block of `size` bytes (a multiple of 8, below 2^32).
 pub fn class_of(size: usize) -> usize {
     if size < EXACT_LIMIT {
-        size / 8
+        size / GRANULE
     } else {
         let log2 = usize::BITS - 1 - size.leading_zeros();
         let slice = (size >> (log2 - SUBCLASS_BITS)) & (SUBCLASSES - 1);
-        EXACT_LIMIT / 8 + (log2 as usize - 8) * SUBCLASSES + slice
+        EXACT_CLASSES + (log2 as usize - EXACT_LIMIT_LOG2) * SUBCLASSES + slice
     }
 }
 
 /// The smallest size in class `class`.
 pub fn class_floor(class: usize) -> usize {
-    if class < EXACT_LIMIT / 8 {
-        class * 8
+    if class < EXACT_CLASSES {
+        class * GRANULE
     } else {
-        let above = class - EXACT_LIMIT / 8;
-        let log2 = above / SUBCLASSES + 8;
+        let above = class - EXACT_CLASSES;
+        let log2 = above / SUBCLASSES + EXACT_LIMIT_LOG2;
         (1 << log2) + (above % SUBCLASSES) * (1 << (log2 - SUBCLASS_BITS as usize))
     }
 }
@@ -66,22 +89,22 @@ pub struct ClassBitmap {
 impl ClassBitmap {
     /// Marks `class` non-empty.
     pub fn set(&mut self, class: usize) {
-        self.words[class / 64] |= 1 << (class % 64);
-        self.summary |= 1 << (class / 64);
+        self.words[class / WORD_BITS] |= 1 << (class % WORD_BITS);
+        self.summary |= 1 << (class / WORD_BITS);
     }
 
     /// Marks `class` empty.
     pub fn clear(&mut self, class: usize) {
-        let word = &mut self.words[class / 64];
-        *word &= !(1 << (class % 64));
+        let word = &mut self.words[class / WORD_BITS];
+        *word &= !(1 << (class % WORD_BITS));
         if *word == 0 {
-            self.summary &= !(1 << (class / 64));
+            self.summary &= !(1 << (class / WORD_BITS));
         }
     }
 
     /// True when `class` is marked non-empty.
     pub fn contains(&self, class: usize) -> bool {
-        self.words[class / 64] & (1 << (class % 64)) != 0
+        self.words[class / WORD_BITS] & (1 << (class % WORD_BITS)) != 0
     }
 
     /// The first non-empty class at or above `class`.
@@ -89,15 +112,15 @@ impl ClassBitmap {
         if class >= CLASSES {
             return None;
         }
-        let (word, bit) = (class / 64, class % 64);
+        let (word, bit) = (class / WORD_BITS, class % WORD_BITS);
         let here = self.words[word] & (u64::MAX << bit);
         if here != 0 {
-            return Some(word * 64 + here.trailing_zeros() as usize);
+            return Some(word * WORD_BITS + here.trailing_zeros() as usize);
         }
         let later = self.summary & (u64::MAX.checked_shl(word as u32 + 1).unwrap_or(0));
         (later != 0).then(|| {
             let word = later.trailing_zeros() as usize;
-            word * 64 + self.words[word].trailing_zeros() as usize
+            word * WORD_BITS + self.words[word].trailing_zeros() as usize
         })
     }
 }
@@ -124,13 +147,14 @@ mod tests {
         assert_eq!(class_of(272), 33);
         assert_eq!(class_of(MAX_SIZE), CLASSES - 1);
         assert_eq!(class_floor(32), 256);
+        assert_eq!((CLASSES, WORDS), (416, 7), "the numbers the docs and describe() quote");
     }
 
     const MAX_SIZE: usize = u32::MAX as usize & !7;
 
     #[test]
     fn slices_bound_the_waste_to_a_sixteenth() {
-        for c in EXACT_LIMIT / 8..CLASSES - 1 {
+        for c in EXACT_CLASSES..CLASSES - 1 {
             let (lo, hi) = (class_floor(c), class_floor(c + 1));
             assert!((hi - lo) * SUBCLASSES <= lo, "class {c}: [{lo}, {hi})");
         }

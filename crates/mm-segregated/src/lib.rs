@@ -1,8 +1,12 @@
 //! # mm-segregated: segregated fits
 //!
 //! The strategy we race against the best allocators there are. Free blocks sit on one
-//! of 416 lists by size class, a bitmap says which lists are non-empty, and every
-//! block pays only a 4-byte header while allocated.
+//! of [`CLASSES`] (416) lists by size class, a bitmap says which lists
+//! are non-empty, and every block pays only a 4-byte header while allocated.
+//!
+//! Build it with [`Segregated::new`]`(heap, config)`, where `config` is a
+//! [`SegregatedConfig`] or just an [`Align`], as every strategy crate of the workspace
+//! is built; then call [`Allocator::init`].
 //!
 //! ## Heap layout
 //!
@@ -14,7 +18,7 @@
 //! ```
 //!
 //! * **Headers** are 4 bytes: the size and two flags, `ALLOCATED` and `PREV_ALLOCATED`
-//!   (see [`block`](crate::block)). Allocated blocks have **no footer**; only free blocks
+//!   (see `src/block.rs`). Allocated blocks have **no footer**; only free blocks
 //!   do, because only a free left neighbour is ever merged with.
 //! * The **minimum block** is 16 bytes (header, two 32-bit links, footer), rounded up
 //!   to the alignment: a 12-byte request costs 16 bytes.
@@ -23,19 +27,21 @@
 //!
 //! ## Finding a fit
 //!
-//! [`classes`](crate::classes) maps a block size to a class: one class per 8 bytes up to
+//! [`classes`] maps a block size to a class: one class per 8 bytes up to
 //! 256, then 16 slices per power of two. `malloc(n)` looks for a block of
-//! `asize = round_up(n + 4, align)` bytes:
+//! `asize = round_up(n + 4, align)` bytes (`find_fit`):
 //!
-//! 1. in `asize`'s own class, the best fit among the first few blocks of its list (a
-//!    class below 256 bytes holds only blocks of exactly its size, so the head is a
-//!    perfect fit);
+//! 1. in `asize`'s own class, the best fit among the first `FIT_SCAN` (8) blocks of its
+//!    list (a class below 256 bytes holds only blocks of exactly its size, so the head
+//!    is a perfect fit);
 //! 2. otherwise in the first non-empty larger class, found with two bit scans; any
 //!    block there fits, and the first is taken;
-//! 3. otherwise the heap grows by what is missing: if the last block is free, by
-//!    `asize` minus its size, and the two merge, so the break tracks the live payload.
+//! 3. otherwise the heap grows by what is missing (`extend_heap`): if the last block is
+//!    free, by `asize` minus its size, and the two merge, so the break tracks the live
+//!    payload.
 //!
-//! A fit larger than needed is split when the remainder can be a block of its own.
+//! A fit larger than needed is split when the remainder can be a block of its own
+//! (`place`).
 //!
 //! The free block at the end of the heap, the **top**, is kept off the lists and used
 //! only when no listed block fits (the "wilderness preservation" rule of dlmalloc): it
@@ -54,25 +60,27 @@
 //! For that to work there must be a free region to carve from, so a *small* request
 //! that has to grow the heap grows it by a chunk (1/64 of the heap, at least the
 //! request) rather than by exactly its size; large requests still grow it exactly. The
-//! unused part of the last chunk is the price, at most about 1.6% of the heap. The rule
-//! looks at no particular size: the average adapts to the program.
+//! unused part of the last chunk is the price, at most 1/`SMALL_CHUNK_DIVISOR`
+//! (1/64) of the heap. The rule looks at no particular size: the average adapts to the program.
 //!
 //! ## Freeing
 //!
-//! `free` merges at once with a free right neighbour (its header says so) and a free
-//! left neighbour (our `PREV_ALLOCATED` bit says so; its footer gives its size), then
-//! pushes the result on its class's list. No two free blocks ever touch.
+//! `free` merges at once (`coalesce`) with a free right neighbour (its header says so)
+//! and a free left neighbour (our `PREV_ALLOCATED` bit says so; its footer gives its
+//! size), then pushes the result on its class's list. No two free blocks ever touch.
 //!
 //! ## realloc
 //!
-//! In place whenever possible, in this order: shrink by splitting off the tail (only
-//! when the block shrinks below half its size: smaller shrinks keep the block whole,
-//! since what shrinks a little often grows back); grow
-//! into a free right neighbour; grow into a free left neighbour (and right) by sliding
-//! the payload down. Then, before growing the heap, move into a listed free block that
-//! fits: extending the last block while free memory elsewhere lies unused would raise
-//! the break for nothing. Only then grow the last block of the heap by extending the
-//! heap by just the missing amount, or else allocate at the end, copy and free.
+//! In place whenever possible, in this order (`src/realloc.rs`): shrink by splitting off
+//! the tail (`shrink_in_place`, only when the block shrinks below half its size: smaller
+//! shrinks keep the block whole, since what shrinks a little often grows back); grow
+//! into a free right neighbour (`grow_in_place`); grow into a free left neighbour (and
+//! right) by sliding the payload down (`grow_into_left`). Then, before growing the
+//! heap, move into a listed free block that fits (`move_into_fit`): extending the last
+//! block while free memory elsewhere lies unused would raise the break for nothing.
+//! Only then grow the last block of the heap by extending the heap by just the missing
+//! amount (`grow_at_heap_end`), or else allocate at the end, copy and free
+//! (`move_block`).
 //!
 //! ## Trade-offs
 //!
@@ -82,11 +90,49 @@
 //!   utilization that address-ordered lists would give.
 //! * Immediate coalescing keeps the heap compact (good for utilization) at the cost of
 //!   some split/merge churn when the same size is freed and allocated again and again.
+//!
+//! What these choices measure on the bundled traces, against the other strategies and
+//! the peers, is in `docs/segregated.md`.
+//!
+//! ## Invariants
+//!
+//! What [`Allocator::check_heap`] verifies, in this order. A broken rule that other
+//! strategies share is reported as mm-core's [`Invariant`](mm_core::Invariant) variant
+//! named here; a rule of segregated fits' own as a [`SegregatedRule`] whose
+//! [`number`](mm_core::allocator::Rule::number) is the rule's number below.
+//!
+//! 1. The blocks tile the heap from the first header to the epilogue: every size is a
+//!    multiple of the alignment (`SizeNotAligned`), at least the minimum block
+//!    (`TooSmall`) and ends at or before the epilogue (`PastHeapEnd`), and every payload
+//!    is aligned (`PayloadMisaligned`).
+//! 2. A header holds no flag bits but `ALLOCATED` and `PREV_ALLOCATED`
+//!    ([`SegregatedRule::UnknownFlags`]).
+//! 3. A header's `PREV_ALLOCATED` bit says whether the block to its left is allocated
+//!    ([`SegregatedRule::PrevAllocated`]).
+//! 4. A free block's footer repeats its size (`HeaderFooterMismatch`).
+//! 5. No two free blocks touch, unless together they would exceed the largest block a
+//!    header holds (`Uncoalesced`).
+//! 6. The epilogue, a size-0 allocated header at `brk - 4`, ends the heap, and its
+//!    `PREV_ALLOCATED` bit says whether the last block is allocated (`BadEpilogue`).
+//! 7. A class's bitmap bit is set exactly when its list is non-empty
+//!    ([`SegregatedRule::Bitmap`]).
+//! 8. Every list link names a block inside the heap, with an aligned payload
+//!    ([`SegregatedRule::LinkOutsideHeap`]).
+//! 9. Every listed block is free ([`SegregatedRule::AllocatedOnList`]).
+//! 10. Every listed block is in the class of its size ([`SegregatedRule::WrongClass`]).
+//! 11. A listed block's prev link names the block before it on its list, or none at the
+//!     head ([`SegregatedRule::PrevLink`]).
+//! 12. The lists hold exactly the heap's free blocks, the top excepted
+//!     ([`SegregatedRule::ListedCount`]).
+//!
+//! `check_heap` before `init` returns `Ok(())`: the heap has nothing in it to check (the
+//! workspace's one rule for every strategy).
 
 mod block;
 mod check;
 pub mod classes;
 mod freelist;
+mod realloc;
 mod spans;
 #[cfg(test)]
 mod tests;
@@ -97,14 +143,22 @@ use mm_core::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError,
 
 use crate::block::{Block, HEADER, MAX_BLOCK, MAX_HEAP, MIN_FREE, allocated, in_heap};
 pub use crate::block::{Header, HeaderFlags};
-use crate::classes::class_of;
+pub use crate::check::SegregatedRule;
+use crate::classes::{CLASSES, class_of};
 use crate::freelist::{FreeLists, check_free_tags};
 
-/// How to build a [`Segregated`] allocator.
+/// How to build a [`Segregated`] allocator. [`Segregated::new`] also takes a bare
+/// [`Align`], which converts into the default configuration with that alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SegregatedConfig {
     /// The alignment of every payload (default 8).
     pub align: Align,
+}
+
+impl From<Align> for SegregatedConfig {
+    fn from(align: Align) -> Self {
+        SegregatedConfig { align }
+    }
 }
 
 /// How many blocks of a request's own class are examined for the best fit.
@@ -113,8 +167,20 @@ const FIT_SCAN: usize = 8;
 /// A small request that must grow the heap grows it by at least the heap's size over
 /// this: the room small and large blocks then fill from opposite ends. Larger chunks
 /// separate the two better; the unused part of the last chunk counts against
-/// utilization, so a 1/64 chunk costs at most about 1.6% at the peak.
+/// utilization, so a 1/64 chunk costs at most 1/64 of the heap at the peak.
 const SMALL_CHUNK_DIVISOR: usize = 64;
+
+/// The running average of log2 request sizes moves 1/`AVERAGE_STEPS` of the way
+/// towards each new request: it follows a change of the program's sizes within a few
+/// dozen requests, and one odd request moves it little.
+const AVERAGE_STEPS: usize = 8;
+
+/// Fraction bits of [`log2_fixed`]: log2 in 1/256ths.
+const LOG2_FRACTION_BITS: u32 = 8;
+
+/// A shrinking `realloc` splits off the tail only when the new size is below the
+/// block's size over this (below half): what shrinks a little often grows back.
+const SHRINK_SPLIT_DIVISOR: usize = 2;
 
 /// The segregated-fits allocator. Build it with [`Segregated::new`], then call
 /// [`Allocator::init`].
@@ -137,8 +203,10 @@ pub struct Segregated {
 }
 
 impl Segregated {
-    /// An allocator that will live in `heap`. Nothing is written until `init`.
-    pub fn new(heap: MemLib, config: SegregatedConfig) -> Segregated {
+    /// An allocator that will live in `heap`, configured by a [`SegregatedConfig`] or an
+    /// [`Align`]. Nothing is written until `init`.
+    pub fn new(heap: MemLib, config: impl Into<SegregatedConfig>) -> Segregated {
+        let config = config.into();
         let min_block = config.align.round_up(MIN_FREE).expect("alignments are at most a page");
         Segregated {
             heap,
@@ -216,6 +284,8 @@ impl Segregated {
             && size <= self.epilogue().offset().saturating_sub(block.offset())
     }
 
+    // ---- malloc: find_fit, place, or extend_heap ------------------------------------
+
     /// A free block of at least `asize` bytes, taken off its list, with its size.
     #[inline]
     fn find_fit(&mut self, asize: usize) -> Option<(Block, usize)> {
@@ -277,9 +347,20 @@ impl Segregated {
         }
     }
 
+    /// No free block holds `asize` bytes: grows the heap for it, by a chunk when the
+    /// request is small (see [`Segregated::growth_for`]) and by what it needs when the
+    /// heap cannot give the chunk. Returns the free region that now ends the heap, off
+    /// the lists, with its size.
+    #[cold]
+    #[inline(never)]
+    fn extend_heap(&mut self, asize: usize) -> Option<(Block, usize)> {
+        // A chunk is a preference: when the heap cannot give it, take what is needed.
+        self.extend_heap_by(self.growth_for(asize)).or_else(|| self.extend_heap_by(asize))
+    }
+
     /// Grows the heap so that a free region of at least `want` bytes ends it, merging
     /// with a free last block; returns that region, off the free lists, with its size.
-    fn grow(&mut self, want: usize) -> Option<(Block, usize)> {
+    fn extend_heap_by(&mut self, want: usize) -> Option<(Block, usize)> {
         let epilogue = self.epilogue();
         let (start, have) = if epilogue.header(&self.heap).prev_allocated() {
             (epilogue, 0)
@@ -345,11 +426,14 @@ impl Segregated {
         epilogue.set_header(&mut self.heap, Header::new(0, flags));
     }
 
+    // ---- free: coalesce -------------------------------------------------------------
+
     /// Frees `block` of `size` bytes, merging it with free neighbours, as long as the
-    /// merged block stays within [`MAX_BLOCK`]: past it, the pieces stay separate free
-    /// blocks (only blocks of gigabytes ever meet that limit).
+    /// merged block stays within [`MAX_BLOCK`] (past it, the pieces stay separate free
+    /// blocks: only blocks of gigabytes ever meet that limit), and lists the result
+    /// unless it is the top.
     #[inline]
-    fn release(&mut self, block: Block, size: usize) {
+    fn coalesce(&mut self, block: Block, size: usize) {
         let header = block.header(&self.heap);
         let (mut start, mut total) = (block, size);
         let mut prev_allocated = header.prev_allocated();
@@ -380,15 +464,17 @@ impl Segregated {
         self.put_free(start, total);
     }
 
+    // ---- the running average of request sizes ---------------------------------------
+
     /// Learns from a request of `asize` bytes: the running average of log2(size) moves
-    /// 1/8 of the way towards it. A geometric average, so that a few huge requests do
-    /// not make every ordinary one look small.
+    /// 1/[`AVERAGE_STEPS`] of the way towards it. A geometric average, so that a few
+    /// huge requests do not make every ordinary one look small.
     fn observe(&mut self, asize: usize) {
         let log = log2_fixed(asize);
         self.average_log_request = if self.average_log_request == 0 {
             log // the first request starts the average
         } else {
-            self.average_log_request - self.average_log_request / 8 + log / 8
+            self.average_log_request - self.average_log_request / AVERAGE_STEPS + log / AVERAGE_STEPS
         };
     }
 
@@ -396,120 +482,29 @@ impl Segregated {
     fn is_small(&self, asize: usize) -> bool {
         log2_fixed(asize) < self.average_log_request
     }
-
-    /// Shrinks the allocated `block` of `size` bytes to `asize`, freeing the tail if it
-    /// can stand alone.
-    fn shrink(&mut self, block: Block, size: usize, asize: usize) {
-        if size - asize < self.min_block {
-            return;
-        }
-        let header = block.header(&self.heap);
-        block.set_header(&mut self.heap, Header::new(asize, allocated(header.prev_allocated())));
-        let tail = block.plus(asize);
-        tail.set_header(&mut self.heap, Header::new(size - asize, allocated(true)));
-        self.release(tail, size - asize);
-    }
-
-    /// Tries to resize the allocated `block` of `size` bytes to `asize` without moving
-    /// its payload and without growing the heap; true on success.
-    fn resize_in_place(&mut self, block: Block, size: usize, asize: usize) -> bool {
-        if asize <= size {
-            // A block that keeps at least half its size stays whole: what shrinks a
-            // little often grows back, and a freed tail would be nibbled by the next
-            // small requests, forcing that regrowth to move the block.
-            if asize < size / 2 {
-                self.shrink(block, size, asize);
-            }
-            return true;
-        }
-        let next = block.plus(size);
-        let next_header = next.header(&self.heap);
-        if next_header.is_allocated()
-            || size + next_header.size() < asize
-            || size + next_header.size() > MAX_BLOCK
-        {
-            return false;
-        }
-        let grown = size + next_header.size();
-        self.take_free(next, next_header.size());
-        let header = block.header(&self.heap);
-        block.set_header(&mut self.heap, Header::new(grown, allocated(header.prev_allocated())));
-        block.tell_next(&mut self.heap, grown, true);
-        self.shrink(block, grown, asize);
-        true
-    }
-
-    /// Tries to grow the last block of the heap (`block`, of `size` bytes, possibly
-    /// followed by a free last block) to `asize` by extending the heap by only the
-    /// missing amount; true on success.
-    fn resize_at_heap_end(&mut self, block: Block, size: usize, asize: usize) -> bool {
-        let next = block.plus(size);
-        let next_header = next.header(&self.heap);
-        let next_free = if next_header.is_allocated() { 0 } else { next_header.size() };
-        if next.plus(next_free) != self.epilogue() || size + next_free >= asize {
-            return false;
-        }
-        if next_free > 0 {
-            check_free_tags(&self.heap, next, next_free).unwrap_or_else(|c| c.panic());
-        }
-        let missing = asize - size - next_free;
-        if self.heap.heap_size().checked_add(missing).is_none_or(|end| end > MAX_HEAP)
-            || self.heap.extend(missing).is_err()
-        {
-            return false;
-        }
-        let header = block.header(&self.heap);
-        block.set_header(&mut self.heap, Header::new(asize, allocated(header.prev_allocated())));
-        self.write_epilogue(true);
-        true
-    }
-
-    /// Tries to grow the allocated `block` of `size` bytes to `asize` by merging with a
-    /// free left neighbour (and a free right one), sliding the payload down. Returns the
-    /// new block.
-    fn resize_into_left(&mut self, block: Block, size: usize, asize: usize) -> Option<Block> {
-        let header = block.header(&self.heap);
-        if header.prev_allocated() {
-            return None;
-        }
-        let (prev, prev_size) = block.prev_free(&self.heap).unwrap_or_else(|c| c.panic());
-        let next = block.plus(size);
-        let next_header = next.header(&self.heap);
-        let next_free = if next_header.is_allocated() { 0 } else { next_header.size() };
-        let total = prev_size + size + next_free;
-        if total < asize || total > MAX_BLOCK {
-            return None;
-        }
-        self.lists.remove(&mut self.heap, prev, prev_size);
-        if next_free > 0 {
-            self.take_free(next, next_free);
-        }
-        let prev_allocated = prev.header(&self.heap).prev_allocated();
-        // The old header ends up inside the moved block: mark it free first, so that a
-        // later `free` of the old pointer is seen as the double free it is (unless the
-        // payload slid over it).
-        block.set_header(&mut self.heap, Header::new(size, HeaderFlags::empty()));
-        self.heap.copy_within(block.payload(), prev.payload(), size - HEADER);
-        prev.set_header(&mut self.heap, Header::new(total, allocated(prev_allocated)));
-        prev.tell_next(&mut self.heap, total, true);
-        self.shrink(prev, total, asize);
-        Some(prev)
-    }
 }
 
-/// log2(n) in fixed point, in 1/256ths (the fraction is the 8 bits after the leading
-/// one: a piecewise-linear log, which is all an average of sizes needs).
+/// log2(n) in fixed point, in 1/256ths ([`LOG2_FRACTION_BITS`]): the fraction is the 8
+/// bits after the leading one, a piecewise-linear log, which is all an average of sizes
+/// needs.
 fn log2_fixed(n: usize) -> usize {
+    const FRACTION_MASK: usize = (1 << LOG2_FRACTION_BITS) - 1;
     let n = n.max(1);
-    let int = (usize::BITS - 1 - n.leading_zeros()) as usize;
-    let frac = if int >= 8 { (n >> (int - 8)) & 0xff } else { (n << (8 - int)) & 0xff };
-    int * 256 + frac
+    let int = usize::BITS - 1 - n.leading_zeros();
+    let frac = if int >= LOG2_FRACTION_BITS {
+        (n >> (int - LOG2_FRACTION_BITS)) & FRACTION_MASK
+    } else {
+        (n << (LOG2_FRACTION_BITS - int)) & FRACTION_MASK
+    };
+    ((int as usize) << LOG2_FRACTION_BITS) + frac
 }
 
 impl Allocator for Segregated {
     fn describe(&self) -> String {
-        "segregated fits: 416 size classes with a bitmap, best of 8 in class, 4-byte headers, no footers when allocated"
-            .to_owned()
+        format!(
+            "segregated fits: {CLASSES} size classes with a bitmap, best of {FIT_SCAN} in class, \
+             {HEADER}-byte headers, no footers when allocated"
+        )
     }
 
     fn heap(&self) -> &MemLib {
@@ -545,8 +540,7 @@ impl Allocator for Segregated {
         let asize = self.adjusted(size)?;
         let (block, found) = match self.find_fit(asize) {
             Some(fit) => fit,
-            // A chunk is a preference: when the heap cannot give it, take what is needed.
-            None => self.grow(self.growth_for(asize)).or_else(|| self.grow(asize))?,
+            None => self.extend_heap(asize)?,
         };
         let block = self.place(block, found, asize);
         self.observe(asize);
@@ -555,7 +549,7 @@ impl Allocator for Segregated {
 
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
         if let Some((block, size)) = self.live_block(ptr) {
-            self.release(block, size);
+            self.coalesce(block, size);
         }
     }
 
@@ -565,31 +559,13 @@ impl Allocator for Segregated {
         self.block_of(ptr).map_or(0, |block| block.header(&self.heap).size().saturating_sub(HEADER))
     }
 
+    /// The paths of `src/realloc.rs`, in the order of the crate docs.
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
-        let (block, current) = self.live_block(ptr)?;
-        let asize = self.adjusted(size)?;
-        self.observe(asize);
-        if self.resize_in_place(block, current, asize) {
-            return Some(ptr);
-        }
-        if let Some(moved) = self.resize_into_left(block, current, asize) {
-            return Some(self.payload_ptr(moved));
-        }
-        // Growing the last block with the heap would leave free memory elsewhere
-        // unused: move into a free block that fits, if there is one.
-        if let Some((fit, fit_size)) = self.find_fit(asize) {
-            let new = self.place(fit, fit_size, asize);
-            self.heap.copy_within(block.payload(), new.payload(), current - HEADER);
-            self.release(block, current);
-            return Some(self.payload_ptr(new));
-        }
-        if self.resize_at_heap_end(block, current, asize) {
-            return Some(ptr);
-        }
-        // SAFETY: the caller guarantees `ptr` is live; nothing above changed it.
-        unsafe { mm_core::resize_by_moving(self, ptr, size) }
+        // SAFETY: forwarded with the caller's guarantee that `ptr` is live.
+        unsafe { self.resize_block(ptr, size) }
     }
 
+    /// `Ok(())` before `init` (see the crate docs' list of invariants).
     fn check_heap(&self) -> Result<(), HeapCheckError> {
         if !self.ready {
             return Ok(());

@@ -2,10 +2,11 @@
 
 use std::ptr::NonNull;
 
-use mm_core::{Align, Allocator, Invariant, MemLib};
+use mm_core::allocator::Rule;
+use mm_core::{Align, Allocator, HeapCheckError, Invariant, MemLib};
 
-use crate::block::{Block, HEADER, MAX_BLOCK, MAX_HEAP};
-use crate::{Segregated, SegregatedConfig};
+use crate::block::{Block, HEADER, MAX_BLOCK, MAX_HEAP, encode};
+use crate::{Header, HeaderFlags, Segregated, SegregatedConfig, SegregatedRule};
 
 fn new(align: usize) -> Segregated {
     let mut a = Segregated::new(
@@ -172,61 +173,104 @@ fn payloads_honour_large_alignments() {
     }
 }
 
-/// Breaks one thing through the heap memory and expects the checker to name it.
-fn corrupted(break_it: impl Fn(&mut Segregated, Block, Block), expect: impl Fn(&Invariant) -> bool) {
+/// Breaks one thing through the heap memory of a heap holding an allocated block, a
+/// free one and a guard (`[4, 52)` allocated, `[52, 100)` free, `[100, 148)` allocated),
+/// and returns what the checker says.
+fn corrupted(break_it: impl Fn(&mut Segregated, Block, Block)) -> HeapCheckError {
     let mut a = new(8);
     let p = malloc(&mut a, 40);
     let q = malloc(&mut a, 40);
     let _guard = malloc(&mut a, 40);
     free(&mut a, q);
     let (used, free_block) = (Block::from_payload(offset(&a, p)), Block::from_payload(offset(&a, q)));
+    assert_eq!((used.offset(), free_block.offset()), (4, 52));
     break_it(&mut a, used, free_block);
-    let err = a.check_heap().expect_err("the checker must notice");
-    assert!(expect(&err.invariant), "unexpected: {err}");
+    a.check_heap().expect_err("the checker must notice")
+}
+
+/// The rule of segregated fits' own that `err` reports, if any.
+fn rule(err: &HeapCheckError) -> Option<SegregatedRule> {
+    err.invariant.rule::<SegregatedRule>().copied()
 }
 
 #[test]
-fn the_checker_catches_broken_sizes_flags_footers_and_links() {
-    corrupted(
-        |a, used, _| a.heap_mut().write::<u32>(used.offset(), 48 | 7),
-        |i| matches!(i, Invariant::Flags(_)),
+fn the_checker_catches_broken_sizes_flags_footers_and_the_epilogue() {
+    let err = corrupted(|a, used, _| a.heap_mut().write::<u32>(used.offset(), 48 | 7));
+    assert_eq!(rule(&err), Some(SegregatedRule::UnknownFlags { header: Header::from_word(48 | 7) }));
+    assert_eq!((err.offset, err.invariant.rule::<SegregatedRule>().map(Rule::number)), (4, Some(2)));
+    let err = corrupted(|a, used, _| a.heap_mut().write::<u32>(used.offset(), 8 | 3));
+    assert_eq!(err.invariant, Invariant::TooSmall { size: 8, min: 16 });
+    let err = corrupted(|a, used, _| a.heap_mut().write::<u32>(used.offset(), 1 << 20 | 3));
+    assert_eq!(err.invariant, Invariant::PastHeapEnd { size: 1 << 20 });
+    // The first block's left is the padding, which counts as allocated.
+    let err = corrupted(|a, used, _| a.heap_mut().write::<u32>(used.offset(), 48 | 1));
+    assert_eq!(
+        rule(&err),
+        Some(SegregatedRule::PrevAllocated { header: Header::from_word(48 | 1), left_allocated: true })
     );
-    corrupted(
-        |a, used, _| a.heap_mut().write::<u32>(used.offset(), 8 | 3),
-        |i| matches!(i, Invariant::TooSmall { .. }),
+    assert_eq!(
+        err.to_string(),
+        "heap check: block at heap offset 0x4: rule 3: PREV_ALLOCATED is false but the block to the left is allocated"
     );
-    corrupted(
-        |a, used, _| a.heap_mut().write::<u32>(used.offset(), 1 << 20 | 3),
-        |i| matches!(i, Invariant::PastHeapEnd { .. }),
+    let err = corrupted(|a, _, free| a.heap_mut().write::<u32>(free.offset() + 48 - HEADER, 40));
+    assert_eq!((err.offset, err.invariant), (52, Invariant::HeaderFooterMismatch { header: 48, footer: 40 }));
+    // An allocated block marked free: its "footer" is the last word of a payload never
+    // written (the heap's fresh memory is zero).
+    let err =
+        corrupted(|a, used, _| used.set_header(&mut a.heap, Header::new(48, HeaderFlags::PREV_ALLOCATED)));
+    assert_eq!((err.offset, err.invariant), (4, Invariant::HeaderFooterMismatch { header: 48, footer: 0 }));
+    let err = corrupted(|a, _, _| {
+        let end = a.epilogue();
+        a.heap_mut().write::<u32>(end.offset(), 0);
+    });
+    assert_eq!(err.invariant, Invariant::BadEpilogue);
+}
+
+#[test]
+fn the_checker_holds_the_lists_and_the_bitmap_to_the_heap() {
+    // The free block [52, 100) is the only listed one, in class 6 (48 bytes).
+    assert_eq!(crate::classes::class_of(48), 6);
+    let err = corrupted(|a, _, free| free.set_prev_link(a.heap_mut(), Some(free)));
+    assert_eq!(
+        (err.offset, rule(&err)),
+        (52, Some(SegregatedRule::PrevLink { found: Some(52), expected: None }))
     );
-    corrupted(
-        |a, used, _| a.heap_mut().write::<u32>(used.offset(), 48 | 1),
-        |i| matches!(i, Invariant::Flags(_)),
+    let err = corrupted(|a, _, free| free.set_next_link(a.heap_mut(), Some(free)));
+    assert_eq!(rule(&err), Some(SegregatedRule::ListedCount { free_blocks: 1, listed: 2 }));
+    assert!(err.to_string().ends_with("(a cycle or a stale block)"), "{err}");
+    let err = corrupted(|a, _, _| a.lists.bitmap.set(7));
+    assert_eq!((err.offset, rule(&err)), (0, Some(SegregatedRule::Bitmap { class: 7, bit: true })));
+    let err = corrupted(|a, _, _| a.lists.bitmap.clear(6));
+    assert_eq!(rule(&err), Some(SegregatedRule::Bitmap { class: 6, bit: false }));
+    let err = corrupted(|a, _, _| a.lists.heads[6] = encode(Some(Block::at(a.heap().heap_size() + 64))));
+    assert_eq!(rule(&err), Some(SegregatedRule::LinkOutsideHeap { class: 6 }));
+    let err = corrupted(|a, used, _| a.lists.heads[6] = encode(Some(used)));
+    assert_eq!((err.offset, rule(&err)), (4, Some(SegregatedRule::AllocatedOnList { class: 6 })));
+    let err = corrupted(|a, _, _| {
+        a.lists.heads.swap(6, 7);
+        a.lists.bitmap.clear(6);
+        a.lists.bitmap.set(7);
+    });
+    assert_eq!((err.offset, rule(&err)), (52, Some(SegregatedRule::WrongClass { class: 7, size: 48 })));
+    let err = corrupted(|a, _, _| {
+        a.lists.heads[6] = 0;
+        a.lists.bitmap.clear(6);
+    });
+    assert_eq!(
+        (err.offset, rule(&err)),
+        (0, Some(SegregatedRule::ListedCount { free_blocks: 1, listed: 0 }))
     );
-    corrupted(
-        |a, _, free| a.heap_mut().write::<u32>(free.offset() + 48 - HEADER, 40),
-        |i| matches!(i, Invariant::HeaderFooterMismatch { header: 48, footer: 40 }),
+    assert_eq!(
+        err.to_string(),
+        "heap check: block at heap offset 0x0: rule 12: the heap has 1 free blocks but the lists hold 0"
     );
-    corrupted(
-        |a, _, free| free.set_prev_link(a.heap_mut(), Some(free)),
-        |i| matches!(i, Invariant::FreeList(_)),
-    );
-    corrupted(
-        |a, _, free| free.set_next_link(a.heap_mut(), Some(free)),
-        |i| matches!(i, Invariant::FreeList(_)),
-    );
-    corrupted(
-        |a, used, _| used.set_header(&mut a.heap, crate::Header::new(48, crate::HeaderFlags::PREV_ALLOCATED)),
-        |i| matches!(i, Invariant::HeaderFooterMismatch { .. } | Invariant::FreeList(_)),
-    );
-    corrupted(|a, _, _| a.lists.bitmap.set(7), |i| matches!(i, Invariant::FreeList(_)));
-    corrupted(
-        |a, _, _| {
-            let end = a.epilogue();
-            a.heap_mut().write::<u32>(end.offset(), 0);
-        },
-        |i| matches!(i, Invariant::BadEpilogue),
-    );
+}
+
+#[test]
+fn check_heap_before_init_passes_on_the_empty_heap() {
+    let a = Segregated::new(MemLib::new(1 << 20).unwrap(), Align::MIN);
+    assert_eq!(a.heap().heap_size(), 0);
+    assert_eq!(a.check_heap(), Ok(()));
 }
 
 // ---- limits: the largest block, the largest heap ---------------------------------------
@@ -423,4 +467,15 @@ fn a_write_into_a_freed_block_never_leads_outside_the_heap() {
             a.malloc(40);
         });
     }
+}
+
+#[test]
+fn describe_quotes_the_constants_as_the_docs_do() {
+    // docs/ and README quote this line: formatted from the constants, it must still read
+    // exactly so.
+    assert_eq!(
+        new(8).describe(),
+        "segregated fits: 416 size classes with a bitmap, best of 8 in class, 4-byte headers, no footers \
+         when allocated"
+    );
 }

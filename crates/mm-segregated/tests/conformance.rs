@@ -1,5 +1,6 @@
-//! The shared conformance suite.
+//! The shared conformance suite. `Segregated::new` takes the kit's `(heap, align)` as
+//! it is: an `Align` converts into a `SegregatedConfig`.
 
-use mm_segregated::{Segregated, SegregatedConfig};
+use mm_segregated::Segregated;
 
-mm_core::conformance_tests!(|heap, align| Segregated::new(heap, SegregatedConfig { align }));
+mm_core::conformance_tests!(Segregated::new);
