@@ -18,7 +18,7 @@ pub mod workload;
 
 pub use allocator::{
     Align, Allocator, ConfigError, Corruption, HeapCheckError, HeapSpan, HeapSpans, InitError, Invariant,
-    Misuse, SpanKind, check_span_tiling, payload_offset, resize_by_moving,
+    Misuse, Rule, SpanKind, StrategyRule, check_span_tiling, payload_offset, resize_by_moving,
 };
 pub use memlib::{DEFAULT_MAX_HEAP, HeapWord, MemError, MemLib, PAGE_SIZE, SbrkError};
 pub use trace::{Header, Op, Trace, TraceError, TraceErrorKind};
