@@ -36,7 +36,6 @@ pub mod fatal;
 mod global;
 pub mod lock;
 pub mod text;
-pub mod workload;
 
 pub use global::{DEFAULT_RESERVE, LockedAllocator};
 pub use mm_core::hardened::{Hardened, Misuse};

@@ -6,9 +6,13 @@
 
 use std::process::Command;
 
+// The example's workload, run here on the system allocator for the expected report.
+#[path = "../examples/workload/workload.rs"]
+mod workload;
+
 #[test]
 fn the_workload_example_runs_on_every_strategy() {
-    let expected = mm::workload::run();
+    let expected = workload::run();
     let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     for strategy in ["implicit", "explicit", "segregated", "buddy"] {
         let out = Command::new(env!("CARGO"))
