@@ -481,7 +481,7 @@ mod tests {
             assert_eq!(BlockTable::offset(key), offset);
         }
         assert_eq!(BlockTable::key(MAX_OFFSET), MAX_KEY);
-        assert!(MAX_OFFSET > (16 << 30) - 64, "just under 16 GiB: {MAX_OFFSET:#x}");
+        assert_eq!(MAX_OFFSET, (16 << 30) - 2 * KEY_GRANULE, "just under 16 GiB");
     }
 
     #[test]
