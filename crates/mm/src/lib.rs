@@ -123,11 +123,11 @@ mod select;
 pub use chosen::{STRATEGY, Strategy};
 
 /// The allocator this build uses: the chosen strategy, wrapped in
-/// [`Hardened`](mm_core::hardened::Hardened) when the `hardened` feature is on.
+/// [`Hardened`] when the `hardened` feature is on.
 #[cfg(not(feature = "hardened"))]
 pub type DefaultAllocator = Strategy;
 /// The allocator this build uses: the chosen strategy, wrapped in
-/// [`Hardened`](mm_core::hardened::Hardened) when the `hardened` feature is on.
+/// [`Hardened`] when the `hardened` feature is on.
 #[cfg(feature = "hardened")]
 pub type DefaultAllocator = mm_core::hardened::Hardened<Strategy>;
 
