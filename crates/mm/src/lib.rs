@@ -1,9 +1,9 @@
 //! # mm: an mmlab strategy, for real
 //!
-//! Pick one strategy with a cargo feature (`implicit`, `explicit`, `segregated`, or
-//! `buddy`; with none named, segregated fits); it is exported as [`DefaultAllocator`],
-//! built by [`default_allocator`]. [`LockedAllocator`] wraps any strategy as a Rust
-//! `#[global_allocator]`:
+//! Pick one strategy with a cargo feature named after it (the features are
+//! [`STRATEGIES`]; with none named, segregated fits); it is exported as
+//! [`DefaultAllocator`], built by [`default_allocator`]. [`LockedAllocator`] wraps any
+//! strategy as a Rust `#[global_allocator]`:
 //!
 //! ```no_run
 //! use mm::{DefaultAllocator, LockedAllocator};
