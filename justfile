@@ -33,7 +33,7 @@ bench *ARGS:
 # Run COMMAND with STRATEGY's libmm_preload.so as its malloc: just preload buddy python3 -c 'print(42)'
 [positional-arguments]
 preload STRATEGY +COMMAND:
-    valid=$(grep -oE '^[a-z-]+ = \["dep:facade", "facade/' crates/mm-preload/Cargo.toml | cut -d' ' -f1 | grep -vx 'default-strategy\|record' | tr '\n' ' '); \
+    valid=$(grep -oE '^[a-z-]+ = \["facade/' crates/mm-preload/Cargo.toml | cut -d' ' -f1 | grep -vx 'default-strategy\|record\|hardened' | tr '\n' ' '); \
     for feature in $(echo "$1" | tr ',' ' '); do \
         case " $valid hardened " in *" $feature "*) ;; *) echo "just preload: libmm_preload.so has no strategy '$feature'; choose one of: $valid(and add ',hardened' for the hardened build)" >&2; exit 2;; esac; \
     done

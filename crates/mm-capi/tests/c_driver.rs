@@ -19,16 +19,9 @@ fn profile_dir() -> PathBuf {
         if dir.ends_with("release") {
             cargo.arg("--release");
         }
-        // The strategy feature this test was built with, if one was named.
-        let chosen = [
-            ("implicit", cfg!(feature = "implicit")),
-            ("explicit", cfg!(feature = "explicit")),
-            ("segregated", cfg!(feature = "segregated")),
-            ("buddy", cfg!(feature = "buddy")),
-        ];
-        if let Some((strategy, _)) = chosen.into_iter().find(|&(_, on)| on) {
-            cargo.args(["--no-default-features", "--features", strategy]);
-        }
+        // The strategy this test was built with, hardened if it is.
+        let hardened = if facade::HARDENED { ",hardened" } else { "" };
+        cargo.args(["--no-default-features", "--features"]).arg(format!("{}{hardened}", facade::STRATEGY));
         let status = cargo.status().expect("cargo runs");
         assert!(status.success(), "cargo build -p mm-capi");
     });
@@ -77,8 +70,8 @@ fn a_classic_c_driver_links_and_runs_against_the_shared_library() {
     assert!(stdout.ends_with("ok\n"), "{stdout}");
 }
 
-/// The strategies, for the builds below.
-const STRATEGIES: [&str; 4] = ["implicit", "explicit", "segregated", "buddy"];
+/// The strategies, for the builds below: the `mm` crate's, which this crate forwards.
+const STRATEGIES: &[&str] = facade::STRATEGIES;
 
 /// `tests/c/misuse.c` linked against a `libmm.a` built with `features` (a strategy, and
 /// maybe `hardened`), in a target directory of their own; built once per test run.
@@ -147,7 +140,7 @@ fn misuse_aborts(features: &str, arg: &str, message: &str) -> String {
 /// `mmap`ed page) is an invalid pointer like any other it never returned.
 #[test]
 fn a_hardened_library_aborts_on_misuse_with_a_message() {
-    for strategy in STRATEGIES {
+    for &strategy in STRATEGIES {
         let features = format!("{strategy},hardened");
         let fine = Command::new(misuse_program(&features)).output().expect("it runs");
         assert!(
@@ -171,7 +164,7 @@ fn a_hardened_library_aborts_on_misuse_with_a_message() {
 /// unwind into C, and the library reports a corrupted heap with the panic's message.
 #[test]
 fn a_strategy_that_panics_on_a_corrupted_heap_is_reported_as_heap_corruption() {
-    for strategy in STRATEGIES {
+    for &strategy in STRATEGIES {
         for features in [strategy.to_owned(), format!("{strategy},hardened")] {
             misuse_aborts(&features, "c", "mmlab libmm: heap corrupted: mm_malloc(): ");
         }
@@ -183,7 +176,7 @@ fn a_strategy_that_panics_on_a_corrupted_heap_is_reported_as_heap_corruption() {
 /// as glibc would.
 #[test]
 fn the_default_library_aborts_on_a_double_free_and_a_misaligned_free() {
-    for strategy in STRATEGIES {
+    for &strategy in STRATEGIES {
         misuse_aborts(strategy, "d", "mmlab libmm: mm_free(): double free detected (heap offset 0x");
         misuse_aborts(strategy, "1", "mmlab libmm: mm_free(): invalid pointer (heap offset 0x");
     }

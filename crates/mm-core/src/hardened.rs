@@ -30,7 +30,7 @@
 //! full, of 8-byte entries; an entry is marked freed, not removed, and comes back to life when the
 //! strategy hands the same address out again. Only when the heap has no room for a
 //! bigger table are the freed entries dropped (so that the program can still reuse its
-//! freed memory; double frees of those blocks then go unnoticed). Costs: a table probe per operation, 8 to 16
+//! freed memory; double frees of those blocks then go unnoticed). Costs: a table probe per operation, 11 to 21
 //! bytes of table per distinct block address ever used (counted in the heap, so
 //! utilization drops too), and the strategy's `usable_size` on every free. The driver's
 //! `--hardened` flag measures both (docs/reliability.md).
@@ -41,16 +41,39 @@ pub use crate::allocator::Misuse;
 use crate::allocator::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, Invariant};
 use crate::memlib::MemLib;
 
-/// An entry is two 32-bit words: the key, `payload offset / 8 + 1` (0 marks an empty
-/// slot; payloads are at least 8-byte aligned), with [`FREED`] set once the block is
-/// freed; and the block's usable size as the strategy reported it, truncated to 32 bits
-/// (an overwritten header changes it by far less than 4 GiB).
-const ENTRY: usize = 8;
+/// An entry is two 32-bit words: the key, `payload offset / KEY_GRANULE + 1` (see
+/// [`BlockTable::key`]), with [`FREED`] set once the block is freed; and the block's
+/// usable size as the strategy reported it, truncated to 32 bits (an overwritten header
+/// changes it by far less than 4 GiB).
+const ENTRY: usize = 2 * size_of::<u32>();
+/// Where an entry's usable-size word starts: after its key word.
+const SIZE_WORD: usize = size_of::<u32>();
+/// The key of an empty slot: real keys start at 1.
+const EMPTY: u32 = 0;
+/// The bit of a key that marks its block freed (the top bit of the 32-bit key word).
 const FREED: u32 = 1 << 31;
+/// The largest key: every bit below [`FREED`].
+const MAX_KEY: u32 = FREED - 1;
+/// Keys count payload offsets in units of 8 bytes: every strategy's payloads are at
+/// least 8-byte aligned, so `offset / KEY_GRANULE` loses nothing and a 31-bit key
+/// reaches 16 GiB into the heap instead of 2 GiB.
+const KEY_GRANULE: usize = 8;
+/// The first table's slots (4 KiB of heap); each growth doubles it, so the capacity
+/// stays a power of two, which [`BlockTable::home`] and the probe's wrap-around rely on.
 const MIN_CAPACITY: usize = 512;
+/// The table is grown before it gets fuller than `MAX_LOAD_NUM / MAX_LOAD_DEN` (3/4),
+/// which keeps linear probe runs short. Just after doubling it is 3/8 full, so it costs
+/// from `ENTRY * 4/3` to `ENTRY * 8/3` bytes (11 to 21) per distinct block address.
+const MAX_LOAD_NUM: usize = 3;
+/// See [`MAX_LOAD_NUM`].
+const MAX_LOAD_DEN: usize = 4;
+/// Fibonacci hashing's multiplier, 2^64 divided by the golden ratio (rounded to odd):
+/// multiplying by it spreads consecutive keys (neighbouring blocks) over the whole
+/// table, and the product's top bits are the slot (see [`BlockTable::home`]).
+const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// The largest payload offset a key can hold.
-const MAX_OFFSET: usize = ((FREED - 2) as usize) * 8;
+/// The largest payload offset a key can hold (just under 16 GiB).
+const MAX_OFFSET: usize = BlockTable::offset(MAX_KEY);
 
 /// Payload offset → usable size, in a block of the strategy's heap.
 #[derive(Debug, Default)]
@@ -73,17 +96,42 @@ enum Entry {
 }
 
 impl BlockTable {
+    /// The key of a payload offset: `offset / KEY_GRANULE`, plus one so that no key is
+    /// [`EMPTY`]. Only called for offsets up to [`MAX_OFFSET`], whose keys fit below
+    /// [`FREED`].
     fn key(offset: usize) -> u32 {
-        (offset / 8 + 1) as u32
+        (offset / KEY_GRANULE + 1) as u32
     }
 
+    /// The payload offset a key (without its [`FREED`] bit) stands for.
+    const fn offset(key: u32) -> usize {
+        (key as usize - 1) * KEY_GRANULE
+    }
+
+    /// The slot where `key`'s probe starts: the top `log2(capacity)` bits of its
+    /// Fibonacci hash (the mask changes nothing, since the shift leaves that many bits; it
+    /// keeps the slot in the table on its face).
     fn home(&self, key: u32) -> usize {
         let bits = self.capacity.trailing_zeros();
-        ((key as usize).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - bits)) & (self.capacity - 1)
+        ((u64::from(key).wrapping_mul(FIBONACCI) >> (u64::BITS - bits)) as usize) & (self.capacity - 1)
+    }
+
+    /// The heap offset of `slot`'s key word.
+    fn slot_at(&self, slot: usize) -> usize {
+        self.at + slot * ENTRY
     }
 
     fn key_at(&self, heap: &MemLib, slot: usize) -> u32 {
-        heap.read(self.at + slot * ENTRY)
+        heap.read(self.slot_at(slot))
+    }
+
+    fn size_at(&self, heap: &MemLib, slot: usize) -> u32 {
+        heap.read(self.slot_at(slot) + SIZE_WORD)
+    }
+
+    /// True when `used` occupied slots are within the load limit.
+    fn within_load(used: usize, capacity: usize) -> bool {
+        MAX_LOAD_DEN * used <= MAX_LOAD_NUM * capacity
     }
 
     /// The slot holding `key` (freed or not), or the empty slot where it would go.
@@ -92,7 +140,7 @@ impl BlockTable {
         let mut slot = self.home(key);
         loop {
             let found = self.key_at(heap, slot);
-            if found & !FREED == key || found == 0 {
+            if found & !FREED == key || found == EMPTY {
                 return slot;
             }
             slot = (slot + 1) & mask;
@@ -105,9 +153,9 @@ impl BlockTable {
         }
         let slot = self.slot(heap, Self::key(offset));
         match self.key_at(heap, slot) {
-            0 => None,
+            EMPTY => None,
             key if key & FREED != 0 => Some(Entry::Freed),
-            _ => Some(Entry::Live(heap.read(self.at + slot * ENTRY + 4))),
+            _ => Some(Entry::Live(self.size_at(heap, slot))),
         }
     }
 
@@ -115,16 +163,16 @@ impl BlockTable {
     fn set(&mut self, heap: &mut MemLib, offset: usize, entry: Entry) {
         let key = Self::key(offset);
         let slot = self.slot(heap, key);
-        let at = self.at + slot * ENTRY;
+        let at = self.slot_at(slot);
         match self.key_at(heap, slot) {
-            0 => self.used += 1,
+            EMPTY => self.used += 1,
             old if old & FREED != 0 => self.freed -= 1,
             _ => {}
         }
         match entry {
             Entry::Live(usable) => {
                 heap.write(at, key);
-                heap.write(at + 4, usable);
+                heap.write(at + SIZE_WORD, usable);
             }
             Entry::Freed => {
                 heap.write(at, key | FREED);
@@ -149,61 +197,60 @@ impl BlockTable {
             let mut next = (hole + 1) & mask;
             loop {
                 let key = self.key_at(heap, next);
-                if key == 0 {
+                if key == EMPTY {
                     break;
                 }
                 let home = self.home(key & !FREED);
                 let stays =
                     if hole <= next { hole < home && home <= next } else { hole < home || home <= next };
                 if !stays {
-                    let value: u32 = heap.read(self.at + next * ENTRY + 4);
-                    heap.write(self.at + hole * ENTRY, key);
-                    heap.write(self.at + hole * ENTRY + 4, value);
+                    let value = self.size_at(heap, next);
+                    heap.write(self.slot_at(hole), key);
+                    heap.write(self.slot_at(hole) + SIZE_WORD, value);
                     hole = next;
                 }
                 next = (next + 1) & mask;
             }
-            heap.write::<u32>(self.at + hole * ENTRY, 0);
+            heap.write(self.slot_at(hole), EMPTY);
             self.used -= 1;
             self.freed -= 1;
             // Re-examine `slot`: an entry may have moved into it.
         }
     }
 
-    /// True when one more entry would still leave an empty slot (probing needs one).
+    /// True when one more entry would still leave an empty slot: a probe for a key
+    /// that is not there stops only at an empty slot, so one must always remain.
     fn has_slot(&self) -> bool {
-        self.used + 2 <= self.capacity
+        self.used + 1 < self.capacity
     }
 
     /// Makes room for one more entry (the table stays at most 3/4 full), growing it
     /// inside `strategy`'s heap. False when the heap has no room for a bigger table.
     fn reserve<A: Allocator + ?Sized>(&mut self, strategy: &mut A) -> bool {
-        if 4 * (self.used + 1) <= 3 * self.capacity {
+        if Self::within_load(self.used + 1, self.capacity) {
             return true;
         }
+        // Doubled, so that the capacity stays a power of two.
         let capacity = (self.capacity * 2).max(MIN_CAPACITY);
         let Some(block) = strategy.malloc(capacity * ENTRY) else {
             if self.freed > 0 {
                 self.purge_freed(strategy.heap_mut());
-                return 4 * (self.used + 1) <= 3 * self.capacity;
+                return Self::within_load(self.used + 1, self.capacity);
             }
             return false;
         };
         let heap = strategy.heap_mut();
         let at = heap.offset_of(block.as_ptr());
         for slot in 0..capacity {
-            heap.write::<u32>(at + slot * ENTRY, 0);
+            heap.write(at + slot * ENTRY, EMPTY);
         }
         let old = std::mem::replace(self, BlockTable { at, capacity, used: 0, freed: 0 });
         for slot in 0..old.capacity {
             let key = old.key_at(heap, slot);
-            if key != 0 {
-                let offset = ((key & !FREED) as usize - 1) * 8;
-                let entry = if key & FREED != 0 {
-                    Entry::Freed
-                } else {
-                    Entry::Live(heap.read(old.at + slot * ENTRY + 4))
-                };
+            if key != EMPTY {
+                let offset = Self::offset(key & !FREED);
+                let entry =
+                    if key & FREED != 0 { Entry::Freed } else { Entry::Live(old.size_at(heap, slot)) };
                 self.set(heap, offset, entry);
             }
         }
@@ -409,14 +456,41 @@ impl<A: Allocator> Allocator for Hardened<A> {
         let heap = self.inner.heap();
         for slot in 0..self.table.capacity {
             let key = self.table.key_at(heap, slot);
-            if key == 0 || key & FREED != 0 {
+            if key == EMPTY || key & FREED != 0 {
                 continue;
             }
-            let offset = (key as usize - 1) * 8;
+            let offset = BlockTable::offset(key);
             if let Err(misuse) = self.validate(heap.ptr_at(offset)) {
                 return Err(HeapCheckError::new(offset, Invariant::Other(misuse.to_string())));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_every_granule_up_to_max_offset_and_none_is_empty_or_freed() {
+        for offset in [0, KEY_GRANULE, 4096, 1 << 32, MAX_OFFSET] {
+            let key = BlockTable::key(offset);
+            assert_ne!(key, EMPTY, "{offset:#x}");
+            assert_eq!(key & FREED, 0, "{offset:#x}");
+            assert_eq!(BlockTable::offset(key), offset);
+        }
+        assert_eq!(BlockTable::key(MAX_OFFSET), MAX_KEY);
+        assert_eq!(MAX_OFFSET, (16 << 30) - 2 * KEY_GRANULE, "just under 16 GiB");
+    }
+
+    #[test]
+    fn the_load_limit_is_three_quarters_and_homes_stay_in_the_table() {
+        assert!(BlockTable::within_load(384, MIN_CAPACITY));
+        assert!(!BlockTable::within_load(385, MIN_CAPACITY));
+        let table = BlockTable { at: 0, capacity: MIN_CAPACITY, used: 0, freed: 0 };
+        let homes: std::collections::HashSet<usize> = (1..=64).map(|key| table.home(key)).collect();
+        assert!(homes.iter().all(|&slot| slot < MIN_CAPACITY));
+        assert_eq!(homes.len(), 64, "consecutive keys spread over distinct slots");
     }
 }

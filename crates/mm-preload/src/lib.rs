@@ -5,12 +5,14 @@
 //! `malloc`, `free`, `calloc`, `realloc`, `reallocarray`, `posix_memalign`,
 //! `aligned_alloc`, `memalign`, `valloc`, `pvalloc` and `malloc_usable_size` — its own,
 //! its libraries', and libc's internal ones — served by an mmlab strategy. The strategy
-//! is a cargo feature, as in the `mm` crate: segregated fits by default,
-//! `--no-default-features --features buddy` (or `implicit`, `explicit`) for another.
+//! is a cargo feature of the `mm` crate, forwarded and chosen by its rule: segregated
+//! fits by default, `--no-default-features --features buddy` (or another of `mm`'s
+//! strategy features) for another.
 //!
 //! With `--no-default-features --features record` the same library is a *recorder*:
 //! it forwards every call to glibc's malloc and logs it (see `recorder`), for
-//! `mdriver record` to turn into a `.rep` trace.
+//! `mdriver record` to turn into a `.rep` trace. `record` wins over any strategy
+//! feature that is also on (`--all-features` builds the recorder).
 //!
 //! ## What a real `malloc` must do that the lab's does not
 //! * **The C contract in full** (`exports`): 16-byte alignment (x86-64's
@@ -71,28 +73,3 @@ mod aligned;
 mod heap;
 #[cfg(all(not(feature = "record"), not(test)))]
 use heap as backend;
-
-#[cfg(all(
-    feature = "record",
-    any(
-        feature = "default-strategy",
-        feature = "implicit",
-        feature = "explicit",
-        feature = "segregated",
-        feature = "buddy"
-    )
-))]
-compile_error!(
-    "mm-preload: `record` forwards to the system malloc and takes no strategy; build it with \
-     `--no-default-features --features record`"
-);
-
-#[cfg(not(any(
-    feature = "record",
-    feature = "default-strategy",
-    feature = "implicit",
-    feature = "explicit",
-    feature = "segregated",
-    feature = "buddy"
-)))]
-compile_error!("mm-preload: choose a strategy (`implicit`, `explicit`, `segregated`, `buddy`) or `record`");

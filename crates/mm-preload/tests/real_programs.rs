@@ -25,11 +25,18 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const STRATEGIES: [&str; 4] = ["implicit", "explicit", "segregated", "buddy"];
+/// The strategy features: the `mm` crate's, which this crate forwards.
+const STRATEGIES: &[&str] = facade::STRATEGIES;
 
-/// The hardened builds.
-const HARDENED: [&str; 4] =
-    ["implicit,hardened", "explicit,hardened", "segregated,hardened", "buddy,hardened"];
+/// The hardened builds: each strategy with `hardened`.
+fn hardened() -> Vec<String> {
+    STRATEGIES.iter().map(|strategy| format!("{strategy},hardened")).collect()
+}
+
+/// Every strategy's build, default then hardened.
+fn every_build() -> Vec<String> {
+    STRATEGIES.iter().map(|&strategy| strategy.to_owned()).chain(hardened()).collect()
+}
 
 /// The hardened build the real programs run under too (the checks that could trip on a
 /// legitimate program, foreign pointers refused by `free`, are the same for every
@@ -48,17 +55,17 @@ fn library(feature: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let target = scratch().join("preload-build");
-        for feature in STRATEGIES.iter().chain(&["record"]).chain(&HARDENED) {
+        for feature in every_build().into_iter().chain(["record".to_owned()]) {
             let status = Command::new(env!("CARGO"))
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .args(["build", "-q", "--release", "-p", "mm-preload", "--no-default-features", "--features"])
-                .arg(feature)
+                .arg(&feature)
                 .arg("--target-dir")
                 .arg(&target)
                 .status()
                 .expect("cargo runs");
             assert!(status.success(), "cargo build -p mm-preload --features {feature}");
-            let dir = scratch().join("preload-libs").join(feature);
+            let dir = scratch().join("preload-libs").join(&feature);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::copy(target.join("release/libmm_preload.so"), dir.join("libmm_preload.so")).unwrap();
         }
@@ -112,7 +119,7 @@ fn run(mut command: Command, preload: Option<&Path>) -> Output {
 fn same_output_under_every_strategy(what: &str, make: impl Fn() -> Command) {
     let reference = run(make(), None);
     assert!(reference.status.success(), "{what} fails even without the library: {reference:?}");
-    for strategy in STRATEGIES.into_iter().chain([HARDENED_DEFAULT]) {
+    for strategy in STRATEGIES.iter().copied().chain([HARDENED_DEFAULT]) {
         let lib = library(strategy);
         let got = run(make(), Some(&lib));
         assert!(
@@ -140,7 +147,7 @@ print(len(d), items[0][0], items[-1][0], sum(v[0] for v in d.values()) % 1000003
 
 #[test]
 fn the_library_is_the_malloc_programs_call() {
-    for strategy in STRATEGIES {
+    for &strategy in STRATEGIES {
         let lib = library(strategy);
         let mut python = Command::new("python3");
         python.args(["-c", "pass"]).env("LD_DEBUG", "bindings");
@@ -255,7 +262,7 @@ fn gcc_compiles_and_links_a_c_file() {
     let reference_exe = dir.join("reference");
     assert!(run(compile(&reference_exe), None).status.success(), "gcc works without the library");
     let expected = run(Command::new(&reference_exe), None).stdout;
-    for strategy in STRATEGIES.into_iter().chain([HARDENED_DEFAULT]) {
+    for strategy in STRATEGIES.iter().copied().chain([HARDENED_DEFAULT]) {
         let exe = dir.join(strategy);
         let got = run(compile(&exe), Some(&library(strategy)));
         assert!(got.status.success(), "gcc under {strategy}: {}", String::from_utf8_lossy(&got.stderr));
@@ -337,7 +344,7 @@ fn the_c_contract_holds_under_every_strategy() {
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/contract.c"));
     let built = run(cc, None);
     assert!(built.status.success(), "contract.c compiles: {}", String::from_utf8_lossy(&built.stderr));
-    for strategy in STRATEGIES {
+    for &strategy in STRATEGIES {
         let got = run(Command::new(&exe), Some(&library(strategy)));
         let stdout = String::from_utf8_lossy(&got.stdout);
         assert!(got.status.success() && stdout.starts_with("ok "), "{strategy}:\n{stdout}");
@@ -355,7 +362,7 @@ fn eight_threads_pass_blocks_and_fork_under_every_strategy() {
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/stress.c"));
     let built = run(cc, None);
     assert!(built.status.success(), "stress.c compiles: {}", String::from_utf8_lossy(&built.stderr));
-    for strategy in STRATEGIES {
+    for &strategy in STRATEGIES {
         let got = run(Command::new(&exe), Some(&library(strategy)));
         let stdout = String::from_utf8_lossy(&got.stdout);
         assert!(got.status.success() && stdout.starts_with("ok 160000 160000 "), "{strategy}: {stdout}");
@@ -459,8 +466,8 @@ fn gigabyte_blocks_freed_side_by_side_leave_a_working_heap() {
     let exe = compile_c("gigabytes");
     let reference = run(Command::new(&exe), None);
     assert_eq!(reference.stdout, b"ok\n", "glibc: {reference:?}");
-    for feature in STRATEGIES.into_iter().chain(HARDENED) {
-        let got = run(Command::new(&exe), Some(&library(feature)));
+    for feature in every_build() {
+        let got = run(Command::new(&exe), Some(&library(&feature)));
         assert!(
             got.status.success() && got.stdout == b"ok\n",
             "{feature}: {}{}",
@@ -512,8 +519,8 @@ fn misuse_aborts(feature: &str, arg: &str, message: &str) -> String {
 
 #[test]
 fn a_hardened_build_aborts_on_misuse_with_a_message() {
-    for feature in HARDENED {
-        let fine = run(Command::new(misuse_program()), Some(&library(feature)));
+    for feature in hardened() {
+        let fine = run(Command::new(misuse_program()), Some(&library(&feature)));
         assert!(fine.status.success() && fine.stdout == b"fine\n", "{feature}: correct use passes: {fine:?}");
         for (arg, message) in [
             ("d", "mmlab preload: free(): double free detected (heap offset 0x"),
@@ -521,16 +528,16 @@ fn a_hardened_build_aborts_on_misuse_with_a_message() {
             ("i", "mmlab preload: free(): invalid pointer (heap offset 0x"),
             ("o", "mmlab preload: free(): corrupted block header (heap offset 0x"),
         ] {
-            misuse_aborts(feature, arg, message);
+            misuse_aborts(&feature, arg, message);
         }
     }
 }
 
 #[test]
 fn a_hardened_build_refuses_to_free_a_pointer_from_outside_its_heap() {
-    for feature in HARDENED {
+    for feature in hardened() {
         for arg in ["s", "g", "m"] {
-            let stderr = misuse_aborts(feature, arg, "mmlab preload: free(): invalid pointer (0x");
+            let stderr = misuse_aborts(&feature, arg, "mmlab preload: free(): invalid pointer (0x");
             assert!(stderr.contains(" is outside the heap)"), "{feature} {arg}: {stderr}");
         }
     }
@@ -541,8 +548,8 @@ fn a_hardened_build_refuses_to_free_a_pointer_from_outside_its_heap() {
 /// allocations used to look like).
 #[test]
 fn a_strategy_that_panics_on_a_corrupted_heap_is_reported_as_heap_corruption() {
-    for feature in STRATEGIES.into_iter().chain(HARDENED) {
-        let stderr = misuse_aborts(feature, "c", "mmlab preload: heap corrupted: malloc(): ");
+    for feature in every_build() {
+        let stderr = misuse_aborts(&feature, "c", "mmlab preload: heap corrupted: malloc(): ");
         assert!(!stderr.contains("re-entered"), "{feature}: {stderr}");
     }
 }
@@ -622,8 +629,9 @@ fn outcome(out: &Output) -> String {
 #[test]
 fn the_misuse_table() {
     let exe = compile_c("misuse_table");
+    let every_build = every_build();
     let builds: Vec<Option<&str>> =
-        std::iter::once(None).chain(STRATEGIES.into_iter().chain(HARDENED).map(Some)).collect();
+        std::iter::once(None).chain(every_build.iter().map(|build| Some(build.as_str()))).collect();
     let mut table = String::from("| misuse |");
     for build in &builds {
         table += &format!(" {} |", build.unwrap_or("glibc"));

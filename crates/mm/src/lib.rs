@@ -1,10 +1,9 @@
 //! # mm: an mmlab strategy, for real
 //!
-//! Pick one strategy with a cargo feature (`implicit`, `explicit`, `segregated`, or
-//! `buddy`; with none named, segregated fits); it is exported as [`DefaultAllocator`],
-//! built by
-//! [`default_allocator`]. [`LockedAllocator`] wraps any strategy as a Rust
-//! `#[global_allocator]`:
+//! Pick one strategy with a cargo feature named after it (the features are
+//! [`STRATEGIES`]; with none named, segregated fits); it is exported as
+//! [`DefaultAllocator`], built by [`default_allocator`]. [`LockedAllocator`] wraps any
+//! strategy as a Rust `#[global_allocator]`:
 //!
 //! ```no_run
 //! use mm::{DefaultAllocator, LockedAllocator};
@@ -17,6 +16,52 @@
 //!     assert_eq!(v.iter().sum::<u64>(), 499_500);
 //! }
 //! ```
+//!
+//! ## Choosing the strategy
+//!
+//! The build script (`build.rs`) reads the enabled features, applies one rule
+//! (`src/select.rs`) and passes the choice to the compiler as one cfg,
+//! `mm_strategy = "<name>"`; each strategy's code is compiled under its own
+//! `#[cfg(mm_strategy = "...")]`, made from its line in `src/strategies.rs`. The rule:
+//!
+//! * one strategy feature: that strategy. `default-strategy` (a default feature) gives
+//!   way to it, so `--features buddy` is buddy;
+//! * none: segregated fits if `default-strategy` is on, else a build error (`choose a
+//!   strategy: ...`), as with `--no-default-features` alone;
+//! * **all of them, as `--all-features` enables: segregated fits**, the documented
+//!   default, with a build warning saying so. Workspace-wide `--all-features` builds
+//!   (`cargo clippy --workspace --all-features`, rust-analyzer, docs) therefore work;
+//! * any other two or more: a build error (`more than one strategy feature is enabled
+//!   (...)`), a likely mistake.
+//!
+//! `mm-capi` and `mm-preload` forward their strategy features to these, one line each,
+//! and repeat no rule. [`STRATEGIES`] lists the features; [`STRATEGY`] names this
+//! build's choice.
+//!
+//! ### Adding a strategy to the facade
+//!
+//! A strategy crate `mm-mine` (type `mm_mine::Mine`, already in the root `Cargo.toml`'s
+//! `[workspace.dependencies]`) becomes the facade's feature `mine` with two lines in
+//! `crates/mm/Cargo.toml` and one in `crates/mm/src/strategies.rs`:
+//!
+//! ```toml
+//! # crates/mm/Cargo.toml
+//! [features]
+//! mine = ["dep:mm-mine"]
+//! [dependencies]
+//! mm-mine = { workspace = true, optional = true }
+//! ```
+//!
+//! ```text
+//! // crates/mm/src/strategies.rs, inside `strategies! { ... }`
+//! "mine" => mm_mine::Mine = |heap| mm_mine::Mine::new(heap, crate::ALIGN);
+//! ```
+//!
+//! and one line in each deployment that should offer it: `mine = ["facade/mine"]`
+//! under `[features]` in `crates/mm-capi/Cargo.toml` and in
+//! `crates/mm-preload/Cargo.toml`. A feature in `Cargo.toml` without its line in
+//! `strategies.rs` is a build error that says so. The facade's tests, and `mm-capi`'s
+//! and `mm-preload`'s, loop over [`STRATEGIES`], so they test the new one too.
 //!
 //! ## When things go wrong
 //!
@@ -36,140 +81,85 @@ pub mod fatal;
 mod global;
 pub mod lock;
 pub mod text;
-pub mod workload;
 
 pub use global::{DEFAULT_RESERVE, LockedAllocator};
 pub use mm_core::hardened::{Hardened, Misuse};
 pub use mm_core::{Align, Allocator, MemLib, PAGE_SIZE};
 
-#[cfg(not(any(
-    feature = "implicit",
-    feature = "explicit",
-    feature = "segregated",
-    feature = "buddy",
-    feature = "default-strategy"
-)))]
-compile_error!(
-    "mm: choose a strategy: enable exactly one of the features `implicit`, `explicit`, `segregated`, `buddy`"
-);
-
-#[cfg(any(
-    all(feature = "implicit", any(feature = "explicit", feature = "segregated", feature = "buddy")),
-    all(feature = "explicit", any(feature = "segregated", feature = "buddy")),
-    all(feature = "segregated", feature = "buddy"),
-))]
-compile_error!(
-    "mm: more than one strategy feature is enabled; enable exactly one of `implicit`, `explicit`, \
-     `segregated`, `buddy`"
-);
-
 /// The alignment the facade's strategies serve: 16 bytes, what x86-64 and aarch64
 /// programs expect of `malloc`.
 pub const ALIGN: Align = Align::SIXTEEN;
 
-// Exactly one of the four modules below compiles: each is gated on its feature being
-// the only one, so a wrong choice reports the `compile_error!` above and nothing else.
-
-#[cfg(all(feature = "implicit", not(any(feature = "explicit", feature = "segregated", feature = "buddy"))))]
-mod chosen {
-    /// The strategy chosen by the cargo feature.
-    pub type Strategy = mm_implicit::Implicit;
-    /// Its name.
-    pub const STRATEGY: &str = "implicit";
-    /// Builds it, un-initialised, over `heap`, with 16-byte alignment.
-    pub fn build(heap: super::MemLib) -> Strategy {
-        mm_implicit::Implicit::new(
-            heap,
-            mm_implicit::ImplicitConfig { align: super::ALIGN, ..Default::default() },
-        )
-    }
+/// Here each line of `src/strategies.rs` becomes a `mod chosen`, compiled only for the
+/// strategy `build.rs` chose (`--cfg mm_strategy="<name>"`), and the names become
+/// [`STRATEGIES`].
+macro_rules! strategies {
+    ($($name:literal => $strategy:ty = $build:expr;)+) => {
+        /// The strategy features this facade offers (each also a feature of `mm-capi` and
+        /// `mm-preload`), in the order of `src/strategies.rs`.
+        pub const STRATEGIES: &[&str] = &[$($name),+];
+        $(
+            #[cfg(mm_strategy = $name)]
+            mod chosen {
+                /// The strategy chosen by the cargo feature.
+                pub type Strategy = $strategy;
+                /// Its name: the feature that chose it.
+                pub const STRATEGY: &str = $name;
+                /// Builds it, un-initialised, over `heap`, with 16-byte alignment.
+                pub fn build(heap: crate::MemLib) -> Strategy {
+                    let build: fn(crate::MemLib) -> Strategy = $build;
+                    build(heap)
+                }
+            }
+        )+
+    };
 }
+include!("strategies.rs");
 
-#[cfg(all(feature = "explicit", not(any(feature = "implicit", feature = "segregated", feature = "buddy"))))]
-mod chosen {
-    /// The strategy chosen by the cargo feature.
-    pub type Strategy = mm_explicit::Explicit;
-    /// Its name.
-    pub const STRATEGY: &str = "explicit";
-    /// Builds it, un-initialised, over `heap`, with 16-byte alignment.
-    pub fn build(heap: super::MemLib) -> Strategy {
-        mm_explicit::Explicit::new(
-            heap,
-            mm_explicit::ExplicitConfig { align: super::ALIGN, ..Default::default() },
-        )
-    }
-}
+// The rule `build.rs` applies, compiled here only for its unit tests.
+#[cfg(test)]
+mod select;
 
-#[cfg(all(
-    any(feature = "segregated", feature = "default-strategy"),
-    not(any(feature = "implicit", feature = "explicit", feature = "buddy"))
-))]
-mod chosen {
-    /// The strategy chosen by the cargo feature.
-    pub type Strategy = mm_segregated::Segregated;
-    /// Its name.
-    pub const STRATEGY: &str = "segregated";
-    /// Builds it, un-initialised, over `heap`, with 16-byte alignment.
-    pub fn build(heap: super::MemLib) -> Strategy {
-        mm_segregated::Segregated::new(heap, mm_segregated::SegregatedConfig { align: super::ALIGN })
-    }
-}
+pub use chosen::{STRATEGY, Strategy};
 
-#[cfg(all(feature = "buddy", not(any(feature = "implicit", feature = "explicit", feature = "segregated"))))]
-mod chosen {
-    /// The strategy chosen by the cargo feature.
-    pub type Strategy = mm_buddy::Buddy;
-    /// Its name.
-    pub const STRATEGY: &str = "buddy";
-    /// Builds it, un-initialised, over `heap`, with 16-byte alignment.
-    pub fn build(heap: super::MemLib) -> Strategy {
-        mm_buddy::Buddy::new(heap, mm_buddy::BuddyConfig::new(super::ALIGN))
-    }
-}
+/// The allocator this build uses: the chosen strategy, wrapped in
+/// [`Hardened`] when the `hardened` feature is on.
+#[cfg(not(feature = "hardened"))]
+pub type DefaultAllocator = Strategy;
+/// The allocator this build uses: the chosen strategy, wrapped in
+/// [`Hardened`] when the `hardened` feature is on.
+#[cfg(feature = "hardened")]
+pub type DefaultAllocator = mm_core::hardened::Hardened<Strategy>;
 
-#[cfg(any(
-    all(feature = "implicit", not(any(feature = "explicit", feature = "segregated", feature = "buddy"))),
-    all(feature = "explicit", not(any(feature = "implicit", feature = "segregated", feature = "buddy"))),
-    all(
-        any(feature = "segregated", feature = "default-strategy"),
-        not(any(feature = "implicit", feature = "explicit", feature = "buddy"))
-    ),
-    all(feature = "buddy", not(any(feature = "implicit", feature = "explicit", feature = "segregated"))),
-))]
-pub use selected::*;
+/// True when this build catches double frees, invalid frees and overwritten headers.
+pub const HARDENED: bool = cfg!(feature = "hardened");
 
-/// The chosen strategy and the allocator built from it (compiled only when exactly one
-/// strategy is chosen, so that a wrong choice reports only the `compile_error!`).
-#[cfg(any(
-    all(feature = "implicit", not(any(feature = "explicit", feature = "segregated", feature = "buddy"))),
-    all(feature = "explicit", not(any(feature = "implicit", feature = "segregated", feature = "buddy"))),
-    all(
-        any(feature = "segregated", feature = "default-strategy"),
-        not(any(feature = "implicit", feature = "explicit", feature = "buddy"))
-    ),
-    all(feature = "buddy", not(any(feature = "implicit", feature = "explicit", feature = "segregated"))),
-))]
-mod selected {
-    use super::MemLib;
-    pub use super::chosen::{STRATEGY, Strategy};
-
-    /// The allocator this build uses: the chosen strategy, wrapped in
-    /// [`Hardened`](mm_core::hardened::Hardened) when the `hardened` feature is on.
-    #[cfg(not(feature = "hardened"))]
-    pub type DefaultAllocator = Strategy;
-    /// The allocator this build uses: the chosen strategy, wrapped in
-    /// [`Hardened`](mm_core::hardened::Hardened) when the `hardened` feature is on.
+/// Builds the allocator, un-initialised, over `heap`, with 16-byte alignment.
+pub fn default_allocator(heap: MemLib) -> DefaultAllocator {
     #[cfg(feature = "hardened")]
-    pub type DefaultAllocator = mm_core::hardened::Hardened<Strategy>;
+    return mm_core::hardened::Hardened::new(chosen::build(heap));
+    #[cfg(not(feature = "hardened"))]
+    chosen::build(heap)
+}
 
-    /// True when this build catches double frees, invalid frees and overwritten headers.
-    pub const HARDENED: bool = cfg!(feature = "hardened");
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Builds the allocator, un-initialised, over `heap`, with 16-byte alignment.
-    pub fn default_allocator(heap: MemLib) -> DefaultAllocator {
-        #[cfg(feature = "hardened")]
-        return mm_core::hardened::Hardened::new(super::chosen::build(heap));
-        #[cfg(not(feature = "hardened"))]
-        super::chosen::build(heap)
+    #[test]
+    fn the_default_and_this_builds_strategy_are_on_the_list() {
+        assert!(STRATEGIES.contains(&select::DEFAULT));
+        assert!(STRATEGIES.contains(&STRATEGY));
+    }
+
+    #[test]
+    fn every_listed_strategy_name_is_a_feature_name_cargo_accepts() {
+        for name in STRATEGIES {
+            assert!(
+                !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            );
+            assert!(!select::OTHER_FEATURES.contains(name), "{name} is a strategy and another feature");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! A real Rust workload — collections, strings, sorting, threads, over-aligned values —
-//! that prints a digest of what it computed. The `workload` example runs it with an
-//! mmlab strategy as the global allocator; the tests compare its output with the same
-//! workload run on the system allocator.
+//! that reports a digest of what it computed. The `workload` example (`main.rs`) runs
+//! it with an mmlab strategy as the global allocator; `tests/global_allocator.rs`
+//! includes this file too and compares the example's output with the same workload run
+//! on the system allocator. Demo code: it is not part of `mm`'s API.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

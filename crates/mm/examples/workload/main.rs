@@ -1,10 +1,12 @@
-//! Runs [`mm::workload::run`] with the strategy chosen by cargo feature as the global
-//! allocator, and prints its report:
+//! Runs a real Rust workload (`workload.rs`) with the strategy chosen by cargo feature
+//! as the global allocator, and prints its report:
 //!
 //! ```sh
 //! cargo run -p mm --example workload                                          # segregated
 //! cargo run -p mm --example workload --no-default-features --features buddy   # buddy
 //! ```
+
+mod workload;
 
 use mm::{DefaultAllocator, LockedAllocator};
 
@@ -13,5 +15,5 @@ static GLOBAL: LockedAllocator<DefaultAllocator> = LockedAllocator::new(mm::defa
 
 fn main() {
     eprintln!("global allocator: mmlab {}", mm::STRATEGY);
-    print!("{}", mm::workload::run());
+    print!("{}", workload::run());
 }
