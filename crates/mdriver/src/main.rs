@@ -341,7 +341,7 @@ fn warn_of_traces_too_big(traces: &[mm_core::Trace], max_heap: usize) {
     for trace in traces {
         let peak = trace.peak_live_bytes();
         if peak > max_heap {
-            let suggested = mdriver::traces::suggested_max_heap(peak);
+            let suggested = mdriver::traces::suggested_max_heap(trace);
             eprintln!(
                 "mdriver: note: trace {} holds {peak} bytes live at its peak, more than the heap's \
                  {max_heap}: every strategy will run out of memory on it (try --max-heap {suggested})",
@@ -717,7 +717,7 @@ fn record(args: &RecordArgs) -> Result<ExitCode, String> {
         if chosen.truncated { " (its log's cut-off last line was ignored)" } else { "" },
     );
     let default_heap = mm_core::DEFAULT_MAX_HEAP;
-    let suggested = mdriver::traces::suggested_max_heap(stats.peak_live_bytes);
+    let suggested = mdriver::traces::suggested_max_heap(&trace);
     if suggested > default_heap {
         eprintln!(
             "mdriver record: note: the trace holds {} bytes live at its peak; the race's default \

@@ -70,7 +70,17 @@ pub fn bundled() -> Result<Vec<Trace>, TraceError> {
 pub fn read(path: &Path) -> Result<Trace, LoadError> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| TraceError::Io { file: file.clone(), source })?;
-    let trace = Trace::parse(&file, &bytes)?;
+    let (trace, ignored) = Trace::parse_noting(&file, &bytes)?;
+    if let Some(tail) = ignored {
+        eprintln!(
+            "mdriver: note: {file}:{}: {} after the header's num_ops ({}) {} ignored, as the lab's \
+             driver ignores them",
+            tail.line,
+            if tail.lines == 1 { "1 line".to_owned() } else { format!("{} lines", tail.lines) },
+            trace.ops.len(),
+            if tail.lines == 1 { "is" } else { "are" },
+        );
+    }
     if let Some(index) = replay::first_refused(&mut Libc, &trace) {
         let line = mm_core::trace::op_line(&bytes, index).expect("the parsed trace has this op");
         return Err(LoadError::Unservable { file, line, index, op: trace.ops[index] });
@@ -141,10 +151,18 @@ pub fn without_empty(traces: Vec<Trace>) -> Result<(Vec<Trace>, Vec<String>), Lo
     Ok((kept, names))
 }
 
-/// A `--max-heap` to suggest for a trace holding `peak_live_bytes` at its peak: twice the
-/// peak, rounded up to a power of two, so that an allocator has room for its overhead and
-/// fragmentation (the classic lab's 20 MiB heap is about ten times its largest trace's
-/// peak; a factor of two is the least that the strategies here pass with).
-pub fn suggested_max_heap(peak_live_bytes: usize) -> usize {
-    peak_live_bytes.saturating_mul(2).checked_next_power_of_two().unwrap_or(usize::MAX)
+/// A `--max-heap` to suggest for `trace`: room for twice its peak live payload (an
+/// allocator's overhead and fragmentation; a factor of two is the least the strategies
+/// here pass with), and for four times its largest request (a binary buddy serves a
+/// request of n bytes from a block of up to 2n, and keeping such a block whole beside
+/// the small blocks already placed takes an arena of two of them), rounded up to a
+/// power of two.
+pub fn suggested_max_heap(trace: &Trace) -> usize {
+    let largest_request = trace.ops.iter().filter_map(Op::size).max().unwrap_or(0);
+    trace
+        .peak_live_bytes()
+        .saturating_mul(2)
+        .max(largest_request.saturating_mul(4))
+        .checked_next_power_of_two()
+        .unwrap_or(usize::MAX)
 }

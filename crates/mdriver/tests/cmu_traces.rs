@@ -308,3 +308,31 @@ fn a_double_free_in_a_cmu_style_trace_names_its_line() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Four of the lab's published traces hold one op line more than their header's
+/// `num_ops`; the lab's driver reads `num_ops` ops and stops. So does mdriver, with a
+/// note naming the first line it ignores, and the race runs on the announced ops.
+#[test]
+fn lines_after_the_announced_ops_are_ignored_with_a_note() {
+    let text = std::fs::read_to_string(fixture()).unwrap();
+    let announced: usize = text.lines().nth(2).unwrap().trim().parse().unwrap();
+    let dir = std::env::temp_dir().join(format!("mdriver-cmu-extra-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("one-more.rep");
+    // An extra allocation after the last announced op, as in those traces.
+    std::fs::write(&path, format!("{text}a 0 512\n")).unwrap();
+    let file = path.display().to_string();
+    let out = mdriver(&["-f", &file, "-s", "segregated", "-s", "libc", "--reps", "1", "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let extra_line = text.lines().count() + 1;
+    assert!(
+        stderr.contains(&format!(
+            "{file}:{extra_line}: 1 line after the header's num_ops ({announced}) is ignored, as the lab's driver ignores them"
+        )),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["runs"].as_array().unwrap().iter().all(|r| r["ops"] == announced && r["correct"] == true));
+    let _ = std::fs::remove_dir_all(&dir);
+}

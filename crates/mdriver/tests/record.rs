@@ -410,14 +410,15 @@ fn many_process_images_are_summarized() {
 fn a_large_recording_suggests_a_max_heap() {
     let dir = scratch("large");
     let recorder = dummy_recorder(&dir);
-    // 12 MiB live: over half of the default 20 MiB heap.
+    // 12 MiB live in one block: twice the peak is over the default 20 MiB heap, and a
+    // buddy wants four times the largest request (48 MiB, so 64 MiB).
     let script = writes_log(9, "# mmlab-record 1 pid 9 exe /bin/big\\nm 12582912 10\\n");
     let out = mdriver(&["record", "--recorder", &recorder, "--", "sh", "-c", &script]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("the trace holds 12582912 bytes live at its peak")
-            && stderr.contains("--max-heap 33554432"),
+            && stderr.contains("--max-heap 67108864"),
         "{stderr}"
     );
 }

@@ -21,4 +21,4 @@ pub use allocator::{
     Misuse, Rule, SpanKind, StrategyRule, check_span_tiling, payload_offset, resize_by_moving,
 };
 pub use memlib::{DEFAULT_MAX_HEAP, HeapWord, MemError, MemLib, PAGE_SIZE, SbrkError};
-pub use trace::{Header, Op, Trace, TraceError, TraceErrorKind};
+pub use trace::{Header, IgnoredTail, Op, Trace, TraceError, TraceErrorKind};

@@ -99,6 +99,14 @@ impl Op {
             Op::FreeNull | Op::ReallocNull { .. } => None,
         }
     }
+
+    /// The size the operation requests; `None` for a free.
+    pub fn size(&self) -> Option<usize> {
+        match *self {
+            Op::Alloc { size, .. } | Op::Realloc { size, .. } | Op::ReallocNull { size } => Some(size),
+            Op::Free { .. } | Op::FreeNull => None,
+        }
+    }
 }
 
 impl fmt::Display for Op {
@@ -321,9 +329,6 @@ pub enum TraceErrorKind {
         /// "never allocated" or "already freed".
         why: &'static str,
     },
-    /// More operation lines than the header announced.
-    #[error("more operations than the header's num_ops ({0})")]
-    TooManyOps(usize),
     /// Fewer operation lines than the header announced.
     #[error("the header announces {expected} operations but the file has {found}")]
     TooFewOps {
@@ -534,10 +539,29 @@ pub fn op_line(bytes: &[u8], index: usize) -> Option<usize> {
     content_lines(bytes).nth(ops_start.checked_add(index)?)?.ok().map(|(line_no, _)| line_no)
 }
 
+/// Lines a trace holds after the header's `num_ops` operations. The lab's drivers read
+/// exactly `num_ops` operations and never look further, and some published traces carry
+/// one line more than their header announces; so those lines are ignored, not an error,
+/// and [`Trace::parse_noting`] says where they start so that a driver can tell the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IgnoredTail {
+    /// The first ignored line (1-based).
+    pub line: usize,
+    /// How many non-blank lines are ignored.
+    pub lines: usize,
+}
+
 impl Trace {
     /// Parses and validates a trace from its bytes. `file` names it in error messages;
-    /// the trace's name is `file`'s stem.
+    /// the trace's name is `file`'s stem. Lines after the header's `num_ops` operations
+    /// are ignored, as the lab's drivers ignore them ([`Trace::parse_noting`] reports them).
     pub fn parse(file: &str, bytes: &[u8]) -> Result<Trace, TraceError> {
+        Trace::parse_noting(file, bytes).map(|(trace, _)| trace)
+    }
+
+    /// [`Trace::parse`], also returning the lines after the last announced operation,
+    /// if there are any.
+    pub fn parse_noting(file: &str, bytes: &[u8]) -> Result<(Trace, Option<IgnoredTail>), TraceError> {
         let malformed =
             |line: usize, kind: TraceErrorKind| TraceError::Malformed { file: file.to_owned(), line, kind };
         let mut header = [0usize; 4];
@@ -545,9 +569,15 @@ impl Trace {
         let mut header_lines = [0usize; 4];
         let mut ops = Vec::new();
         let mut live = Liveness::default();
+        let mut ignored: Option<IgnoredTail> = None;
 
         for line in content_lines(bytes) {
-            let (line_no, text) = line.map_err(|line_no| malformed(line_no, TraceErrorKind::NotText))?;
+            let (line_no, text) = match line {
+                Ok(line) => line,
+                // Past the announced operations nothing is read, text or not.
+                Err(line_no) if header_len == 4 && ops.len() == header[2] => (line_no, "?"),
+                Err(line_no) => return Err(malformed(line_no, TraceErrorKind::NotText)),
+            };
             if header_len < 4 {
                 let field = HEADER_FIELDS[header_len];
                 let value = parse_number(field, text).map_err(|_| {
@@ -563,7 +593,9 @@ impl Trace {
                 continue;
             }
             if ops.len() == header[2] {
-                return Err(malformed(line_no, TraceErrorKind::TooManyOps(header[2])));
+                let tail = ignored.get_or_insert(IgnoredTail { line: line_no, lines: 0 });
+                tail.lines += 1;
+                continue;
             }
             let op = parse_op(text).map_err(|kind| malformed(line_no, kind))?;
             live.apply(op, header[1]).map_err(|kind| malformed(line_no, kind))?;
@@ -580,12 +612,13 @@ impl Trace {
                 TraceErrorKind::TooFewOps { expected: header[2], found: ops.len() },
             ));
         }
-        Ok(Trace {
+        let trace = Trace {
             name: trace_name(file),
             header: Header::from_numbers(header[0], header[3]),
             num_ids: header[1],
             ops,
-        })
+        };
+        Ok((trace, ignored))
     }
 
     /// Reads and validates a trace file.
@@ -784,7 +817,10 @@ mod tests {
         assert_eq!(at("a 0 1\na 0 1\n"), (6, TraceErrorKind::StillLive(0)));
         assert_eq!(at("f 1\n"), (5, TraceErrorKind::NotLive { id: 1, why: "never allocated" }));
         assert!(parse(&format!("{head}a 1 1\nf 1\n")).is_ok());
-        assert_eq!(error_at(&format!("{head}a 1 1\nf 1\nf 1\n")), (7, TraceErrorKind::TooManyOps(2)));
+        // Lines past num_ops are ignored, as the lab's drivers never read them.
+        let (trace, tail) =
+            Trace::parse_noting("t.rep", format!("{head}a 1 1\nf 1\nf 1\n").as_bytes()).unwrap();
+        assert_eq!((trace.ops.len(), tail), (2, Some(IgnoredTail { line: 7, lines: 1 })));
         assert_eq!(
             error_at("0\n2\n3\n1\na 1 1\nf 1\nf 1\n"),
             (7, TraceErrorKind::NotLive { id: 1, why: "already freed" })
@@ -899,9 +935,10 @@ mod tests {
         let crlf = "1\r\n3\r\n6\r\n0\r\na 0 8\r\nf -1\r\nr -1 16\r\nf 0\r\na 0 24\r\nr 0 0\r\n";
         assert_eq!(parse(crlf).unwrap(), clean);
         // Error lines count blank lines, as an editor numbers them.
+        let ignored = |text: &str| Trace::parse_noting("t.rep", text.as_bytes()).unwrap().1;
         assert_eq!(
-            error_at("\r\n1\r\n1\r\n1\r\n0\r\n\r\na 0 8\r\n\t\r\nf 0\r\n"),
-            (9, TraceErrorKind::TooManyOps(1))
+            ignored("\r\n1\r\n1\r\n1\r\n0\r\n\r\na 0 8\r\n\t\r\nf 0\r\n"),
+            Some(IgnoredTail { line: 9, lines: 1 })
         );
     }
 
@@ -955,7 +992,11 @@ mod tests {
             error_at("1\n1\n3\n0\nf -1\nf -1\n"),
             (3, TraceErrorKind::TooFewOps { expected: 3, found: 2 })
         );
-        assert_eq!(error_at("1\n1\n1\n0\nf -1\nf -1\n"), (6, TraceErrorKind::TooManyOps(1)));
+        // One line more than announced (four of the lab's published traces): the lab's
+        // driver reads num_ops operations and stops, and so does the parser, saying so.
+        let (trace, tail) = Trace::parse_noting("t.rep", b"1\n1\n1\n0\nf -1\nf -1\ngarbage\n\xff\n").unwrap();
+        assert_eq!((trace.ops, tail), (vec![Op::FreeNull], Some(IgnoredTail { line: 6, lines: 3 })));
+        assert_eq!(Trace::parse_noting("t.rep", b"1\n1\n1\n0\nf -1\n\n").unwrap().1, None);
         assert_eq!(error_at("1\n1\n1\n0\nfree -1\n"), (5, TraceErrorKind::UnknownOp("free".into())));
         // A trace built in memory is held to the same rules, its lines counted as written.
         let mut t = parse("0\n1\n2\n1\na 0 8\nf 0\n").unwrap();
