@@ -25,7 +25,7 @@
 //!   Only when it holds fewer is the missing block looked for, with a `Vec`.
 
 use mm_core::{HeapCheckError, Invariant, MemLib};
-use mm_implicit::{Block, check_tagged_heap};
+use mm_tags::{Block, check_tagged_heap};
 
 use crate::list::{NIL, encode, next_word, prev_word};
 use crate::{Explicit, FreeListOrder, MAX_HEAP};
@@ -132,7 +132,7 @@ impl Explicit {
                 )),
             ));
         }
-        let epilogue = heap_size.saturating_sub(mm_implicit::WORD);
+        let epilogue = heap_size.saturating_sub(mm_tags::WORD);
         let mut free = FreeBlocks { index: BlockIndex::new(epilogue), count: 0, last: None };
         check_tagged_heap(&self.heap, self.layout, |block, tag| {
             free.index.record(block);
@@ -297,14 +297,14 @@ mod tests {
         let a = crowded_heap();
         let free = a.check_blocks().unwrap();
         assert!(free.index.stride > 1, "the samples thinned out");
-        assert_eq!(free.index.seen, mm_implicit::walk(&a.heap, a.layout.first).count());
-        for (block, tag) in mm_implicit::walk(&a.heap, a.layout.first) {
+        assert_eq!(free.index.seen, mm_tags::walk(&a.heap, a.layout.first).count());
+        for (block, tag) in mm_tags::walk(&a.heap, a.layout.first) {
             assert!(free.index.has_block_at(&a.heap, block.offset()), "{block:?}");
             for inside in (block.offset() + 8..block.offset() + tag.size()).step_by(8) {
                 assert!(!free.index.has_block_at(&a.heap, inside), "{inside:#x} inside {block:?}");
             }
         }
-        assert!(!free.index.has_block_at(&a.heap, a.heap.heap_size() - mm_implicit::WORD), "the epilogue");
+        assert!(!free.index.has_block_at(&a.heap, a.heap.heap_size() - mm_tags::WORD), "the epilogue");
         assert!(!free.index.has_block_at(&a.heap, 0), "below the first block");
         a.check_heap().unwrap();
     }

@@ -1,8 +1,9 @@
 //! # mm-explicit: an explicit free list
 //!
-//! The implicit heap layout plus a free list. Blocks are exactly those of
-//! [`mm_implicit`] (its [`Block`], [`Tag`] and boundary tags are reused, not copied):
-//! a one-word header and footer, immediate coalescing, a prologue and an epilogue. What
+//! The implicit list's heap layout plus a free list. Blocks are exactly the implicit
+//! list's: both are built on the boundary-tag layer [`mm_tags`] (its [`Block`], [`Tag`]
+//! and guards), a one-word header and footer, immediate coalescing, a prologue and an
+//! epilogue. What
 //! is new is a doubly linked list threaded through the payloads of the free blocks, so
 //! `malloc` walks only the free blocks instead of every block, and `free` links a block
 //! in without a walk.
@@ -102,7 +103,7 @@
 //!
 //! Every build checks each pointer given to `free` and `realloc`, and the tags of the
 //! block and of a free neighbour before a merge, exactly as the implicit list does
-//! ([`mm_implicit::guard`]): a pointer that is no payload of the heap or whose header
+//! ([`mm_tags::guard`]): a pointer that is no payload of the heap or whose header
 //! says free is refused, changing nothing, and kept for [`Allocator::take_misuse`] (a
 //! freed header says free also once the block merged into its left neighbour, or slid
 //! down in `realloc`); tags that cannot be right stop the call with a [`Corruption`]
@@ -127,7 +128,7 @@ use std::fmt;
 use std::ptr::NonNull;
 
 use mm_core::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, MemLib, Misuse};
-use mm_implicit::{Block, OVERHEAD, Tag, TaggedLayout, WORD};
+use mm_tags::{Block, OVERHEAD, Tag, TaggedLayout, WORD};
 
 pub use crate::list::MAX_HEAP;
 use crate::list::{LINK, Spot};
@@ -262,7 +263,7 @@ impl Explicit {
     }
 
     /// The allocated block behind a pointer given to `free` or `realloc`, with its size
-    /// (see [`mm_implicit::guard`]); a refused pointer is kept for
+    /// (see [`mm_tags::guard`]); a refused pointer is kept for
     /// [`Allocator::take_misuse`].
     #[inline]
     fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, usize)> {
@@ -279,14 +280,14 @@ impl Explicit {
     /// tags checked ([`TaggedLayout::free_left`]).
     #[inline]
     fn free_left(&self, block: Block) -> Option<(Block, usize)> {
-        self.layout.free_left(&self.heap, block).unwrap_or_else(|c| c.panic())
+        self.layout.free_left(&self.heap, block)
     }
 
     /// The size of the block at the boundary `next` when it is free, its tags checked
     /// ([`TaggedLayout::free_right`]).
     #[inline]
     fn free_right(&self, next: Block) -> Option<usize> {
-        self.layout.free_right(&self.heap, next).unwrap_or_else(|c| c.panic())
+        self.layout.free_right(&self.heap, next)
     }
 
     /// Moves the break by `bytes` and rewrites the epilogue at the new end; `None`, with
@@ -471,7 +472,7 @@ impl Allocator for Explicit {
         Some(self.payload_ptr(block))
     }
 
-    /// Frees `ptr`, or refuses it ([`mm_implicit::guard`]): a pointer that is no
+    /// Frees `ptr`, or refuses it ([`mm_tags::guard`]): a pointer that is no
     /// payload of the heap, or whose header says free, is kept for
     /// [`Allocator::take_misuse`] and nothing changes.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
@@ -526,13 +527,13 @@ impl Allocator for Explicit {
     }
 
     /// The implicit list's reading of the same layout
-    /// ([`mm_implicit::tagged_heap_spans`]): a free block, links included, is free
+    /// ([`mm_tags::tagged_heap_spans`]): a free block, links included, is free
     /// whole. `None` before `init`.
     fn heap_spans(&self) -> Option<Vec<HeapSpan>> {
         if !self.ready {
             return None;
         }
-        mm_implicit::tagged_heap_spans(&self.heap, self.layout)
+        mm_tags::tagged_heap_spans(&self.heap, self.layout)
     }
 }
 

@@ -36,7 +36,7 @@
 //! keeps the address-ordered list's splits and most of its frees O(1).
 
 use mm_core::{Corruption, MemLib};
-use mm_implicit::{Block, Tag, WORD};
+use mm_tags::{Block, Tag, WORD};
 
 use crate::{Explicit, FreeListOrder};
 
@@ -447,7 +447,7 @@ impl Explicit {
         if block == self.layout.first {
             return Block::at(self.layout.prologue);
         }
-        let size = mm_implicit::Tag::from_word(self.heap.read(block.offset() - WORD)).size();
+        let size = Tag::from_word(self.heap.read(block.offset() - WORD)).size();
         if size < self.layout.min_block || size > block.offset() - self.layout.first.offset() {
             Corruption::new("corrupted size vs. prev_size", block.offset() - WORD).panic();
         }

@@ -5,7 +5,7 @@
 use std::ptr::NonNull;
 
 use mm_core::{Align, Allocator, Invariant, MemLib};
-use mm_implicit::walk;
+use mm_tags::walk;
 
 use super::*;
 use crate::list::{NIL, next_link_offset};

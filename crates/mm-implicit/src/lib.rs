@@ -72,23 +72,20 @@
 //! overflow of up to 16 bytes (the block's footer, then the next header) is reported at
 //! the latest when the block or its neighbour is freed.
 
-mod block;
-pub mod check;
-pub mod guard;
+mod check;
 mod placement;
-mod spans;
 
 use std::ptr::NonNull;
 
 use mm_core::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, MemLib, Misuse};
+use mm_tags::write_word;
 
-use crate::block::write_word;
-// The boundary-tag layer is public so that strategies with the same block layout (the
-// explicit free list) build on it instead of repeating it.
-pub use crate::block::{Block, OVERHEAD, Tag, TagFlags, WORD, walk};
-pub use crate::check::{TaggedLayout, check_tagged_heap};
 pub use crate::placement::Placement;
-pub use crate::spans::tagged_heap_spans;
+// The boundary-tag layer lived here before it became its own crate (`mm-tags`, which the
+// explicit lists use too); its names stay reachable where they were.
+pub use mm_tags::{
+    Block, OVERHEAD, Tag, TagFlags, TaggedLayout, WORD, check_tagged_heap, guard, tagged_heap_spans, walk,
+};
 
 /// How to build an [`Implicit`] allocator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -185,7 +182,7 @@ impl Implicit {
     /// `sbrk` only for what the current free last block (if any) lacks.
     fn extend_for(&mut self, asize: usize) -> Option<Block> {
         let old_epilogue = self.epilogue();
-        let last = self.layout.free_left(&self.heap, old_epilogue).unwrap_or_else(|c| c.panic());
+        let last = self.layout.free_left(&self.heap, old_epilogue);
         let (block, have) = last.unwrap_or((old_epilogue, 0));
         let missing = asize - have;
         self.heap.extend(missing).ok()?;
@@ -213,9 +210,8 @@ impl Implicit {
     /// inside a merged block it still says free.
     fn coalesce(&mut self, block: Block, size: usize) -> Block {
         let heap = &self.heap;
-        let left = self.layout.free_left(heap, block).unwrap_or_else(|c| c.panic());
-        let right =
-            self.layout.free_right(heap, Block::at(block.offset() + size)).unwrap_or_else(|c| c.panic());
+        let left = self.layout.free_left(heap, block);
+        let right = self.layout.free_right(heap, Block::at(block.offset() + size));
         let (start, total) = match (left, right) {
             (None, None) => return block,
             (None, Some(next_size)) => (block, size + next_size),
@@ -255,7 +251,7 @@ impl Implicit {
     /// changed, when neither is possible.
     fn grow_in_place(&mut self, block: Block, size: usize, asize: usize) -> bool {
         let next = Block::at(block.offset() + size);
-        let free_after = self.layout.free_right(&self.heap, next).unwrap_or_else(|c| c.panic()).unwrap_or(0);
+        let free_after = self.layout.free_right(&self.heap, next).unwrap_or(0);
         let beyond = Block::at(next.offset() + free_after);
         let mut span = size + free_after;
         if span < asize {

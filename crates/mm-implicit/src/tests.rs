@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use mm_core::{Align, Allocator, Invariant, MemLib};
 
 use super::*;
-use crate::block::{read_word, walk};
+use mm_tags::{TagRule, read_word, walk};
 
 const A8: Align = Align::MIN;
 
@@ -336,9 +336,9 @@ fn the_checker_names_each_broken_invariant() {
         (
             "a size that is not a multiple of 8",
             |a, m| write_word(&mut a.heap, m, Tag::allocated(B100).word() - 4),
-            Invariant::Flags(
-                "unknown flag bits in Tag { size: 112, allocated, unknown flags: 0b100 }".into(),
-            ),
+            Invariant::rule_of(TagRule::UnknownFlags {
+                header: Tag::from_word(Tag::allocated(B100).word() - 4),
+            }),
         ),
         ("too small", |a, m| write_word(&mut a.heap, m, Tag::allocated(8).word()), {
             Invariant::TooSmall { size: 8, min: 16 }
@@ -352,13 +352,16 @@ fn the_checker_names_each_broken_invariant() {
             Invariant::BadEpilogue,
         ),
         ("stray flag", |a, m| write_word(&mut a.heap, m, Tag::allocated(B100).word() | 0b10), {
-            Invariant::Flags("unknown flag bits in Tag { size: 120, allocated, unknown flags: 0b010 }".into())
+            Invariant::rule_of(TagRule::UnknownFlags {
+                header: Tag::from_word(Tag::allocated(B100).word() | 0b10),
+            })
         }),
     ];
     for (what, damage, invariant) in cases {
         let (mut a, _, middle) = three_blocks();
         damage(&mut a, middle);
         let err = a.check_heap().unwrap_err();
+        assert_eq!(err.invariant.rule::<TagRule>(), invariant.rule::<TagRule>(), "{what}");
         assert_eq!((err.offset, err.invariant), (middle, invariant), "{what}");
     }
 }
@@ -524,4 +527,46 @@ fn a_write_into_a_freed_block_changes_nothing_the_allocator_reads() {
     free(&mut a, ps[0]);
     free(&mut a, p);
     a.check_heap().unwrap();
+}
+
+// --- heap spans: the boundary-tag layer's reading of this heap ---------------------------
+
+use mm_core::{HeapSpan, SpanKind};
+
+fn spans_allocator(align: usize) -> Implicit {
+    let config = ImplicitConfig::new(Align::new(align).unwrap(), Placement::FirstFit);
+    Implicit::new(MemLib::new(1 << 16).unwrap(), config)
+}
+
+#[test]
+fn an_implicit_heap_reads_as_tags_and_payloads() {
+    let mut a = spans_allocator(8);
+    assert_eq!(a.heap_spans(), None, "not initialised");
+    a.init().unwrap();
+    // The prologue and the epilogue, merged; at alignment 8 there is no padding.
+    assert_eq!(a.heap_spans().unwrap(), [HeapSpan::new(0, 24, SpanKind::Metadata)]);
+    let p = a.malloc(20).unwrap(); // a 40-byte block: 24 usable bytes
+    a.malloc(100).unwrap(); // 120 bytes: 104 usable
+    assert_eq!(a.heap().offset_of(p.as_ptr()), 24);
+    assert_eq!(
+        a.heap_spans().unwrap(),
+        [
+            HeapSpan::new(0, 24, SpanKind::Metadata),
+            HeapSpan::new(24, 24, SpanKind::Payload),
+            HeapSpan::new(48, 16, SpanKind::Metadata),
+            HeapSpan::new(64, 104, SpanKind::Payload),
+            HeapSpan::new(168, 16, SpanKind::Metadata),
+        ]
+    );
+    assert_eq!(a.heap().heap_size(), 184);
+}
+
+#[test]
+fn the_padding_that_aligns_the_first_payload_is_padding() {
+    let mut a = spans_allocator(16);
+    a.init().unwrap();
+    assert_eq!(
+        a.heap_spans().unwrap(),
+        [HeapSpan::new(0, 8, SpanKind::Padding), HeapSpan::new(8, 24, SpanKind::Metadata)]
+    );
 }
