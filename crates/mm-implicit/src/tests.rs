@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use mm_core::{Align, Allocator, Invariant, MemLib};
 
 use super::*;
-use mm_tags::{TagRule, read_word, walk};
+use mm_tags::{read_word, walk, write_word};
 
 const A8: Align = Align::MIN;
 
@@ -189,7 +189,17 @@ fn a_rover_off_a_block_boundary_fails_the_check() {
     a.rover = Some(Block::at(inside));
     let err = a.check_heap().unwrap_err();
     assert_eq!(err.offset, inside);
-    assert!(matches!(err.invariant, Invariant::Other(ref m) if m.contains("rover")), "{err}");
+    assert_eq!(err.invariant.rule::<ImplicitRule>(), Some(&ImplicitRule::RoverOffBoundary { rover: inside }));
+    assert_eq!(err.invariant.rule::<TagRule>(), None);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "heap check: block at heap offset {inside:#x}: rule 8: the next-fit rover (heap offset {inside:#x}) is not at a block boundary"
+        )
+    );
+    // The epilogue is a boundary too: a rover there (after a wrap) is sound.
+    a.rover = Some(a.layout.epilogue(&a.heap));
+    a.check_heap().unwrap();
 }
 
 #[test]
@@ -284,7 +294,14 @@ fn huge_requests_fail_without_touching_the_heap() {
 fn nothing_is_allocated_before_init() {
     let mut a = Implicit::new(MemLib::new(4096).unwrap(), ImplicitConfig::default());
     assert_eq!(a.malloc(8), None);
-    assert_eq!(a.check_heap().unwrap_err().invariant, Invariant::BadPrologue);
+    // The documented rule: no heap yet, so no prologue (rule 1), at offset 0.
+    assert_eq!(a.check_heap(), Err(HeapCheckError::new(0, Invariant::BadPrologue)));
+    assert_eq!(a.heap_spans(), None);
+    let wild = NonNull::new(0x1000 as *mut u8).unwrap();
+    assert_eq!(a.check_neighbourhood(wild), Ok(()));
+    // SAFETY: deliberately misused: nothing is allocated, so `free` must refuse it.
+    unsafe { a.free(wild) };
+    assert!(matches!(a.take_misuse(), Some(mm_core::Misuse::InvalidPointer { .. })));
     assert_eq!(a.describe(), "implicit free list, first fit, boundary tags, immediate coalescing");
     assert_eq!(Placement::BestFit.to_string(), "best fit");
 }
