@@ -93,16 +93,18 @@ impl ExplicitTextbook {
     fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, usize)> {
         match self.layout.live_block(&self.heap, ptr) {
             Ok(live) => Some(live),
-            Err(misuse) => self.refuse(misuse),
+            Err(misuse) => {
+                self.refuse(misuse);
+                None
+            }
         }
     }
 
     /// Keeps a refused pointer's misuse for [`Allocator::take_misuse`].
     #[cold]
     #[inline(never)]
-    fn refuse<T>(&mut self, misuse: Misuse) -> Option<T> {
+    fn refuse(&mut self, misuse: Misuse) {
         self.misuse = Some(misuse);
-        None
     }
 
     /// Puts the free, unlisted `block` at the front of the list.

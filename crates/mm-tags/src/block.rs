@@ -247,6 +247,7 @@ impl fmt::Debug for Block {
 /// or one that runs past it, stops the walk with a [`Corruption`] panic (the size was
 /// overwritten, typically by an overflow out of the block before it). [`crate::check`]
 /// is the walk that doubts every tag and reports instead.
+#[inline]
 pub fn walk(heap: &MemLib, from: Block) -> impl Iterator<Item = (Block, Tag)> + '_ {
     let epilogue = heap.heap_size().saturating_sub(WORD);
     let mut at = from;

@@ -95,7 +95,7 @@ impl TaggedLayout {
     /// # Panics
     /// With a [`Corruption`] ("corrupted size vs. prev_size") when the footer says free
     /// but cannot be right: merging on its word would take memory that is no block's.
-    #[inline]
+    #[inline(always)]
     pub fn free_left(&self, heap: &MemLib, block: Block) -> Option<(Block, usize)> {
         let footer = Tag::from_word(read_word(heap, block.offset() - WORD));
         if footer.is_allocated() {
@@ -118,7 +118,7 @@ impl TaggedLayout {
     /// # Panics
     /// With a [`Corruption`] ("invalid next size", "corrupted size vs. prev_size") when
     /// the header says free but cannot be right.
-    #[inline]
+    #[inline(always)]
     pub fn free_right(&self, heap: &MemLib, next: Block) -> Option<usize> {
         let header = next.header(heap);
         if header.is_allocated() {
