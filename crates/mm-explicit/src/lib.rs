@@ -39,7 +39,7 @@
 //!   ([`MAX_HEAP`]), far above the simulated heap's 20 MiB.
 //! * The *wilderness* is the free block that ends the heap, when there is one.
 //!
-//! ## Policies and trade-offs
+//! ## The tuned list: policies and trade-offs
 //!
 //! * **First fit over the free blocks only.** The cost of a search is the number of
 //!   free blocks passed, not of all blocks, which on the traces with thousands of live

@@ -1,12 +1,15 @@
 //! The heap checker (`mm_checkheap`): the boundary-tag layer's walk
 //! ([`mm_tags::check_tagged_heap`], rules 1 to 7 of the crate docs), then next fit's
 //! rover (rule 8), reported as an [`ImplicitRule`].
+//!
+//! The walk and the layout lived in this module before they became `mm-tags`; they stay
+//! reachable here under their old paths.
 
 use std::fmt;
 
 use mm_core::allocator::Rule;
 use mm_core::{HeapCheckError, Invariant};
-use mm_tags::check_tagged_heap;
+pub use mm_tags::{TaggedLayout, check_tagged_heap};
 
 use crate::Implicit;
 

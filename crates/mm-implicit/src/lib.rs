@@ -69,13 +69,13 @@
 //! ## Invariants
 //!
 //! [`Allocator::check_heap`] verifies these and reports each broken one as the typed
-//! value named (tests match the value, not the message):
+//! value named (tests match the value, not the message). Rules 1 to 7 are the
+//! boundary-tag layout's ([`mm_tags`] lists them): the prologue (`BadPrologue`); block
+//! sizes (`SizeNotAligned`, `TooSmall`, `PastHeapEnd`); aligned payloads
+//! (`PayloadMisaligned`); footer equals header (`HeaderFooterMismatch`); no unknown flag
+//! bits ([`TagRule::UnknownFlags`]); no two free blocks touch (`Uncoalesced`); the
+//! epilogue at `brk - 8` (`BadEpilogue`). The implicit list adds one:
 //!
-//! 1. to 7. The boundary-tag layout's rules ([`mm_tags`] lists them): the prologue
-//!    (`BadPrologue`); block sizes (`SizeNotAligned`, `TooSmall`, `PastHeapEnd`);
-//!    aligned payloads (`PayloadMisaligned`); footer equals header
-//!    (`HeaderFooterMismatch`); no unknown flag bits ([`TagRule::UnknownFlags`]); no two
-//!    free blocks touch (`Uncoalesced`); the epilogue at `brk - 8` (`BadEpilogue`).
 //! 8. Next fit's rover names a block boundary that the walk passes, or the epilogue
 //!    ([`ImplicitRule::RoverOffBoundary`]).
 //!
@@ -108,7 +108,7 @@
 //! overflow of up to 16 bytes (the block's footer, then the next header) is reported at
 //! the latest when the block or its neighbour is freed.
 
-mod check;
+pub mod check;
 mod placement;
 mod realloc;
 
