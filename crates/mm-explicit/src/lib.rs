@@ -117,10 +117,10 @@
 //! * `realloc`: `shrink_in_place`, else `grow_in_place`, else `move_block` (allocate,
 //!   copy, free); the tuned list's are in `src/realloc.rs`.
 //!
-//! Build them with `Explicit::new(heap, ExplicitConfig::new(align, order))` and
-//! `ExplicitTextbook::new(heap, ExplicitTextbookConfig::new(align))` (the lab's one
-//! constructor shape: a heap and the strategy's `Copy` configuration, whose `Default` is
-//! alignment 8 and the default policy), then call [`Allocator::init`].
+//! Build them with `Explicit::new(heap, config)` and `ExplicitTextbook::new(heap, config)`
+//! (the lab's one constructor shape: a heap and anything that converts into the
+//! strategy's `Copy` configuration, a bare [`Align`] giving the default policy), then
+//! call [`Allocator::init`].
 //!
 //! ## Invariants
 //!
@@ -148,11 +148,10 @@
 //! 16. The tuned list only: no listed block is larger than the fit bound
 //!     ([`ExplicitRule::AboveFitBound`]).
 //!
-//! **Before `init`** there is no heap: `malloc` and `realloc` fail, `free` refuses every
-//! pointer (an invalid pointer), [`Allocator::heap_spans`] is `None`,
-//! [`Allocator::check_neighbourhood`] is `Ok`, and `check_heap` reports
-//! `Invariant::BadPrologue` at heap offset 0: rule 1, since no prologue has been laid
-//! out.
+//! `check_heap` before `init` returns `Ok(())`: the heap has nothing in it to check (the
+//! workspace's one rule for every strategy). Before `init`, too, `malloc` and `realloc`
+//! fail, `free` refuses every pointer (an invalid pointer), [`Allocator::heap_spans`] is
+//! `None` and [`Allocator::check_neighbourhood`] is `Ok`.
 //!
 //! ## Misuse
 //!
@@ -225,7 +224,8 @@ impl fmt::Display for FreeListOrder {
     }
 }
 
-/// How to build an [`Explicit`] allocator.
+/// How to build an [`Explicit`] allocator. [`Explicit::new`] also takes a bare
+/// [`Align`], which converts into the default configuration with that alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ExplicitConfig {
     /// The alignment of every payload (default 8).
@@ -238,6 +238,12 @@ impl ExplicitConfig {
     /// A configuration with the given alignment and list order.
     pub const fn new(align: Align, order: FreeListOrder) -> Self {
         ExplicitConfig { align, order }
+    }
+}
+
+impl From<Align> for ExplicitConfig {
+    fn from(align: Align) -> Self {
+        ExplicitConfig { align, ..ExplicitConfig::default() }
     }
 }
 
@@ -275,7 +281,8 @@ pub struct Explicit {
 
 impl Explicit {
     /// An allocator that will live in `heap`. Nothing is written until `init`.
-    pub fn new(heap: MemLib, config: ExplicitConfig) -> Self {
+    pub fn new(heap: MemLib, config: impl Into<ExplicitConfig>) -> Self {
+        let config = config.into();
         Explicit {
             heap,
             config,
@@ -505,8 +512,7 @@ impl Allocator for Explicit {
         unsafe { self.move_block(ptr, size) }
     }
 
-    /// Rules 1 to 16 of the crate docs; `Invariant::BadPrologue` at offset 0 before
-    /// `init`.
+    /// Rules 1 to 16 of the crate docs; `Ok(())` before `init`.
     fn check_heap(&self) -> Result<(), HeapCheckError> {
         self.check()
     }

@@ -29,7 +29,8 @@ use mm_tags::{Block, Tag, TaggedLayout};
 use crate::MIN_CONTENT;
 use crate::list::{FreeList, extend_capped};
 
-/// How to build an [`ExplicitTextbook`] allocator.
+/// How to build an [`ExplicitTextbook`] allocator. [`ExplicitTextbook::new`] also takes
+/// a bare [`Align`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ExplicitTextbookConfig {
     /// The alignment of every payload (default 8).
@@ -39,6 +40,12 @@ pub struct ExplicitTextbookConfig {
 impl ExplicitTextbookConfig {
     /// A configuration with the given alignment.
     pub const fn new(align: Align) -> Self {
+        ExplicitTextbookConfig { align }
+    }
+}
+
+impl From<Align> for ExplicitTextbookConfig {
+    fn from(align: Align) -> Self {
         ExplicitTextbookConfig { align }
     }
 }
@@ -66,7 +73,8 @@ pub struct ExplicitTextbook {
 
 impl ExplicitTextbook {
     /// An allocator that will live in `heap`. Nothing is written until `init`.
-    pub fn new(heap: MemLib, config: ExplicitTextbookConfig) -> Self {
+    pub fn new(heap: MemLib, config: impl Into<ExplicitTextbookConfig>) -> Self {
+        let config = config.into();
         ExplicitTextbook {
             heap,
             config,
@@ -294,8 +302,7 @@ impl Allocator for ExplicitTextbook {
         unsafe { self.move_block(ptr, size) }
     }
 
-    /// Rules 1 to 13 of the crate docs; `Invariant::BadPrologue` at offset 0 before
-    /// `init`.
+    /// Rules 1 to 13 of the crate docs; `Ok(())` before `init`.
     fn check_heap(&self) -> Result<(), HeapCheckError> {
         self.check()
     }

@@ -62,9 +62,9 @@
 //! * `realloc` (`src/realloc.rs`): `shrink_in_place`, else `grow_in_place`, else
 //!   `move_block` (allocate, copy, free).
 //!
-//! Build it with `Implicit::new(heap, ImplicitConfig::new(align, placement))` (the
-//! lab's one constructor shape: a heap and the strategy's `Copy` configuration, whose
-//! `Default` is alignment 8 and the default policy), then call [`Allocator::init`].
+//! Build it with `Implicit::new(heap, config)` (the lab's one constructor shape: a heap
+//! and anything that converts into the strategy's `Copy` configuration, a bare [`Align`]
+//! giving the default policy), then call [`Allocator::init`].
 //!
 //! ## Invariants
 //!
@@ -79,11 +79,10 @@
 //! 8. Next fit's rover names a block boundary that the walk passes, or the epilogue
 //!    ([`ImplicitRule::RoverOffBoundary`]).
 //!
-//! **Before `init`** there is no heap: `malloc` and `realloc` fail, `free` refuses every
-//! pointer (an invalid pointer), [`Allocator::heap_spans`] is `None`,
-//! [`Allocator::check_neighbourhood`] is `Ok`, and `check_heap` reports
-//! `Invariant::BadPrologue` at heap offset 0: rule 1, since no prologue has been laid
-//! out.
+//! `check_heap` before `init` returns `Ok(())`: the heap has nothing in it to check (the
+//! workspace's one rule for every strategy). Before `init`, too, `malloc` and `realloc`
+//! fail, `free` refuses every pointer (an invalid pointer), [`Allocator::heap_spans`] is
+//! `None` and [`Allocator::check_neighbourhood`] is `Ok`.
 //!
 //! ## Misuse
 //!
@@ -125,7 +124,8 @@ pub use mm_tags::{
     walk,
 };
 
-/// How to build an [`Implicit`] allocator.
+/// How to build an [`Implicit`] allocator. [`Implicit::new`] also takes a bare
+/// [`Align`], which converts into the default configuration with that alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ImplicitConfig {
     /// The alignment of every payload (default 8).
@@ -138,6 +138,12 @@ impl ImplicitConfig {
     /// A configuration with the given alignment and fit policy.
     pub const fn new(align: Align, placement: Placement) -> Self {
         ImplicitConfig { align, placement }
+    }
+}
+
+impl From<Align> for ImplicitConfig {
+    fn from(align: Align) -> Self {
+        ImplicitConfig { align, ..ImplicitConfig::default() }
     }
 }
 
@@ -159,7 +165,8 @@ pub struct Implicit {
 
 impl Implicit {
     /// An allocator that will live in `heap`. Nothing is written until `init`.
-    pub fn new(heap: MemLib, config: ImplicitConfig) -> Self {
+    pub fn new(heap: MemLib, config: impl Into<ImplicitConfig>) -> Self {
+        let config = config.into();
         Implicit {
             heap,
             config,
@@ -342,8 +349,7 @@ impl Allocator for Implicit {
         unsafe { self.move_block(ptr, size) }
     }
 
-    /// Rules 1 to 8 of the crate docs; `Invariant::BadPrologue` at offset 0 before
-    /// `init`.
+    /// Rules 1 to 8 of the crate docs; `Ok(())` before `init`.
     fn check_heap(&self) -> Result<(), HeapCheckError> {
         self.check()
     }

@@ -294,8 +294,8 @@ fn huge_requests_fail_without_touching_the_heap() {
 fn nothing_is_allocated_before_init() {
     let mut a = Implicit::new(MemLib::new(4096).unwrap(), ImplicitConfig::default());
     assert_eq!(a.malloc(8), None);
-    // The documented rule: no heap yet, so no prologue (rule 1), at offset 0.
-    assert_eq!(a.check_heap(), Err(HeapCheckError::new(0, Invariant::BadPrologue)));
+    // The workspace's rule: nothing to check yet.
+    assert_eq!(a.check_heap(), Ok(()));
     assert_eq!(a.heap_spans(), None);
     let wild = NonNull::new(0x1000 as *mut u8).unwrap();
     assert_eq!(a.check_neighbourhood(wild), Ok(()));
@@ -304,6 +304,9 @@ fn nothing_is_allocated_before_init() {
     assert!(matches!(a.take_misuse(), Some(mm_core::Misuse::InvalidPointer { .. })));
     assert_eq!(a.describe(), "implicit free list, first fit, boundary tags, immediate coalescing");
     assert_eq!(Placement::BestFit.to_string(), "best fit");
+    // The one constructor shape: a bare alignment is the default policy.
+    let b = Implicit::new(MemLib::new(4096).unwrap(), Align::SIXTEEN);
+    assert_eq!(b.config(), ImplicitConfig::new(Align::SIXTEEN, Placement::FirstFit));
 }
 
 // --- the checker catches damage -------------------------------------------------------
