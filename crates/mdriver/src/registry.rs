@@ -9,7 +9,7 @@
 
 use mm_buddy::{Buddy, BuddyConfig};
 use mm_core::{Align, Allocator, MemLib};
-use mm_explicit::{Explicit, ExplicitConfig, FreeListOrder};
+use mm_explicit::{Explicit, ExplicitConfig, ExplicitTextbook, ExplicitTextbookConfig, FreeListOrder};
 use mm_implicit::{Implicit, ImplicitConfig, Placement};
 use mm_segregated::{Segregated, SegregatedConfig};
 
@@ -61,6 +61,12 @@ pub static STRATEGIES: &[StrategyInfo] = &[
         name: "explicit-addr",
         in_default_race: false,
         build: |h, a| explicit(h, a, FreeListOrder::AddressOrdered),
+    },
+    // The textbook LIFO list that `explicit` tunes (docs/explicit.md).
+    StrategyInfo {
+        name: "explicit-textbook",
+        in_default_race: false,
+        build: |heap, align| Box::new(ExplicitTextbook::new(heap, ExplicitTextbookConfig::new(align))),
     },
     StrategyInfo {
         name: "segregated",

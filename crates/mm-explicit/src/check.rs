@@ -1,5 +1,6 @@
-//! The heap checker (`mm_checkheap`): a walk of the heap that doubts every tag, then a
-//! walk of the free list that doubts every link.
+//! The heap checker (`mm_checkheap`) of both lists: a walk of the heap that doubts every
+//! tag (rules 1 to 8 of the crate docs), then a walk of the free list that doubts every
+//! link (rules 9 to 16), each broken rule reported as an [`ExplicitRule`].
 //!
 //! The heap walk validates a block's size *before* using it to find the next block, and
 //! counts the free blocks. The list walk only follows a link after finding a free block
@@ -24,20 +25,139 @@
 //!   blocks, so it holds them all exactly when it holds as many as the heap walk found.
 //!   Only when it holds fewer is the missing block looked for, with a `Vec`.
 
+use std::fmt;
+
+use mm_core::allocator::Rule;
 use mm_core::{HeapCheckError, Invariant, MemLib};
-use mm_implicit::{Block, check_tagged_heap};
+use mm_tags::{Block, TaggedLayout, check_tagged_heap};
 
-use crate::list::{NIL, encode, next_word, prev_word};
-use crate::{Explicit, FreeListOrder, MAX_HEAP};
+use crate::list::{FreeList, decode, encode, next_free, next_word, prev_word};
+use crate::{Explicit, ExplicitTextbook, FreeListOrder, MAX_HEAP};
 
-/// A free-list rule broken at `block`.
-fn list_error(block: usize, message: String) -> HeapCheckError {
-    HeapCheckError::new(block, Invariant::FreeList(message))
+/// The explicit lists' own numbered rules (the crate docs list rules 1 to 16; 1 to 7 are
+/// the boundary-tag layer's). A link is shown as the heap offset of the block it names,
+/// `None` for "no block".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExplicitRule {
+    /// Rule 8: the heap is larger than a four-byte link can reach.
+    HeapPastLinks {
+        /// The heap's size in bytes.
+        heap_size: usize,
+    },
+    /// Rule 9: the list's head, or a block's next link, names no free block.
+    LinkToNonFree {
+        /// The block whose next link it is; `None` for the list's head.
+        holder: Option<usize>,
+        /// The offset the link names.
+        link: usize,
+    },
+    /// Rule 10: a block is listed twice (the list has a cycle).
+    ListedTwice,
+    /// Rule 11: a block's prev link does not name the block before it in the list.
+    PrevMismatch {
+        /// What the prev link names.
+        prev: Option<usize>,
+        /// The block before it in the list.
+        expected: Option<usize>,
+    },
+    /// Rule 12: a free block is not on the list.
+    Unlisted,
+    /// Rule 13: the list does not end at its recorded tail.
+    TailMismatch {
+        /// The last block of the walk along the list.
+        end: Option<usize>,
+        /// The recorded tail.
+        tail: Option<usize>,
+    },
+    /// Rule 14: an address-ordered list is not sorted.
+    Unsorted {
+        /// The block out of order.
+        block: usize,
+        /// The block before it in the list, at a higher address.
+        before: usize,
+    },
+    /// Rule 15 (the tuned list): the free last block of the heap is not the list's tail.
+    WildernessNotLast,
+    /// Rule 16 (the tuned list): a listed block is larger than the fit bound.
+    AboveFitBound {
+        /// The block's size.
+        size: usize,
+        /// The fit bound.
+        fit_bound: usize,
+    },
 }
 
-/// A link word, for messages.
-fn show(link: u32) -> String {
-    if link == NIL { "none".to_string() } else { format!("{link:#x}") }
+/// A link, for messages: its offset, or "none".
+struct Show(Option<usize>);
+
+impl fmt::Display for Show {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(offset) => write!(f, "{offset:#x}"),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+impl fmt::Display for ExplicitRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExplicitRule::HeapPastLinks { heap_size } => {
+                write!(f, "the heap is {heap_size:#x} bytes, past the {MAX_HEAP:#x} links reach")
+            }
+            ExplicitRule::LinkToNonFree { holder: None, link } => {
+                write!(f, "the list head is {link:#x}, which is not a free block")
+            }
+            ExplicitRule::LinkToNonFree { holder: Some(holder), link } => {
+                write!(f, "the next link of {holder:#x} is {link:#x}, which is not a free block")
+            }
+            ExplicitRule::ListedTwice => f.write_str("the block is listed twice (the list has a cycle)"),
+            ExplicitRule::PrevMismatch { prev, expected } => write!(
+                f,
+                "the prev link is {}, but the block before it in the list is {}",
+                Show(prev),
+                Show(expected)
+            ),
+            ExplicitRule::Unlisted => f.write_str("the free block is not on the free list"),
+            ExplicitRule::TailMismatch { end, tail } => {
+                write!(f, "the list ends at {}, but its recorded tail is {}", Show(end), Show(tail))
+            }
+            ExplicitRule::Unsorted { block, before } => {
+                write!(f, "the address-ordered list is not sorted: {block:#x} comes after {before:#x}")
+            }
+            ExplicitRule::WildernessNotLast => {
+                f.write_str("the free last block of the heap is not at the back of the list")
+            }
+            ExplicitRule::AboveFitBound { size, fit_bound } => {
+                write!(f, "the block is {size} bytes, more than the fit bound {fit_bound}")
+            }
+        }
+    }
+}
+
+impl Rule for ExplicitRule {
+    fn number(&self) -> u32 {
+        match self {
+            ExplicitRule::HeapPastLinks { .. } => 8,
+            ExplicitRule::LinkToNonFree { .. } => 9,
+            ExplicitRule::ListedTwice => 10,
+            ExplicitRule::PrevMismatch { .. } => 11,
+            ExplicitRule::Unlisted => 12,
+            ExplicitRule::TailMismatch { .. } => 13,
+            ExplicitRule::Unsorted { .. } => 14,
+            ExplicitRule::WildernessNotLast => 15,
+            ExplicitRule::AboveFitBound { .. } => 16,
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// A rule of the list broken at heap offset `at`.
+fn broken(at: usize, rule: ExplicitRule) -> HeapCheckError {
+    HeapCheckError::new(at, Invariant::rule_of(rule))
 }
 
 /// How many block offsets a [`BlockIndex`] keeps: 16 KiB of stack.
@@ -105,36 +225,80 @@ struct FreeBlocks {
     last: Option<Block>,
 }
 
+/// One check of a heap and its list: what the two lists share, and which of the rules
+/// that only some lists keep apply.
+struct ListCheck<'a> {
+    heap: &'a MemLib,
+    layout: TaggedLayout,
+    list: &'a FreeList,
+    /// Rule 14: the list is sorted by address.
+    sorted: bool,
+    /// Rule 15: a free last block of the heap is the tail.
+    wilderness_last: bool,
+    /// Rule 16: no listed block is larger than this.
+    fit_bound: Option<usize>,
+}
+
 impl Explicit {
-    /// Verifies the heap, then the free list (see [`Explicit::check_blocks`] and
-    /// [`Explicit::check_list`]).
+    /// Verifies rules 1 to 16 of the crate docs (see [`ListCheck::blocks`] and
+    /// [`ListCheck::list`]); `Ok(())` before `init`, with nothing to check.
     pub(crate) fn check(&self) -> Result<(), HeapCheckError> {
-        let free = self.check_blocks()?;
-        self.check_list(&free)
+        if !self.ready {
+            return Ok(());
+        }
+        self.list_check().run()
     }
 
-    /// Verifies, in order: the heap is initialised, no larger than [`MAX_HEAP`], and the
-    /// prologue intact; along the walk every block's size is a multiple of the
-    /// alignment, at least the minimum and within the heap, its payload is aligned,
-    /// its header equals its footer, no stray flag bits are set and no two free blocks
-    /// touch; the walk ends at an epilogue that sits exactly at `brk - 8`. Returns where
-    /// the blocks are, and how many are free.
-    fn check_blocks(&self) -> Result<FreeBlocks, HeapCheckError> {
-        if !self.ready {
-            return Err(HeapCheckError::new(0, Invariant::BadPrologue));
+    /// The check of this heap and list, with every rule.
+    fn list_check(&self) -> ListCheck<'_> {
+        ListCheck {
+            heap: &self.heap,
+            layout: self.layout,
+            list: &self.list,
+            sorted: self.config.order == FreeListOrder::AddressOrdered,
+            wilderness_last: true,
+            fit_bound: Some(self.fit_bound),
         }
+    }
+}
+
+impl ExplicitTextbook {
+    /// Verifies rules 1 to 13 of the crate docs: the textbook list keeps no order, no
+    /// place for the wilderness and no fit bound. `Ok(())` before `init`.
+    pub(crate) fn check(&self) -> Result<(), HeapCheckError> {
+        if !self.ready {
+            return Ok(());
+        }
+        ListCheck {
+            heap: &self.heap,
+            layout: self.layout,
+            list: &self.list,
+            sorted: false,
+            wilderness_last: false,
+            fit_bound: None,
+        }
+        .run()
+    }
+}
+
+impl ListCheck<'_> {
+    /// Verifies the heap, then the free list.
+    fn run(&self) -> Result<(), HeapCheckError> {
+        let free = self.blocks()?;
+        self.list(&free)
+    }
+
+    /// Verifies, in order: the heap is no larger than [`MAX_HEAP`] (rule 8), and rules 1
+    /// to 7 along the heap walk of [`check_tagged_heap`]. Returns where the blocks are,
+    /// and how many are free.
+    fn blocks(&self) -> Result<FreeBlocks, HeapCheckError> {
         let heap_size = self.heap.heap_size();
         if heap_size > MAX_HEAP {
-            return Err(HeapCheckError::new(
-                0,
-                Invariant::Other(format!(
-                    "the heap is {heap_size:#x} bytes, past the {MAX_HEAP:#x} links reach"
-                )),
-            ));
+            return Err(broken(0, ExplicitRule::HeapPastLinks { heap_size }));
         }
-        let epilogue = heap_size.saturating_sub(mm_implicit::WORD);
+        let epilogue = self.layout.epilogue(self.heap).offset();
         let mut free = FreeBlocks { index: BlockIndex::new(epilogue), count: 0, last: None };
-        check_tagged_heap(&self.heap, self.layout, |block, tag| {
+        check_tagged_heap(self.heap, self.layout, |block, tag| {
             free.index.record(block);
             if !tag.is_allocated() {
                 free.count += 1;
@@ -146,95 +310,73 @@ impl Explicit {
 
     /// True when `offset` is a free block of the heap walk.
     fn is_free_block(&self, free: &FreeBlocks, offset: usize) -> bool {
-        free.index.has_block_at(&self.heap, offset) && Block::at(offset).is_free(&self.heap)
+        free.index.has_block_at(self.heap, offset) && Block::at(offset).is_free(self.heap)
     }
 
     /// Walks the list from the head and verifies: every listed block is a free block of
-    /// the heap walk (so a link is checked before it is followed); no block is listed
-    /// twice (no cycle); each block's prev link names the block before it (none for the
-    /// head), which with the next links makes `next.prev == self` hold everywhere; under
-    /// the address order, offsets ascend; no block is larger than the fit bound. At the
-    /// end: every free block was listed, the list ends at the recorded tail, and a free
-    /// last block of the heap (the wilderness) is that tail.
-    fn check_list(&self, free: &FreeBlocks) -> Result<(), HeapCheckError> {
-        let heap = &self.heap;
-        // The link that led here: the block holding it (none for the head) and its value.
+    /// the heap walk, so a link is checked before it is followed (rule 9); no block is
+    /// listed twice, no cycle (rule 10); each block's prev link names the block before
+    /// it, none for the head (rule 11), which with the next links makes
+    /// `next.prev == self` hold everywhere; where they apply, that the offsets ascend
+    /// (rule 14) and no block is larger than the fit bound (rule 16). At the end: every
+    /// free block was listed (rule 12), the list ends at the recorded tail (rule 13),
+    /// and, where it applies, a free last block of the heap is that tail (rule 15).
+    fn list(&self, free: &FreeBlocks) -> Result<(), HeapCheckError> {
+        let heap = self.heap;
+        // The block holding the link that led here (none for the head), and the link.
         let mut from: Option<usize> = None;
-        let mut link = encode(self.head);
+        let mut link = encode(self.list.head);
         // The walk ends: each step reaches a free block, and the first one reached twice
         // fails the prev-link check below, so at most `free.count + 1` steps are taken.
         let mut listed = 0;
-        while link != NIL {
-            let at = link as usize;
+        while let Some(block) = decode(link) {
+            let at = block.offset();
             if !self.is_free_block(free, at) {
-                let holder =
-                    from.map_or_else(|| "the list head".to_string(), |b| format!("the next link of {b:#x}"));
-                return Err(list_error(
+                return Err(broken(
                     from.unwrap_or(at),
-                    format!("{holder} is {}, which is not a free block", show(link)),
+                    ExplicitRule::LinkToNonFree { holder: from, link: at },
                 ));
             }
             let expected = encode(from.map(Block::at));
-            let prev = prev_word(heap, Block::at(at));
+            let prev = prev_word(heap, block);
             if prev != expected {
                 if self.among_first(listed, at) {
-                    return Err(list_error(
-                        at,
-                        "the block is listed twice (the list has a cycle)".to_string(),
-                    ));
+                    return Err(broken(at, ExplicitRule::ListedTwice));
                 }
-                return Err(list_error(
-                    at,
-                    format!(
-                        "the prev link is {}, but the block before it in the list is {}",
-                        show(prev),
-                        show(expected)
-                    ),
-                ));
+                let (prev, expected) = (decode(prev).map(Block::offset), from);
+                return Err(broken(at, ExplicitRule::PrevMismatch { prev, expected }));
             }
-            let size = Block::at(at).size(heap);
-            if size > self.fit_bound {
-                return Err(list_error(
-                    at,
-                    format!("the block is {size} bytes, more than the fit bound {}", self.fit_bound),
-                ));
+            let size = block.size(heap);
+            if let Some(fit_bound) = self.fit_bound
+                && size > fit_bound
+            {
+                return Err(broken(at, ExplicitRule::AboveFitBound { size, fit_bound }));
             }
-            if self.config.order == FreeListOrder::AddressOrdered
+            if self.sorted
                 && let Some(before) = from
                 && before > at
             {
-                return Err(list_error(
-                    at,
-                    format!("the address-ordered list is not sorted: {at:#x} comes after {before:#x}"),
-                ));
+                return Err(broken(at, ExplicitRule::Unsorted { block: at, before }));
             }
             listed += 1;
             from = Some(at);
-            link = next_word(heap, Block::at(at));
+            link = next_word(heap, block);
         }
         if listed < free.count {
             let missing = self.first_unlisted(free, listed);
-            return Err(list_error(missing, "the free block is not on the free list".to_string()));
+            return Err(broken(missing, ExplicitRule::Unlisted));
         }
-        if encode(self.tail) != encode(from.map(Block::at)) {
-            let at = from.or(self.tail.map(Block::offset)).unwrap_or(0);
-            return Err(list_error(
-                at,
-                format!(
-                    "the list ends at {}, but its recorded tail is {}",
-                    show(encode(from.map(Block::at))),
-                    show(encode(self.tail))
-                ),
-            ));
+        let tail = self.list.tail.map(Block::offset);
+        if tail != from {
+            let at = from.or(tail).unwrap_or(0);
+            return Err(broken(at, ExplicitRule::TailMismatch { end: from, tail }));
         }
-        if let Some(last) = free.last
-            && self.is_last(last)
+        if self.wilderness_last
+            && let Some(last) = free.last
+            && last.end(heap) == self.layout.epilogue(heap).offset()
             && from != Some(last.offset())
         {
-            return Err(list_error(
-                last.offset(),
-                "the free last block of the heap is not at the back of the list".to_string(),
-            ));
+            return Err(broken(last.offset(), ExplicitRule::WildernessNotLast));
         }
         Ok(())
     }
@@ -242,13 +384,13 @@ impl Explicit {
     /// True when `block` is among the first `n` entries of the list, which the list walk
     /// has verified (so following them is safe).
     fn among_first(&self, n: usize, block: usize) -> bool {
-        let mut entry = self.head;
+        let mut entry = self.list.head;
         for _ in 0..n {
             let Some(b) = entry else { return false };
             if b.offset() == block {
                 return true;
             }
-            entry = crate::list::next_free(&self.heap, b);
+            entry = next_free(self.heap, b);
         }
         false
     }
@@ -258,14 +400,14 @@ impl Explicit {
     /// The error path, so it may allocate.
     fn first_unlisted(&self, free: &FreeBlocks, listed: usize) -> usize {
         let mut entries = Vec::with_capacity(listed);
-        let mut entry = self.head;
+        let mut entry = self.list.head;
         while let Some(b) = entry {
             entries.push(b.offset());
-            entry = crate::list::next_free(&self.heap, b);
+            entry = next_free(self.heap, b);
         }
         entries.sort_unstable();
         let mut missing = None;
-        let _ = check_tagged_heap(&self.heap, self.layout, |block, tag| {
+        let _ = check_tagged_heap(self.heap, self.layout, |block, tag| {
             if missing.is_none() && !tag.is_allocated() && entries.binary_search(&block.offset()).is_err() {
                 missing = Some(block.offset());
             }
@@ -295,16 +437,16 @@ mod tests {
     #[test]
     fn the_index_finds_every_block_and_nothing_between_them() {
         let a = crowded_heap();
-        let free = a.check_blocks().unwrap();
+        let free = a.list_check().blocks().unwrap();
         assert!(free.index.stride > 1, "the samples thinned out");
-        assert_eq!(free.index.seen, mm_implicit::walk(&a.heap, a.layout.first).count());
-        for (block, tag) in mm_implicit::walk(&a.heap, a.layout.first) {
+        assert_eq!(free.index.seen, mm_tags::walk(&a.heap, a.layout.first).count());
+        for (block, tag) in mm_tags::walk(&a.heap, a.layout.first) {
             assert!(free.index.has_block_at(&a.heap, block.offset()), "{block:?}");
             for inside in (block.offset() + 8..block.offset() + tag.size()).step_by(8) {
                 assert!(!free.index.has_block_at(&a.heap, inside), "{inside:#x} inside {block:?}");
             }
         }
-        assert!(!free.index.has_block_at(&a.heap, a.heap.heap_size() - mm_implicit::WORD), "the epilogue");
+        assert!(!free.index.has_block_at(&a.heap, a.heap.heap_size() - mm_tags::WORD), "the epilogue");
         assert!(!free.index.has_block_at(&a.heap, 0), "below the first block");
         a.check_heap().unwrap();
     }
@@ -312,18 +454,13 @@ mod tests {
     #[test]
     fn a_link_into_the_middle_of_a_free_block_is_caught_in_a_crowded_heap() {
         let mut a = crowded_heap();
-        let head = a.head.unwrap();
+        let head = a.list.head.unwrap();
         let target = crate::list::next_free(&a.heap, head).unwrap();
         let bad = target.offset() as u32 + 16;
         a.heap.write::<u32>(crate::list::next_link_offset(head), bad);
         let err = a.check_heap().unwrap_err();
         assert_eq!(err.offset, head.offset());
-        assert_eq!(
-            err.invariant,
-            Invariant::FreeList(format!(
-                "the next link of {:#x} is {bad:#x}, which is not a free block",
-                head.offset()
-            ))
-        );
+        let rule = ExplicitRule::LinkToNonFree { holder: Some(head.offset()), link: bad as usize };
+        assert_eq!(err.invariant.rule::<ExplicitRule>(), Some(&rule));
     }
 }

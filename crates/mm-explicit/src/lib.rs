@@ -1,11 +1,21 @@
-//! # mm-explicit: an explicit free list
+//! # mm-explicit: explicit free lists
 //!
-//! The implicit heap layout plus a free list. Blocks are exactly those of
-//! [`mm_implicit`] (its [`Block`], [`Tag`] and boundary tags are reused, not copied):
-//! a one-word header and footer, immediate coalescing, a prologue and an epilogue. What
-//! is new is a doubly linked list threaded through the payloads of the free blocks, so
-//! `malloc` walks only the free blocks instead of every block, and `free` links a block
-//! in without a walk.
+//! The implicit list's heap layout plus a free list. Blocks are exactly the implicit
+//! list's: both are built on the boundary-tag layer [`mm_tags`] (its [`Block`], [`Tag`]
+//! and guards), a one-word header and footer, immediate coalescing, a prologue and an
+//! epilogue. What is new is a doubly linked list threaded through the payloads of the
+//! free blocks, so `malloc` walks only the free blocks instead of every block, and
+//! `free` links a block in without a walk.
+//!
+//! Two lists share that mechanism (`src/list.rs`):
+//!
+//! * [`Explicit`] (`explicit`, `explicit-addr`), the tuned list this crate is about: LIFO
+//!   or address-ordered, with the three placement rules, the fit bound and the
+//!   realloc slide described below.
+//! * [`ExplicitTextbook`] (`explicit-textbook`, `src/textbook.rs`), the list of the
+//!   textbook (CS:APP §9.9.13): every free block goes to the front (LIFO), first fit
+//!   from the front, immediate coalescing, and nothing more. It is the baseline the
+//!   tuning is measured against, and the version to read first.
 //!
 //! ## Heap layout and the list
 //!
@@ -24,16 +34,17 @@
 //!   four-byte links fit where the implicit list would leave an 8-byte payload, so the
 //!   smallest block stays at 24 bytes (at alignment 8): a 1-byte request costs exactly
 //!   what it costs on the implicit list. Eight-byte links would make it 32 bytes, a
-//!   third more for every request of 8 bytes or less, which are a quarter to over half
-//!   of the requests in the `tiny` workload. The price is a 4 GiB cap on the heap
+//!   third more for every request of 8 bytes or less, a large share of the requests in
+//!   the `tiny` workload (`docs/explicit.md`). The price is a 4 GiB cap on the heap
 //!   ([`MAX_HEAP`]), far above the simulated heap's 20 MiB.
 //! * The *wilderness* is the free block that ends the heap, when there is one.
 //!
-//! ## Policies and trade-offs
+//! ## The tuned list: policies and trade-offs
 //!
 //! * **First fit over the free blocks only.** The cost of a search is the number of
-//!   free blocks passed, not of all blocks: 13 to 95 times faster than the implicit
-//!   list on the traces with thousands of live blocks. A search that fails has seen
+//!   free blocks passed, not of all blocks, which on the traces with thousands of live
+//!   blocks is most of the difference in speed from the implicit list
+//!   (`docs/explicit.md` has the measurements). A search that fails has seen
 //!   every block, so it remembers the largest (`fit_bound`): a later request above it
 //!   skips the walk and goes straight to the heap. That changes no decision, only
 //!   the time a miss takes.
@@ -52,15 +63,13 @@
 //!
 //!   Rules 1 and 2 are what an address-ordered list does anyway. In a LIFO list they
 //!   are the mechanism that keeps its utilization near the implicit list's: with every
-//!   freed block at the front (textbook LIFO), first fit keeps cutting small requests
-//!   out of the most recently freed block, however large, and the big holes that
-//!   later large requests need are gone. On the bundled suite that lost up to 0.43 of
-//!   utilization against the implicit list (`realloc-1` 0.11 against 0.55, `churn-3`
-//!   0.72 against 0.91, `program-4` 0.83 against 0.98). Rule 1 matters most where
-//!   small requests would eat the end of the heap (`program`, `realloc-shrink`), rule
-//!   2 where a large merged region would be offered first to every small request
-//!   (`churn`, `random`, `realloc`). Together they cut the average loss over 81 fresh
-//!   traces from 0.155 to 0.031, and both are O(1).
+//!   freed block at the front (the textbook LIFO list, [`ExplicitTextbook`]), first fit
+//!   keeps cutting small requests out of the most recently freed block, however large,
+//!   and the big holes that later large requests need are gone. Rule 1 matters most
+//!   where small requests would eat the end of the heap (`program`, `realloc-shrink`),
+//!   rule 2 where a large merged region would be offered first to every small request
+//!   (`churn`, `random`, `realloc`). Both are O(1); `docs/explicit.md` has what each
+//!   recovers.
 //! * **Address order** costs a search when a freed block touches no free block. Three
 //!   walks run in lockstep and the first to settle it wins: down the heap to the
 //!   nearest free block, up the heap to the nearest free block, and along the list
@@ -80,29 +89,75 @@
 //!   enough, also into a free left neighbour, sliding the payload down
 //!   ([`MemLib::copy_within`]); if the block then ends the heap, extend the heap by
 //!   the shortfall. Only otherwise allocate, copy and free. Sliding down costs a copy,
-//!   as a move does, but reuses the neighbourhood instead of leaving a hole: over 40
-//!   seeds each of the `realloc` and `realloc-shrink` workloads it halves the LIFO
-//!   list's average utilization loss against the implicit list.
+//!   as a move does, but reuses the neighbourhood instead of leaving a hole, which
+//!   narrows the LIFO list's utilization loss against the implicit list on the
+//!   `realloc` workloads (`docs/explicit.md`).
 //!
 //!   Rule 3's split of LIFO is for the remaining case: a *large* block freed into the
 //!   middle of the heap. At the front, first fit would cut every small request out of
 //!   it (long-lived small blocks land in the big hole, and the big requests that follow
 //!   must grow the heap); at the back, small requests find the small blocks first and
 //!   the large block waits, whole, for a request that needs it. The average request
-//!   adapts to the program, so no size is built in. It took `churn-3` from 0.798 to
-//!   0.860 (implicit: 0.907) and the bundled average from 0.738 to 0.752. A large
-//!   request looks among those large blocks first, from the back, so it does not walk
-//!   past every ordinary block to reach them.
+//!   adapts to the program, so no size is built in. A large request looks among those
+//!   large blocks first, from the back, so it does not walk past every ordinary block
+//!   to reach them.
 //!
 //! What remains: the `realloc` workloads, where the larger minimum block (24 bytes, for
 //! the links) costs what the implicit list does not pay; `docs/explicit.md` has the
 //! measurements.
 //!
+//! ## The steps
+//!
+//! Every strategy of the lab names its steps alike; both lists here have them:
+//!
+//! * `malloc`: `find_fit` (first fit along the list), else `extend_heap`; then `place`
+//!   (split the fit when the rest can be a block, and list the rest).
+//! * `free`: `coalesce` (the four boundary-tag cases, the swallowed neighbours
+//!   unlinked) and list the result.
+//! * `realloc`: `shrink_in_place`, else `grow_in_place`, else `move_block` (allocate,
+//!   copy, free); the tuned list's are in `src/realloc.rs`.
+//!
+//! Build them with `Explicit::new(heap, config)` and `ExplicitTextbook::new(heap, config)`
+//! (the lab's one constructor shape: a heap and anything that converts into the
+//! strategy's `Copy` configuration, a bare [`Align`] giving the default policy), then
+//! call [`Allocator::init`].
+//!
+//! ## Invariants
+//!
+//! [`Allocator::check_heap`] verifies these and reports each broken one as the typed
+//! value named (tests match the value, not the message). Rules 1 to 7 are the
+//! boundary-tag layout's ([`mm_tags`] lists them): the prologue (`BadPrologue`); block
+//! sizes (`SizeNotAligned`, `TooSmall`, `PastHeapEnd`); aligned payloads
+//! (`PayloadMisaligned`); footer equals header (`HeaderFooterMismatch`); no unknown flag
+//! bits ([`TagRule::UnknownFlags`](mm_tags::TagRule::UnknownFlags)); no two free blocks
+//! touch (`Uncoalesced`); the epilogue at `brk - 8` (`BadEpilogue`). The list adds,
+//! each an [`ExplicitRule`]:
+//!
+//! 8. The heap is at most [`MAX_HEAP`] bytes, so links name every block
+//!    ([`ExplicitRule::HeapPastLinks`]).
+//! 9. The head and every next link name a free block of the heap
+//!    ([`ExplicitRule::LinkToNonFree`]).
+//! 10. No block is listed twice: the list has no cycle ([`ExplicitRule::ListedTwice`]).
+//! 11. Each listed block's prev link names the block before it in the list, none for
+//!     the head ([`ExplicitRule::PrevMismatch`]).
+//! 12. Every free block is listed ([`ExplicitRule::Unlisted`]).
+//! 13. The list ends at its recorded tail ([`ExplicitRule::TailMismatch`]).
+//! 14. An address-ordered list is sorted by address ([`ExplicitRule::Unsorted`]).
+//! 15. The tuned list only: a free last block of the heap (the wilderness) is the
+//!     list's tail ([`ExplicitRule::WildernessNotLast`]).
+//! 16. The tuned list only: no listed block is larger than the fit bound
+//!     ([`ExplicitRule::AboveFitBound`]).
+//!
+//! `check_heap` before `init` returns `Ok(())`: the heap has nothing in it to check (the
+//! workspace's one rule for every strategy). Before `init`, too, `malloc` and `realloc`
+//! fail, `free` refuses every pointer (an invalid pointer), [`Allocator::heap_spans`] is
+//! `None` and [`Allocator::check_neighbourhood`] is `Ok`.
+//!
 //! ## Misuse
 //!
-//! Every build checks each pointer given to `free` and `realloc`, and the tags of the
+//! Both lists make the same checks. Every build checks each pointer given to `free` and `realloc`, and the tags of the
 //! block and of a free neighbour before a merge, exactly as the implicit list does
-//! ([`mm_implicit::guard`]): a pointer that is no payload of the heap or whose header
+//! ([`mm_tags::guard`]): a pointer that is no payload of the heap or whose header
 //! says free is refused, changing nothing, and kept for [`Allocator::take_misuse`] (a
 //! freed header says free also once the block merged into its left neighbour, or slid
 //! down in `realloc`); tags that cannot be right stop the call with a [`Corruption`]
@@ -122,15 +177,20 @@
 
 mod check;
 mod list;
+mod policy;
+mod realloc;
+mod textbook;
 
 use std::fmt;
 use std::ptr::NonNull;
 
 use mm_core::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, MemLib, Misuse};
-use mm_implicit::{Block, OVERHEAD, Tag, TaggedLayout, WORD};
+use mm_tags::{Block, OVERHEAD, Tag, TaggedLayout};
 
+pub use crate::check::ExplicitRule;
 pub use crate::list::MAX_HEAP;
-use crate::list::{LINK, Spot};
+use crate::list::{FreeList, LINK, Spot, extend_capped};
+pub use crate::textbook::{ExplicitTextbook, ExplicitTextbookConfig};
 
 /// Where a newly freed block goes in the free list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -164,7 +224,8 @@ impl fmt::Display for FreeListOrder {
     }
 }
 
-/// How to build an [`Explicit`] allocator.
+/// How to build an [`Explicit`] allocator. [`Explicit::new`] also takes a bare
+/// [`Align`], which converts into the default configuration with that alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ExplicitConfig {
     /// The alignment of every payload (default 8).
@@ -180,7 +241,16 @@ impl ExplicitConfig {
     }
 }
 
-/// The explicit-free-list allocator. Build it with [`Explicit::new`], then call
+impl From<Align> for ExplicitConfig {
+    fn from(align: Align) -> Self {
+        ExplicitConfig { align, ..ExplicitConfig::default() }
+    }
+}
+
+/// The smallest block of an explicit list holds its two tags and its two links.
+const MIN_CONTENT: usize = OVERHEAD + 2 * LINK;
+
+/// The tuned explicit-free-list allocator. Build it with [`Explicit::new`], then call
 /// [`Allocator::init`] before anything else.
 #[derive(Debug)]
 pub struct Explicit {
@@ -191,13 +261,11 @@ pub struct Explicit {
     config: ExplicitConfig,
     /// Derived from `config.align`; fixed at construction.
     layout: TaggedLayout,
-    /// The first block of the free list, `None` when no block is free. The list holds
-    /// every free block exactly once and nothing else, its links are mutually
-    /// consistent, and under [`FreeListOrder::AddressOrdered`] it is sorted by address.
-    head: Option<Block>,
-    /// The last block of the free list, `None` when no block is free. When the last
-    /// block of the heap (the wilderness) is free, it is this one.
-    tail: Option<Block>,
+    /// The free list: it holds every free block exactly once and nothing else, its links
+    /// are mutually consistent, under [`FreeListOrder::AddressOrdered`] it is sorted by
+    /// address, and when the last block of the heap (the wilderness) is free, it is the
+    /// list's tail.
+    list: FreeList,
     /// No listed block is larger than this: first fit skips its walk for anything
     /// bigger. An upper bound, not always the maximum (it never drops when a block
     /// shrinks or leaves the list, only when a failed walk has seen them all).
@@ -207,26 +275,22 @@ pub struct Explicit {
     /// A running average of request block sizes (bytes), which decides whether a freed
     /// block counts as large under LIFO (see [`Explicit::spot_for`]).
     average_request: usize,
-    /// How many blocks the list holds: no walk along it takes more steps, so links a
-    /// program overwrote into a cycle stop the walk instead of hanging it.
-    free_blocks: usize,
     /// The misuse the last `free` or `realloc` refused, for [`Allocator::take_misuse`].
     misuse: Option<Misuse>,
 }
 
 impl Explicit {
     /// An allocator that will live in `heap`. Nothing is written until `init`.
-    pub fn new(heap: MemLib, config: ExplicitConfig) -> Explicit {
+    pub fn new(heap: MemLib, config: impl Into<ExplicitConfig>) -> Self {
+        let config = config.into();
         Explicit {
             heap,
             config,
-            layout: TaggedLayout::new(config.align, OVERHEAD + 2 * LINK),
-            head: None,
-            tail: None,
+            layout: TaggedLayout::new(config.align, MIN_CONTENT),
+            list: FreeList::default(),
             fit_bound: 0,
             ready: false,
             average_request: 0,
-            free_blocks: 0,
             misuse: None,
         }
     }
@@ -242,77 +306,88 @@ impl Explicit {
         self.average_request = self.average_request - self.average_request / 8 + asize / 8;
     }
 
-    /// The block size that holds `size` payload bytes; `None` when it overflows.
-    fn adjusted(&self, size: usize) -> Option<usize> {
-        let with_tags = size.checked_add(OVERHEAD)?;
-        Some(self.config.align.round_up(with_tags)?.max(self.layout.min_block))
-    }
-
-    fn epilogue(&self) -> Block {
-        Block::at(self.heap.heap_size() - WORD)
-    }
-
-    fn write_epilogue(&mut self) {
-        let at = self.epilogue().offset();
-        self.heap.write(at, Tag::EPILOGUE.word());
-    }
-
     fn payload_ptr(&self, block: Block) -> NonNull<u8> {
         self.heap.ptr_at(block.payload())
     }
 
     /// The allocated block behind a pointer given to `free` or `realloc`, with its size
-    /// (see [`mm_implicit::guard`]); a refused pointer is kept for
+    /// (see [`mm_tags::guard`]); a refused pointer is kept for
     /// [`Allocator::take_misuse`].
     #[inline]
     fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, usize)> {
         match self.layout.live_block(&self.heap, ptr) {
             Ok(live) => Some(live),
             Err(misuse) => {
-                self.misuse = Some(misuse);
+                self.refuse(misuse);
                 None
             }
         }
     }
 
-    /// The free neighbour on the left of the block boundary `block`, with its size, its
-    /// tags checked ([`TaggedLayout::free_left`]).
-    #[inline]
-    fn free_left(&self, block: Block) -> Option<(Block, usize)> {
-        self.layout.free_left(&self.heap, block).unwrap_or_else(|c| c.panic())
+    /// Keeps a refused pointer's misuse for [`Allocator::take_misuse`].
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, misuse: Misuse) {
+        self.misuse = Some(misuse);
     }
 
-    /// The size of the block at the boundary `next` when it is free, its tags checked
-    /// ([`TaggedLayout::free_right`]).
+    /// Takes the listed `block` off the list; returns the spot it left.
     #[inline]
-    fn free_right(&self, next: Block) -> Option<usize> {
-        self.layout.free_right(&self.heap, next).unwrap_or_else(|c| c.panic())
+    fn unlink(&mut self, block: Block) -> Spot {
+        self.list.unlink(&mut self.heap, &self.layout, block)
     }
 
-    /// Moves the break by `bytes` and rewrites the epilogue at the new end; `None`, with
-    /// nothing changed, past the heap's maximum or [`MAX_HEAP`].
-    fn grow(&mut self, bytes: usize) -> Option<()> {
-        let new_size = self.heap.heap_size().checked_add(bytes)?;
-        if new_size > MAX_HEAP {
+    /// Puts the free, unlisted `block` into `spot`, raising the fit bound to its size.
+    #[inline]
+    fn link(&mut self, block: Block, spot: Spot) {
+        self.list.link(&mut self.heap, block, spot);
+        self.fit_bound = self.fit_bound.max(block.size(&self.heap));
+    }
+
+    /// The first free block, in list order, of at least `asize` bytes (first fit).
+    ///
+    /// Under LIFO a *large* request (see [`Explicit::spot_for`]) first looks among the
+    /// large blocks kept at the back, from the back: they are the only ones likely to
+    /// fit, and walking past every ordinary block at the front to reach them made large
+    /// requests the slowest part of the list.
+    ///
+    /// A search that fails has seen every listed block, so it tightens `fit_bound` to
+    /// the largest of them; a request above the bound then fails at once, without a
+    /// walk. The bound only ever errs high (a block that shrinks or leaves the list
+    /// does not lower it), so no fit is ever missed.
+    fn find_fit(&mut self, asize: usize) -> Option<Block> {
+        if asize > self.fit_bound {
             return None;
         }
-        self.heap.extend(bytes).ok()?;
-        self.write_epilogue();
-        Some(())
+        if self.config.order == FreeListOrder::Lifo
+            && self.is_large(asize)
+            && let Some(block) = self.find_large_fit(asize)
+        {
+            return Some(block);
+        }
+        match self.list.first_fit(&self.heap, asize) {
+            Ok(block) => Some(block),
+            Err(largest) => {
+                self.fit_bound = largest;
+                None
+            }
+        }
     }
 
     /// Grows the heap so that a block of `asize` bytes ends it, asking `sbrk` only for
     /// what the free last block (if any) lacks. Returns that block, unlisted and with
     /// stale tags, and the list spot it left (if it was a listed free block).
-    fn extend_for(&mut self, asize: usize) -> Option<(Block, Option<Spot>)> {
-        let old_epilogue = self.epilogue();
-        if let Some((last, size)) = self.free_left(old_epilogue) {
+    #[cold]
+    #[inline(never)]
+    fn extend_heap(&mut self, asize: usize) -> Option<(Block, Option<Spot>)> {
+        let old_epilogue = self.layout.epilogue(&self.heap);
+        if let Some((last, size)) = self.layout.free_left(&self.heap, old_epilogue) {
             // No fit was found, so the free last block is smaller than `asize`.
-            self.grow(asize - size)?;
+            extend_capped(&mut self.heap, &self.layout, asize - size)?;
             let spot = self.unlink(last);
             Some((last, Some(spot)))
         } else {
-            self.grow(asize)?;
+            extend_capped(&mut self.heap, &self.layout, asize)?;
             Some((old_epilogue, None))
         }
     }
@@ -323,24 +398,19 @@ impl Explicit {
     /// from) or where the order puts new free blocks. The caller guarantees the block
     /// after the span is allocated, so the remainder needs no coalescing.
     fn place(&mut self, block: Block, span: usize, asize: usize, hint: Option<Spot>) {
-        let rest = span - asize;
-        if rest >= self.layout.min_block {
-            block.set(&mut self.heap, Tag::allocated(asize));
-            let remainder = Block::at(block.offset() + asize);
-            remainder.set(&mut self.heap, Tag::free(rest));
+        if let Some(remainder) = self.layout.split(&mut self.heap, block, span, asize) {
             let spot = self.spot_for(remainder, hint);
             self.link(remainder, spot);
-        } else {
-            block.set(&mut self.heap, Tag::allocated(span));
         }
     }
 
     /// Frees the block at `block` of `size` bytes (not listed): merges it with
     /// whichever neighbours are free (the four boundary-tag cases), their tags and links
     /// checked first, and lists the result.
-    fn release(&mut self, block: Block, size: usize) {
+    fn coalesce(&mut self, block: Block, size: usize) {
         let next = Block::at(block.offset() + size);
-        let (left, right) = (self.free_left(block), self.free_right(next));
+        let left = self.layout.free_left(&self.heap, block);
+        let right = self.layout.free_right(&self.heap, next);
         let mut start = block;
         let mut total = size;
         // The merged block occupies the addresses of the free neighbours it swallows,
@@ -362,60 +432,6 @@ impl Explicit {
         let spot = self.spot_for(start, hint);
         self.link(start, spot);
     }
-
-    /// Shrinks the allocated `block` of `size` bytes to `asize`, giving the tail back
-    /// when it is big enough to be a block of its own.
-    fn shrink(&mut self, block: Block, size: usize, asize: usize) {
-        if size - asize >= self.layout.min_block {
-            block.set(&mut self.heap, Tag::allocated(asize));
-            let tail = Block::at(block.offset() + asize);
-            tail.set(&mut self.heap, Tag::allocated(size - asize));
-            self.release(tail, size - asize);
-        }
-    }
-
-    /// Grows the allocated `block` of `size` bytes to at least `asize` bytes within its
-    /// neighbourhood, taking as little new heap as possible: into a free right
-    /// neighbour; when that is not enough, also into a free left neighbour (sliding the
-    /// payload down); when even that is not enough and the block (with its right
-    /// neighbour) ends the heap, past the end of the heap by the shortfall. Returns the
-    /// block that now holds the payload (`block` or its left neighbour); `None`, with
-    /// nothing changed, when the neighbourhood is too small.
-    fn grow_in_place(&mut self, block: Block, size: usize, asize: usize) -> Option<Block> {
-        let next = Block::at(block.offset() + size);
-        let right = self.free_right(next);
-        let next_free = right.is_some();
-        let free_after = right.unwrap_or(0);
-        let beyond = Block::at(next.offset() + free_after);
-        let mut start = block;
-        let mut span = size + free_after;
-        if span < asize
-            && let Some((prev, prev_size)) = self.free_left(block)
-        {
-            start = prev;
-            span += prev_size;
-        }
-        if span < asize {
-            if beyond != self.epilogue() || self.grow(asize - span).is_none() {
-                return None;
-            }
-            span = asize;
-        }
-        let mut hint = None;
-        if next_free {
-            hint = Some(self.unlink(next));
-        }
-        if start != block {
-            // Unlink first: the payload slides over the left neighbour's links.
-            hint = Some(self.unlink(start));
-            // Mark the old header free before the slide: where the copy does not
-            // overwrite it, a `free` of the old pointer is then seen as a double free.
-            self.heap.write(block.offset(), Tag::free(size).word());
-            self.heap.copy_within(block.payload(), start.payload(), size - OVERHEAD);
-        }
-        self.place(start, span, asize, hint);
-        Some(start)
-    }
 }
 
 impl Allocator for Explicit {
@@ -435,21 +451,16 @@ impl Allocator for Explicit {
         self.config.align
     }
 
-    /// Lays out padding, prologue and epilogue on an empty heap and empties the list
-    /// (the break is reset first, so a second `init` without `reset_brk` also starts
-    /// over).
+    /// Lays out padding, prologue and epilogue on an empty heap
+    /// ([`TaggedLayout::lay_out`]) and empties the list (the break is reset first, so a
+    /// second `init` without `reset_brk` also starts over).
     fn init(&mut self) -> Result<(), InitError> {
         self.ready = false;
         self.misuse = None;
-        self.head = None;
-        self.tail = None;
-        self.free_blocks = 0;
+        self.list = FreeList::default();
         self.fit_bound = 0;
         self.average_request = 0;
-        self.heap.reset_brk();
-        self.heap.extend(self.layout.initial_heap)?;
-        Block::at(self.layout.prologue).set(&mut self.heap, Tag::allocated(OVERHEAD));
-        self.write_epilogue();
+        self.layout.lay_out(&mut self.heap)?;
         self.ready = true;
         Ok(())
     }
@@ -458,12 +469,12 @@ impl Allocator for Explicit {
         if !self.ready {
             return None;
         }
-        let asize = self.adjusted(size)?;
+        let asize = self.layout.adjusted(size)?;
         self.observe(asize);
         let (block, span, hint) = match self.find_fit(asize) {
             Some(block) => (block, block.size(&self.heap), Some(self.unlink(block))),
             None => {
-                let (block, hint) = self.extend_for(asize)?;
+                let (block, hint) = self.extend_heap(asize)?;
                 (block, asize, hint)
             }
         };
@@ -471,38 +482,37 @@ impl Allocator for Explicit {
         Some(self.payload_ptr(block))
     }
 
-    /// Frees `ptr`, or refuses it ([`mm_implicit::guard`]): a pointer that is no
-    /// payload of the heap, or whose header says free, is kept for
-    /// [`Allocator::take_misuse`] and nothing changes.
+    /// Frees `ptr`, or refuses it ([`mm_tags::guard`]): a pointer that is no payload of
+    /// the heap, or whose header says free, is kept for [`Allocator::take_misuse`] and
+    /// nothing changes.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
         if let Some((block, size)) = self.live_block(ptr) {
-            self.release(block, size);
+            self.coalesce(block, size);
         }
     }
 
-    /// 0 for a pointer that is no payload of the heap. Reads only the header word, and
-    /// saturates: a hardened caller may ask about a block whose header was smashed.
+    /// 0 for a pointer that is no payload of the heap ([`TaggedLayout::usable_size`]).
     unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
-        self.layout
-            .payload_block(&self.heap, ptr)
-            .map_or(0, |block| block.size(&self.heap).saturating_sub(OVERHEAD))
+        self.layout.usable_size(&self.heap, ptr)
     }
 
-    /// Refuses `ptr` as `free` does (returning `None`) before anything else.
+    /// Refuses `ptr` as `free` does (returning `None`) before anything else; then
+    /// resizes in place or moves (`src/realloc.rs`).
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
         let (block, current) = self.live_block(ptr)?;
-        let asize = self.adjusted(size)?;
+        let asize = self.layout.adjusted(size)?;
         if asize <= current {
-            self.shrink(block, current, asize);
+            self.shrink_in_place(block, current, asize);
             return Some(ptr);
         }
         if let Some(start) = self.grow_in_place(block, current, asize) {
             return Some(self.payload_ptr(start));
         }
         // SAFETY: the caller guarantees `ptr` is live, and nothing above changed it.
-        unsafe { mm_core::resize_by_moving(self, ptr, size) }
+        unsafe { self.move_block(ptr, size) }
     }
 
+    /// Rules 1 to 16 of the crate docs; `Ok(())` before `init`.
     fn check_heap(&self) -> Result<(), HeapCheckError> {
         self.check()
     }
@@ -511,28 +521,23 @@ impl Allocator for Explicit {
         self.misuse.take()
     }
 
-    /// The block's tags and its neighbours' ([`TaggedLayout::neighbourhood`]), and the
-    /// list links of a free neighbour, which `free` would unlink
-    /// ([`Explicit::check_listed`]).
+    /// The block's tags and its neighbours', and the list links of a free neighbour,
+    /// which `free` would unlink (`FreeList::check_neighbourhood`); `Ok` before `init`.
     fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {
         if !self.ready {
             return Ok(());
         }
-        let (left, right) = self.layout.neighbourhood(&self.heap, ptr)?;
-        for (free, _) in left.into_iter().chain(right) {
-            self.check_listed(free)?;
-        }
-        Ok(())
+        self.list.check_neighbourhood(&self.heap, &self.layout, ptr)
     }
 
     /// The implicit list's reading of the same layout
-    /// ([`mm_implicit::tagged_heap_spans`]): a free block, links included, is free
-    /// whole. `None` before `init`.
+    /// ([`mm_tags::tagged_heap_spans`]): a free block, links included, is free whole.
+    /// `None` before `init`.
     fn heap_spans(&self) -> Option<Vec<HeapSpan>> {
         if !self.ready {
             return None;
         }
-        mm_implicit::tagged_heap_spans(&self.heap, self.layout)
+        mm_tags::tagged_heap_spans(&self.heap, self.layout)
     }
 }
 

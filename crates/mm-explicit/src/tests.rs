@@ -4,8 +4,9 @@
 
 use std::ptr::NonNull;
 
-use mm_core::{Align, Allocator, Invariant, MemLib};
-use mm_implicit::walk;
+use mm_core::allocator::Rule;
+use mm_core::{Align, Allocator, HeapCheckError, Invariant, MemLib};
+use mm_tags::{WORD, walk};
 
 use super::*;
 use crate::list::{NIL, next_link_offset};
@@ -27,7 +28,7 @@ fn blocks(a: &Explicit) -> Vec<(usize, usize, bool)> {
 
 /// The free list, front to back, as heap offsets of the headers.
 fn listed(a: &Explicit) -> Vec<usize> {
-    a.free_list().map(Block::offset).collect()
+    a.list.iter(&a.heap).map(Block::offset).collect()
 }
 
 /// The block whose payload is `p` (live or not).
@@ -40,19 +41,19 @@ fn hdr(a: &Explicit, p: NonNull<u8>) -> usize {
     block_of(a, p).offset()
 }
 
-fn malloc(a: &mut Explicit, size: usize) -> NonNull<u8> {
+pub(crate) fn malloc<A: Allocator + ?Sized>(a: &mut A, size: usize) -> NonNull<u8> {
     let p = a.malloc(size).expect("malloc");
     a.check_heap().unwrap();
     p
 }
 
-fn free(a: &mut Explicit, p: NonNull<u8>) {
+pub(crate) fn free<A: Allocator + ?Sized>(a: &mut A, p: NonNull<u8>) {
     // SAFETY: every pointer the tests free came from `malloc` and is freed once.
     unsafe { a.free(p) };
     a.check_heap().unwrap();
 }
 
-fn realloc(a: &mut Explicit, p: NonNull<u8>, size: usize) -> NonNull<u8> {
+pub(crate) fn realloc<A: Allocator + ?Sized>(a: &mut A, p: NonNull<u8>, size: usize) -> NonNull<u8> {
     // SAFETY: `p` is live.
     let q = unsafe { a.realloc(Some(p), size) }.expect("realloc");
     a.check_heap().unwrap();
@@ -413,16 +414,26 @@ fn huge_requests_fail_without_touching_the_heap() {
 fn nothing_is_allocated_before_init_and_init_starts_over() {
     let mut a = Explicit::new(MemLib::new(4096).unwrap(), ExplicitConfig::default());
     assert_eq!(a.malloc(8), None);
-    assert_eq!(a.check_heap().unwrap_err().invariant, Invariant::BadPrologue);
+    // The workspace's rule: nothing to check yet.
+    assert_eq!(a.check_heap(), Ok(()));
+    assert_eq!(a.heap_spans(), None);
+    let wild = NonNull::new(0x1000 as *mut u8).unwrap();
+    assert_eq!(a.check_neighbourhood(wild), Ok(()));
+    // SAFETY: deliberately misused: nothing is allocated, so `free` must refuse it.
+    unsafe { a.free(wild) };
+    assert!(matches!(a.take_misuse(), Some(mm_core::Misuse::InvalidPointer { .. })));
     assert_eq!(a.describe(), "explicit free list, LIFO, first fit, boundary tags, immediate coalescing");
     assert_eq!(ExplicitConfig::default(), ExplicitConfig::new(Align::MIN, LIFO));
     assert_eq!(ADDR.to_string(), "address-ordered");
+    // The one constructor shape: a bare alignment is the default policy.
+    let b = Explicit::new(MemLib::new(4096).unwrap(), Align::SIXTEEN);
+    assert_eq!(b.config(), ExplicitConfig::new(Align::SIXTEEN, LIFO));
     a.init().unwrap();
     let p = malloc(&mut a, 100);
     malloc(&mut a, 100);
     free(&mut a, p);
     a.init().unwrap();
-    assert_eq!((a.head, a.tail, a.fit_bound), (None, None, 0));
+    assert_eq!((a.list.head, a.list.tail, a.list.len, a.fit_bound), (None, None, 0, 0));
     a.check_heap().unwrap();
 }
 
@@ -438,10 +449,12 @@ fn holes(order: FreeListOrder) -> (Explicit, Vec<NonNull<u8>>, [usize; 3]) {
     (a, ps, h)
 }
 
-fn list_rule(a: &Explicit) -> (usize, String) {
-    match a.check_heap() {
-        Err(HeapCheckError { offset, invariant: Invariant::FreeList(message) }) => (offset, message),
-        other => panic!("expected a free-list error, got {other:?}"),
+/// The list rule `check_heap` reports, typed, with the heap offset it names.
+pub(crate) fn list_rule<A: Allocator>(a: &A) -> (usize, ExplicitRule) {
+    let err = a.check_heap().expect_err("the check should fail");
+    match err.invariant.rule::<ExplicitRule>() {
+        Some(rule) => (err.offset, *rule),
+        None => panic!("expected a free-list rule, got {err}"),
     }
 }
 
@@ -454,13 +467,8 @@ fn a_next_link_to_a_block_that_is_not_free_is_caught_before_it_is_followed() {
         [(allocated, "an allocated block"), (allocated + 8, "mid-block"), (0xdead_bee8, "far away")]
     {
         a.heap.write::<u32>(next_link_offset(Block::at(h5)), bad);
-        let (at, message) = list_rule(&a);
-        assert_eq!(at, h5, "{what}");
-        assert_eq!(
-            message,
-            format!("the next link of {h5:#x} is {bad:#x}, which is not a free block"),
-            "{what}"
-        );
+        let rule = ExplicitRule::LinkToNonFree { holder: Some(h5), link: bad as usize };
+        assert_eq!(list_rule(&a), (h5, rule), "{what}");
     }
 }
 
@@ -469,20 +477,17 @@ fn a_cycle_a_broken_prev_link_and_a_dropped_block_are_caught() {
     // A cycle: the last block links back to the first.
     let (mut a, _, [h1, _, h5]) = holes(LIFO);
     a.heap.write::<u32>(next_link_offset(Block::at(h1)), h5 as u32);
-    assert_eq!(list_rule(&a), (h5, "the block is listed twice (the list has a cycle)".to_string()));
+    assert_eq!(list_rule(&a), (h5, ExplicitRule::ListedTwice));
 
     // next.prev != self.
     let (mut a, _, [h1, h3, h5]) = holes(LIFO);
     a.heap.write::<u32>(next_link_offset(Block::at(h3)) + 4, h1 as u32);
-    assert_eq!(
-        list_rule(&a),
-        (h3, format!("the prev link is {h1:#x}, but the block before it in the list is {h5:#x}"))
-    );
+    assert_eq!(list_rule(&a), (h3, ExplicitRule::PrevMismatch { prev: Some(h1), expected: Some(h5) }));
 
     // The list cut short: block 1 is free but no longer listed.
     let (mut a, _, [h1, h3, _]) = holes(LIFO);
     a.heap.write::<u32>(next_link_offset(Block::at(h3)), NIL);
-    assert_eq!(list_rule(&a), (h1, "the free block is not on the free list".to_string()));
+    assert_eq!(list_rule(&a), (h1, ExplicitRule::Unlisted));
 }
 
 #[test]
@@ -492,12 +497,12 @@ fn a_free_block_off_the_list_and_a_listed_allocated_block_are_caught() {
     free(&mut a, ps[1]);
     let lone = block_of(&a, ps[3]);
     lone.set(&mut a.heap, Tag::free(B100));
-    assert_eq!(list_rule(&a), (lone.offset(), "the free block is not on the free list".to_string()));
+    assert_eq!(list_rule(&a), (lone.offset(), ExplicitRule::Unlisted));
 
     // Mark the head allocated without taking it off the list.
     let (mut a, _, [_, _, h5]) = holes(LIFO);
     Block::at(h5).set(&mut a.heap, Tag::allocated(B100));
-    assert_eq!(list_rule(&a), (h5, format!("the list head is {h5:#x}, which is not a free block")));
+    assert_eq!(list_rule(&a), (h5, ExplicitRule::LinkToNonFree { holder: None, link: h5 }));
 }
 
 #[test]
@@ -505,21 +510,18 @@ fn an_unsorted_address_ordered_list_is_caught() {
     // A LIFO list read as address-ordered: 5 comes before 3.
     let (mut a, _, [_, h3, h5]) = holes(LIFO);
     a.config.order = ADDR;
-    assert_eq!(
-        list_rule(&a),
-        (h3, format!("the address-ordered list is not sorted: {h3:#x} comes after {h5:#x}"))
-    );
+    assert_eq!(list_rule(&a), (h3, ExplicitRule::Unsorted { block: h3, before: h5 }));
 }
 
 #[test]
 fn the_tail_the_wilderness_and_the_fit_bound_are_checked() {
     let (mut a, _, [h1, _, _]) = holes(LIFO);
-    a.tail = None;
-    assert_eq!(list_rule(&a), (h1, format!("the list ends at {h1:#x}, but its recorded tail is none")));
+    a.list.tail = None;
+    assert_eq!(list_rule(&a), (h1, ExplicitRule::TailMismatch { end: Some(h1), tail: None }));
 
     let (mut a, _, [_, _, h5]) = holes(LIFO);
     a.fit_bound = 64;
-    assert_eq!(list_rule(&a), (h5, format!("the block is {B100} bytes, more than the fit bound 64")));
+    assert_eq!(list_rule(&a), (h5, ExplicitRule::AboveFitBound { size: B100, fit_bound: 64 }));
 
     // A free last block moved to the front of the list.
     let mut a = allocator(A8, LIFO);
@@ -528,11 +530,66 @@ fn the_tail_the_wilderness_and_the_fit_bound_are_checked() {
     free(&mut a, ps[2]);
     let wilderness = block_of(&a, ps[2]);
     a.unlink(wilderness);
-    a.link(wilderness, Spot { prev: None, next: a.head });
-    assert_eq!(
-        list_rule(&a),
-        (wilderness.offset(), "the free last block of the heap is not at the back of the list".to_string())
-    );
+    let front = a.list.front();
+    a.link(wilderness, front);
+    assert_eq!(list_rule(&a), (wilderness.offset(), ExplicitRule::WildernessNotLast));
+}
+
+#[test]
+fn each_list_rule_has_its_number_and_says_what_is_wrong() {
+    let cases: [(ExplicitRule, u32, &str); 10] = [
+        (
+            ExplicitRule::HeapPastLinks { heap_size: 1 << 32 },
+            8,
+            "the heap is 0x100000000 bytes, past the 0xffffffff links reach",
+        ),
+        (
+            ExplicitRule::LinkToNonFree { holder: None, link: 0x40 },
+            9,
+            "the list head is 0x40, which is not a free block",
+        ),
+        (
+            ExplicitRule::LinkToNonFree { holder: Some(0x18), link: 0x40 },
+            9,
+            "the next link of 0x18 is 0x40, which is not a free block",
+        ),
+        (ExplicitRule::ListedTwice, 10, "the block is listed twice (the list has a cycle)"),
+        (
+            ExplicitRule::PrevMismatch { prev: None, expected: Some(0x18) },
+            11,
+            "the prev link is none, but the block before it in the list is 0x18",
+        ),
+        (ExplicitRule::Unlisted, 12, "the free block is not on the free list"),
+        (
+            ExplicitRule::TailMismatch { end: Some(0x18), tail: None },
+            13,
+            "the list ends at 0x18, but its recorded tail is none",
+        ),
+        (
+            ExplicitRule::Unsorted { block: 0x18, before: 0x40 },
+            14,
+            "the address-ordered list is not sorted: 0x18 comes after 0x40",
+        ),
+        (
+            ExplicitRule::WildernessNotLast,
+            15,
+            "the free last block of the heap is not at the back of the list",
+        ),
+        (
+            ExplicitRule::AboveFitBound { size: 120, fit_bound: 64 },
+            16,
+            "the block is 120 bytes, more than the fit bound 64",
+        ),
+    ];
+    for (rule, number, message) in cases {
+        assert_eq!((rule.number(), rule.to_string().as_str()), (number, message));
+        let err = HeapCheckError::new(0x18, Invariant::rule_of(rule));
+        assert_eq!(err.invariant.rule::<ExplicitRule>(), Some(&rule));
+        assert_eq!(
+            err.to_string(),
+            format!("heap check: block at heap offset 0x18: rule {number}: {message}")
+        );
+    }
 }
 
 #[test]
@@ -549,6 +606,10 @@ fn the_heap_walk_still_checks_the_tags() {
     let (mut a, ps, _) = holes(LIFO);
     block_of(&a, ps[2]).set(&mut a.heap, Tag::free(B100));
     assert_eq!(a.check_heap().unwrap_err(), HeapCheckError::new(h1, Invariant::Uncoalesced));
+    // A damaged prologue.
+    let (mut a, _, _) = holes(LIFO);
+    a.heap.write::<usize>(a.layout.prologue + WORD, 0);
+    assert_eq!(a.check_heap().unwrap_err(), HeapCheckError::new(a.layout.prologue, Invariant::BadPrologue));
     // A block too small to hold the links.
     let (mut a, ps, _) = holes(LIFO);
     let at = hdr(&a, ps[0]);

@@ -1,6 +1,6 @@
-//! The shared conformance suite, once per list order.
+//! The shared conformance suite, once per list order, and for the textbook list.
 
-use mm_explicit::{Explicit, ExplicitConfig, FreeListOrder};
+use mm_explicit::{Explicit, ExplicitConfig, ExplicitTextbook, ExplicitTextbookConfig, FreeListOrder};
 
 mm_core::conformance_tests!(lifo, |heap, align| Explicit::new(
     heap,
@@ -9,4 +9,8 @@ mm_core::conformance_tests!(lifo, |heap, align| Explicit::new(
 mm_core::conformance_tests!(address_ordered, |heap, align| Explicit::new(
     heap,
     ExplicitConfig::new(align, FreeListOrder::AddressOrdered)
+));
+mm_core::conformance_tests!(textbook, |heap, align| ExplicitTextbook::new(
+    heap,
+    ExplicitTextbookConfig::new(align)
 ));

@@ -17,6 +17,9 @@
 //!                           ^ first payload: aligned to `align`
 //! ```
 //!
+//! The layout, its tags and the checks on them are the boundary-tag layer's
+//! ([`mm_tags`]), which the explicit lists share:
+//!
 //! * Tags are one word (see [`Tag`]): the size, a multiple of the alignment, with
 //!   [`TagFlags::ALLOCATED`] in the low bits.
 //! * The *prologue* is an allocated block of just its two tags and the *epilogue* a
@@ -49,6 +52,38 @@
 //! Every search is linear in the number of blocks, which is what the explicit and
 //! segregated strategies improve on.
 //!
+//! ## The steps
+//!
+//! Every strategy of the lab names its steps alike. Here:
+//!
+//! * `malloc`: `find_fit` (the walk of [`Placement`]), else `extend_heap`; then `place`
+//!   (split the fit when the rest can be a block).
+//! * `free`: mark the block free, then `coalesce` (the four boundary-tag cases).
+//! * `realloc` (`src/realloc.rs`): `shrink_in_place`, else `grow_in_place`, else
+//!   `move_block` (allocate, copy, free).
+//!
+//! Build it with `Implicit::new(heap, config)` (the lab's one constructor shape: a heap
+//! and anything that converts into the strategy's `Copy` configuration, a bare [`Align`]
+//! giving the default policy), then call [`Allocator::init`].
+//!
+//! ## Invariants
+//!
+//! [`Allocator::check_heap`] verifies these and reports each broken one as the typed
+//! value named (tests match the value, not the message). Rules 1 to 7 are the
+//! boundary-tag layout's ([`mm_tags`] lists them): the prologue (`BadPrologue`); block
+//! sizes (`SizeNotAligned`, `TooSmall`, `PastHeapEnd`); aligned payloads
+//! (`PayloadMisaligned`); footer equals header (`HeaderFooterMismatch`); no unknown flag
+//! bits ([`TagRule::UnknownFlags`]); no two free blocks touch (`Uncoalesced`); the
+//! epilogue at `brk - 8` (`BadEpilogue`). The implicit list adds one:
+//!
+//! 8. Next fit's rover names a block boundary that the walk passes, or the epilogue
+//!    ([`ImplicitRule::RoverOffBoundary`]).
+//!
+//! `check_heap` before `init` returns `Ok(())`: the heap has nothing in it to check (the
+//! workspace's one rule for every strategy). Before `init`, too, `malloc` and `realloc`
+//! fail, `free` refuses every pointer (an invalid pointer), [`Allocator::heap_spans`] is
+//! `None` and [`Allocator::check_neighbourhood`] is `Ok`.
+//!
 //! ## Misuse
 //!
 //! Every build checks each pointer given to `free` and `realloc` before it trusts a tag
@@ -72,25 +107,25 @@
 //! overflow of up to 16 bytes (the block's footer, then the next header) is reported at
 //! the latest when the block or its neighbour is freed.
 
-mod block;
 pub mod check;
-pub mod guard;
 mod placement;
-mod spans;
+mod realloc;
 
 use std::ptr::NonNull;
 
 use mm_core::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, MemLib, Misuse};
 
-use crate::block::write_word;
-// The boundary-tag layer is public so that strategies with the same block layout (the
-// explicit free list) build on it instead of repeating it.
-pub use crate::block::{Block, OVERHEAD, Tag, TagFlags, WORD, walk};
-pub use crate::check::{TaggedLayout, check_tagged_heap};
+pub use crate::check::ImplicitRule;
 pub use crate::placement::Placement;
-pub use crate::spans::tagged_heap_spans;
+// The boundary-tag layer lived here before it became its own crate (`mm-tags`, which the
+// explicit lists use too); its names stay reachable where they were.
+pub use mm_tags::{
+    Block, OVERHEAD, Tag, TagFlags, TagRule, TaggedLayout, WORD, check_tagged_heap, guard, tagged_heap_spans,
+    walk,
+};
 
-/// How to build an [`Implicit`] allocator.
+/// How to build an [`Implicit`] allocator. [`Implicit::new`] also takes a bare
+/// [`Align`], which converts into the default configuration with that alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ImplicitConfig {
     /// The alignment of every payload (default 8).
@@ -103,6 +138,12 @@ impl ImplicitConfig {
     /// A configuration with the given alignment and fit policy.
     pub const fn new(align: Align, placement: Placement) -> Self {
         ImplicitConfig { align, placement }
+    }
+}
+
+impl From<Align> for ImplicitConfig {
+    fn from(align: Align) -> Self {
+        ImplicitConfig { align, ..ImplicitConfig::default() }
     }
 }
 
@@ -124,7 +165,8 @@ pub struct Implicit {
 
 impl Implicit {
     /// An allocator that will live in `heap`. Nothing is written until `init`.
-    pub fn new(heap: MemLib, config: ImplicitConfig) -> Implicit {
+    pub fn new(heap: MemLib, config: impl Into<ImplicitConfig>) -> Self {
+        let config = config.into();
         Implicit {
             heap,
             config,
@@ -140,21 +182,6 @@ impl Implicit {
         self.config
     }
 
-    /// The block size that holds `size` payload bytes; `None` when it overflows.
-    fn adjusted(&self, size: usize) -> Option<usize> {
-        let with_tags = size.checked_add(OVERHEAD)?;
-        Some(self.config.align.round_up(with_tags)?.max(self.layout.min_block))
-    }
-
-    fn epilogue(&self) -> Block {
-        Block::at(self.heap.heap_size() - WORD)
-    }
-
-    fn write_epilogue(&mut self) {
-        let at = self.epilogue().offset();
-        write_word(&mut self.heap, at, Tag::EPILOGUE.word());
-    }
-
     fn payload_ptr(&self, block: Block) -> NonNull<u8> {
         self.heap.ptr_at(block.payload())
     }
@@ -166,12 +193,20 @@ impl Implicit {
         match self.layout.live_block(&self.heap, ptr) {
             Ok(live) => Some(live),
             Err(misuse) => {
-                self.misuse = Some(misuse);
+                self.refuse(misuse);
                 None
             }
         }
     }
 
+    /// Keeps a refused pointer's misuse for [`Allocator::take_misuse`].
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, misuse: Misuse) {
+        self.misuse = Some(misuse);
+    }
+
+    /// The free block a request of `asize` bytes goes in, by the fit policy.
     fn find_fit(&self, asize: usize) -> Option<Block> {
         let first = self.layout.first;
         match (self.config.placement, self.rover) {
@@ -183,28 +218,24 @@ impl Implicit {
 
     /// Grows the heap so that a free block of at least `asize` bytes ends it, asking
     /// `sbrk` only for what the current free last block (if any) lacks.
-    fn extend_for(&mut self, asize: usize) -> Option<Block> {
-        let old_epilogue = self.epilogue();
-        let last = self.layout.free_left(&self.heap, old_epilogue).unwrap_or_else(|c| c.panic());
+    #[cold]
+    #[inline(never)]
+    fn extend_heap(&mut self, asize: usize) -> Option<Block> {
+        let old_epilogue = self.layout.epilogue(&self.heap);
+        let last = self.layout.free_left(&self.heap, old_epilogue);
         let (block, have) = last.unwrap_or((old_epilogue, 0));
         let missing = asize - have;
-        self.heap.extend(missing).ok()?;
+        self.layout.extend(&mut self.heap, missing)?;
         block.set(&mut self.heap, Tag::free(have + missing));
-        self.write_epilogue();
         Some(block)
     }
 
-    /// Makes the free `block` of `size` bytes an allocated block of `asize`, splitting off
-    /// the rest as a free block when it is big enough to be one. The caller guarantees
-    /// the block after `block` is allocated, so the rest needs no coalescing.
-    fn carve(&mut self, block: Block, size: usize, asize: usize) {
-        let rest = size - asize;
-        if rest >= self.layout.min_block {
-            block.set(&mut self.heap, Tag::allocated(asize));
-            Block::at(block.offset() + asize).set(&mut self.heap, Tag::free(rest));
-        } else {
-            block.set(&mut self.heap, Tag::allocated(size));
-        }
+    /// Makes the free `block`, spanning `span` bytes, an allocated block of `asize`,
+    /// splitting off the rest as a free block when it is big enough to be one
+    /// ([`TaggedLayout::split`]). The caller guarantees the block after the span is
+    /// allocated, so the rest needs no coalescing.
+    fn place(&mut self, block: Block, span: usize, asize: usize) {
+        self.layout.split(&mut self.heap, block, span, asize);
     }
 
     /// Merges the free `block` of `size` bytes with whichever neighbours are free (the
@@ -213,9 +244,8 @@ impl Implicit {
     /// inside a merged block it still says free.
     fn coalesce(&mut self, block: Block, size: usize) -> Block {
         let heap = &self.heap;
-        let left = self.layout.free_left(heap, block).unwrap_or_else(|c| c.panic());
-        let right =
-            self.layout.free_right(heap, Block::at(block.offset() + size)).unwrap_or_else(|c| c.panic());
+        let left = self.layout.free_left(heap, block);
+        let right = self.layout.free_right(heap, Block::at(block.offset() + size));
         let (start, total) = match (left, right) {
             (None, None) => return block,
             (None, Some(next_size)) => (block, size + next_size),
@@ -237,38 +267,6 @@ impl Implicit {
             self.rover = Some(start);
         }
     }
-
-    /// Shrinks the allocated `block` of `size` bytes to `asize`, giving the tail back
-    /// when it is big enough to be a block of its own.
-    fn shrink(&mut self, block: Block, size: usize, asize: usize) {
-        if size - asize >= self.layout.min_block {
-            block.set(&mut self.heap, Tag::allocated(asize));
-            let tail = Block::at(block.offset() + asize);
-            tail.set(&mut self.heap, Tag::free(size - asize));
-            self.coalesce(tail, size - asize);
-        }
-    }
-
-    /// Grows the allocated `block` of `size` bytes to at least `asize` without moving
-    /// it: into a free right neighbour, and past the end of the heap by the shortfall
-    /// when the block (with that neighbour) is the last one. False, with nothing
-    /// changed, when neither is possible.
-    fn grow_in_place(&mut self, block: Block, size: usize, asize: usize) -> bool {
-        let next = Block::at(block.offset() + size);
-        let free_after = self.layout.free_right(&self.heap, next).unwrap_or_else(|c| c.panic()).unwrap_or(0);
-        let beyond = Block::at(next.offset() + free_after);
-        let mut span = size + free_after;
-        if span < asize {
-            if beyond != self.epilogue() || self.heap.extend(asize - span).is_err() {
-                return false;
-            }
-            span = asize;
-            self.write_epilogue();
-        }
-        self.keep_rover_on_boundary(block, span);
-        self.carve(block, span, asize);
-        true
-    }
 }
 
 impl Allocator for Implicit {
@@ -288,17 +286,14 @@ impl Allocator for Implicit {
         self.config.align
     }
 
-    /// Lays out padding, prologue and epilogue on an empty heap (the break is reset
-    /// first, so a second `init` without `reset_brk` also starts over).
+    /// Lays out padding, prologue and epilogue on an empty heap
+    /// ([`TaggedLayout::lay_out`]: the break is reset first, so a second `init` without
+    /// `reset_brk` also starts over).
     fn init(&mut self) -> Result<(), InitError> {
         self.ready = false;
         self.misuse = None;
         self.rover = None;
-        self.heap.reset_brk();
-        self.heap.extend(self.layout.initial_heap)?;
-        let prologue = Tag::allocated(OVERHEAD);
-        Block::at(self.layout.prologue).set(&mut self.heap, prologue);
-        self.write_epilogue();
+        self.layout.lay_out(&mut self.heap)?;
         if self.config.placement == Placement::NextFit {
             self.rover = Some(self.layout.first);
         }
@@ -310,13 +305,13 @@ impl Allocator for Implicit {
         if !self.ready {
             return None;
         }
-        let asize = self.adjusted(size)?;
+        let asize = self.layout.adjusted(size)?;
         let block = match self.find_fit(asize) {
             Some(block) => block,
-            None => self.extend_for(asize)?,
+            None => self.extend_heap(asize)?,
         };
-        let size = block.size(&self.heap);
-        self.carve(block, size, asize);
+        let span = block.size(&self.heap);
+        self.place(block, span, asize);
         if self.rover.is_some() {
             self.rover = Some(block);
         }
@@ -333,29 +328,28 @@ impl Allocator for Implicit {
         }
     }
 
-    /// 0 for a pointer that is no payload of the heap. Reads only the header word, and
-    /// saturates: a hardened caller may ask about a block whose header was smashed.
+    /// 0 for a pointer that is no payload of the heap ([`TaggedLayout::usable_size`]).
     unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
-        self.layout
-            .payload_block(&self.heap, ptr)
-            .map_or(0, |block| block.size(&self.heap).saturating_sub(OVERHEAD))
+        self.layout.usable_size(&self.heap, ptr)
     }
 
-    /// Refuses `ptr` as `free` does (returning `None`) before anything else.
+    /// Refuses `ptr` as `free` does (returning `None`) before anything else; then
+    /// resizes in place or moves (`src/realloc.rs`).
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
         let (block, current) = self.live_block(ptr)?;
-        let asize = self.adjusted(size)?;
+        let asize = self.layout.adjusted(size)?;
         if asize <= current {
-            self.shrink(block, current, asize);
+            self.shrink_in_place(block, current, asize);
             return Some(ptr);
         }
         if self.grow_in_place(block, current, asize) {
             return Some(ptr);
         }
         // SAFETY: the caller guarantees `ptr` is live, and nothing above changed it.
-        unsafe { mm_core::resize_by_moving(self, ptr, size) }
+        unsafe { self.move_block(ptr, size) }
     }
 
+    /// Rules 1 to 8 of the crate docs; `Ok(())` before `init`.
     fn check_heap(&self) -> Result<(), HeapCheckError> {
         self.check()
     }
@@ -364,7 +358,8 @@ impl Allocator for Implicit {
         self.misuse.take()
     }
 
-    /// The block's tags and its neighbours' ([`TaggedLayout::neighbourhood`]).
+    /// The block's tags and its neighbours' ([`TaggedLayout::neighbourhood`]); `Ok`
+    /// before `init`.
     fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {
         if !self.ready {
             return Ok(());

@@ -15,7 +15,7 @@ use std::fmt;
 
 use mm_core::MemLib;
 
-use crate::block::{Block, Tag, walk};
+use mm_tags::{Block, Tag, walk};
 
 /// Which free block a request is placed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

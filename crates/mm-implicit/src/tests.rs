@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use mm_core::{Align, Allocator, Invariant, MemLib};
 
 use super::*;
-use crate::block::{read_word, walk};
+use mm_tags::{read_word, walk, write_word};
 
 const A8: Align = Align::MIN;
 
@@ -189,7 +189,17 @@ fn a_rover_off_a_block_boundary_fails_the_check() {
     a.rover = Some(Block::at(inside));
     let err = a.check_heap().unwrap_err();
     assert_eq!(err.offset, inside);
-    assert!(matches!(err.invariant, Invariant::Other(ref m) if m.contains("rover")), "{err}");
+    assert_eq!(err.invariant.rule::<ImplicitRule>(), Some(&ImplicitRule::RoverOffBoundary { rover: inside }));
+    assert_eq!(err.invariant.rule::<TagRule>(), None);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "heap check: block at heap offset {inside:#x}: rule 8: the next-fit rover (heap offset {inside:#x}) is not at a block boundary"
+        )
+    );
+    // The epilogue is a boundary too: a rover there (after a wrap) is sound.
+    a.rover = Some(a.layout.epilogue(&a.heap));
+    a.check_heap().unwrap();
 }
 
 #[test]
@@ -284,9 +294,19 @@ fn huge_requests_fail_without_touching_the_heap() {
 fn nothing_is_allocated_before_init() {
     let mut a = Implicit::new(MemLib::new(4096).unwrap(), ImplicitConfig::default());
     assert_eq!(a.malloc(8), None);
-    assert_eq!(a.check_heap().unwrap_err().invariant, Invariant::BadPrologue);
+    // The workspace's rule: nothing to check yet.
+    assert_eq!(a.check_heap(), Ok(()));
+    assert_eq!(a.heap_spans(), None);
+    let wild = NonNull::new(0x1000 as *mut u8).unwrap();
+    assert_eq!(a.check_neighbourhood(wild), Ok(()));
+    // SAFETY: deliberately misused: nothing is allocated, so `free` must refuse it.
+    unsafe { a.free(wild) };
+    assert!(matches!(a.take_misuse(), Some(mm_core::Misuse::InvalidPointer { .. })));
     assert_eq!(a.describe(), "implicit free list, first fit, boundary tags, immediate coalescing");
     assert_eq!(Placement::BestFit.to_string(), "best fit");
+    // The one constructor shape: a bare alignment is the default policy.
+    let b = Implicit::new(MemLib::new(4096).unwrap(), Align::SIXTEEN);
+    assert_eq!(b.config(), ImplicitConfig::new(Align::SIXTEEN, Placement::FirstFit));
 }
 
 // --- the checker catches damage -------------------------------------------------------
@@ -336,9 +356,9 @@ fn the_checker_names_each_broken_invariant() {
         (
             "a size that is not a multiple of 8",
             |a, m| write_word(&mut a.heap, m, Tag::allocated(B100).word() - 4),
-            Invariant::Flags(
-                "unknown flag bits in Tag { size: 112, allocated, unknown flags: 0b100 }".into(),
-            ),
+            Invariant::rule_of(TagRule::UnknownFlags {
+                header: Tag::from_word(Tag::allocated(B100).word() - 4),
+            }),
         ),
         ("too small", |a, m| write_word(&mut a.heap, m, Tag::allocated(8).word()), {
             Invariant::TooSmall { size: 8, min: 16 }
@@ -352,13 +372,16 @@ fn the_checker_names_each_broken_invariant() {
             Invariant::BadEpilogue,
         ),
         ("stray flag", |a, m| write_word(&mut a.heap, m, Tag::allocated(B100).word() | 0b10), {
-            Invariant::Flags("unknown flag bits in Tag { size: 120, allocated, unknown flags: 0b010 }".into())
+            Invariant::rule_of(TagRule::UnknownFlags {
+                header: Tag::from_word(Tag::allocated(B100).word() | 0b10),
+            })
         }),
     ];
     for (what, damage, invariant) in cases {
         let (mut a, _, middle) = three_blocks();
         damage(&mut a, middle);
         let err = a.check_heap().unwrap_err();
+        assert_eq!(err.invariant.rule::<TagRule>(), invariant.rule::<TagRule>(), "{what}");
         assert_eq!((err.offset, err.invariant), (middle, invariant), "{what}");
     }
 }
@@ -524,4 +547,46 @@ fn a_write_into_a_freed_block_changes_nothing_the_allocator_reads() {
     free(&mut a, ps[0]);
     free(&mut a, p);
     a.check_heap().unwrap();
+}
+
+// --- heap spans: the boundary-tag layer's reading of this heap ---------------------------
+
+use mm_core::{HeapSpan, SpanKind};
+
+fn spans_allocator(align: usize) -> Implicit {
+    let config = ImplicitConfig::new(Align::new(align).unwrap(), Placement::FirstFit);
+    Implicit::new(MemLib::new(1 << 16).unwrap(), config)
+}
+
+#[test]
+fn an_implicit_heap_reads_as_tags_and_payloads() {
+    let mut a = spans_allocator(8);
+    assert_eq!(a.heap_spans(), None, "not initialised");
+    a.init().unwrap();
+    // The prologue and the epilogue, merged; at alignment 8 there is no padding.
+    assert_eq!(a.heap_spans().unwrap(), [HeapSpan::new(0, 24, SpanKind::Metadata)]);
+    let p = a.malloc(20).unwrap(); // a 40-byte block: 24 usable bytes
+    a.malloc(100).unwrap(); // 120 bytes: 104 usable
+    assert_eq!(a.heap().offset_of(p.as_ptr()), 24);
+    assert_eq!(
+        a.heap_spans().unwrap(),
+        [
+            HeapSpan::new(0, 24, SpanKind::Metadata),
+            HeapSpan::new(24, 24, SpanKind::Payload),
+            HeapSpan::new(48, 16, SpanKind::Metadata),
+            HeapSpan::new(64, 104, SpanKind::Payload),
+            HeapSpan::new(168, 16, SpanKind::Metadata),
+        ]
+    );
+    assert_eq!(a.heap().heap_size(), 184);
+}
+
+#[test]
+fn the_padding_that_aligns_the_first_payload_is_padding() {
+    let mut a = spans_allocator(16);
+    a.init().unwrap();
+    assert_eq!(
+        a.heap_spans().unwrap(),
+        [HeapSpan::new(0, 8, SpanKind::Padding), HeapSpan::new(8, 24, SpanKind::Metadata)]
+    );
 }

@@ -1,5 +1,5 @@
-//! What `free` and `realloc` check before they trust a boundary tag; shared with the
-//! explicit free list, which keeps this layout.
+//! What `free` and `realloc` check before they trust a boundary tag, for every strategy
+//! on this layout.
 //!
 //! A program can write anything into the bytes past the end of its blocks (an
 //! overflow writes the block's own footer first, then the next block's header) or give
@@ -26,19 +26,13 @@ use std::ptr::NonNull;
 use mm_core::{Corruption, MemLib, Misuse};
 
 use crate::block::{Block, OVERHEAD, Tag, WORD, read_word};
-use crate::check::TaggedLayout;
+use crate::layout::TaggedLayout;
 
 /// The free neighbours of a block, as [`TaggedLayout::neighbourhood`] found them: the
 /// left one with its size, and the right one's size.
 pub type FreeNeighbours = (Option<(Block, usize)>, Option<(Block, usize)>);
 
 impl TaggedLayout {
-    /// The epilogue's heap offset.
-    #[inline]
-    fn epilogue(heap: &MemLib) -> usize {
-        heap.heap_size().saturating_sub(WORD)
-    }
-
     /// True when the block at `block` can be `size` bytes: at least the minimum block, a
     /// multiple of the alignment, and ending at or before the epilogue. Then its footer
     /// and the next block's header lie inside the heap.
@@ -46,7 +40,7 @@ impl TaggedLayout {
     pub fn is_block_size(&self, heap: &MemLib, block: Block, size: usize) -> bool {
         size >= self.min_block
             && self.align.is_aligned(size)
-            && size <= Self::epilogue(heap).saturating_sub(block.offset())
+            && size <= self.epilogue(heap).offset().saturating_sub(block.offset())
     }
 
     /// The block behind a payload pointer: a payload position inside the heap, at or
@@ -97,39 +91,47 @@ impl TaggedLayout {
     /// The left neighbour of `block` (a block boundary at or after the first block) when
     /// it is free, with its size: its footer, just below `block`, says free, gives a size
     /// that fits between the first block and `block`, and equals its header.
-    #[inline]
-    pub fn free_left(&self, heap: &MemLib, block: Block) -> Result<Option<(Block, usize)>, Corruption> {
+    ///
+    /// # Panics
+    /// With a [`Corruption`] ("corrupted size vs. prev_size") when the footer says free
+    /// but cannot be right: merging on its word would take memory that is no block's.
+    #[inline(always)]
+    pub fn free_left(&self, heap: &MemLib, block: Block) -> Option<(Block, usize)> {
         let footer = Tag::from_word(read_word(heap, block.offset() - WORD));
         if footer.is_allocated() {
-            return Ok(None); // the prologue's footer says so before the first block
+            return None; // the prologue's footer says so before the first block
         }
         let size = footer.size();
         let fits = size >= self.min_block
             && self.align.is_aligned(size)
             && size <= block.offset().saturating_sub(self.first.offset());
         if !fits || read_word(heap, block.offset() - size) != footer.word() {
-            return Err(Corruption::new("corrupted size vs. prev_size", block.offset() - WORD));
+            Corruption::new("corrupted size vs. prev_size", block.offset() - WORD).panic();
         }
-        Ok(Some((Block::at(block.offset() - size), size)))
+        Some((Block::at(block.offset() - size), size))
     }
 
     /// The size of the block at `next` (a block boundary at or before the epilogue) when
     /// it is free: its header says free, gives a size that ends at or before the
     /// epilogue, and equals its footer.
-    #[inline]
-    pub fn free_right(&self, heap: &MemLib, next: Block) -> Result<Option<usize>, Corruption> {
+    ///
+    /// # Panics
+    /// With a [`Corruption`] ("invalid next size", "corrupted size vs. prev_size") when
+    /// the header says free but cannot be right.
+    #[inline(always)]
+    pub fn free_right(&self, heap: &MemLib, next: Block) -> Option<usize> {
         let header = next.header(heap);
         if header.is_allocated() {
-            return Ok(None); // the epilogue is allocated
+            return None; // the epilogue is allocated
         }
         let size = header.size();
         if !self.is_block_size(heap, next, size) {
-            return Err(Corruption::new("invalid next size", next.offset()));
+            Corruption::new("invalid next size", next.offset()).panic();
         }
         if read_word(heap, next.offset() + size - WORD) != header.word() {
-            return Err(Corruption::new("corrupted size vs. prev_size", next.offset()));
+            Corruption::new("corrupted size vs. prev_size", next.offset()).panic();
         }
-        Ok(Some(size))
+        Some(size)
     }
 
     /// [`Allocator::check_neighbourhood`](mm_core::Allocator::check_neighbourhood) for a
@@ -166,7 +168,7 @@ impl TaggedLayout {
         };
         // Right: the epilogue, or a block whose header leads to its footer.
         let next = Block::at(block.offset() + size);
-        let right = if next.offset() == Self::epilogue(heap) {
+        let right = if next == self.epilogue(heap) {
             if next.header(heap) != Tag::EPILOGUE {
                 return Err(Corruption::new("corrupted epilogue", next.offset()));
             }

@@ -7,8 +7,8 @@
 //! offset, including one computed from a corrupted tag: a damaged heap makes the
 //! allocator panic, never read or write outside its heap.
 //!
-//! The layer is public: `mm-explicit` uses the same blocks and tags, and adds a free list
-//! threaded through the free blocks' payloads.
+//! The implicit list walks these blocks; the explicit lists use the same blocks and thread
+//! a free list through the free blocks' payloads.
 //!
 //! ```text
 //!  a tag (header or footer), one word:
@@ -140,7 +140,7 @@ const KNOWN_FLAG_BITS: usize = TagFlags::all().bits();
 /// # Panics
 /// When `at` is not a word boundary inside the in-use heap (a corrupted heap, or a bug).
 #[inline]
-pub(crate) fn read_word(heap: &MemLib, at: usize) -> usize {
+pub fn read_word(heap: &MemLib, at: usize) -> usize {
     heap.read(at)
 }
 
@@ -149,7 +149,7 @@ pub(crate) fn read_word(heap: &MemLib, at: usize) -> usize {
 /// # Panics
 /// When `at` is not a word boundary inside the in-use heap (a corrupted heap, or a bug).
 #[inline]
-pub(crate) fn write_word(heap: &mut MemLib, at: usize, word: usize) {
+pub fn write_word(heap: &mut MemLib, at: usize, word: usize) {
     heap.write(at, word)
 }
 
@@ -247,6 +247,7 @@ impl fmt::Debug for Block {
 /// or one that runs past it, stops the walk with a [`Corruption`] panic (the size was
 /// overwritten, typically by an overflow out of the block before it). [`crate::check`]
 /// is the walk that doubts every tag and reports instead.
+#[inline]
 pub fn walk(heap: &MemLib, from: Block) -> impl Iterator<Item = (Block, Tag)> + '_ {
     let epilogue = heap.heap_size().saturating_sub(WORD);
     let mut at = from;
