@@ -131,12 +131,13 @@ fn overwritten_headers_are_caught_for_our_strategies() {
 
 /// The strategies of this workspace (the peers keep metadata of their own design, or
 /// none: for them the hardened table alone vouches for a pointer).
-const OURS: [&str; 8] = [
+const OURS: [&str; 9] = [
     "implicit",
     "implicit-nextfit",
     "implicit-bestfit",
     "explicit",
     "explicit-addr",
+    "explicit-textbook",
     "segregated",
     "buddy",
     "kr",
@@ -185,6 +186,7 @@ fn hardened_factory(strategy: &'static str) -> impl Fn(MemLib, Align) -> Hardene
 
 mm_core::conformance_tests!(conformance_implicit, hardened_factory("implicit"));
 mm_core::conformance_tests!(conformance_explicit, hardened_factory("explicit"));
+mm_core::conformance_tests!(conformance_explicit_textbook, hardened_factory("explicit-textbook"));
 mm_core::conformance_tests!(conformance_segregated, hardened_factory("segregated"));
 mm_core::conformance_tests!(conformance_kr, hardened_factory("kr"));
 // Buddy runs every scenario but `coalescing` and `exhaustion`: the hardened table is a
