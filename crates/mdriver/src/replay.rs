@@ -1,7 +1,7 @@
 //! Replaying a trace: once with every correctness check on (which also measures
 //! utilization), and then, timed, with no checks at all.
 //!
-//! The ops mean what they mean in C (see [`mm_core::trace`]): `f -1` calls the
+//! The ops mean what they mean in C (see [`mm_trace::trace`]): `f -1` calls the
 //! subject's `free(NULL)`; `r` of an id that is not live is `realloc(NULL, n)`, its block
 //! stored under the id. Two ops make a block that no id names: `r -1 n`
 //! (`realloc(NULL, n)`), and `r id 0` on a dead id (`realloc(NULL, 0)`, which may return
@@ -18,7 +18,7 @@ use std::fmt;
 use std::ptr;
 use std::time::{Duration, Instant};
 
-use mm_core::{Op, Trace};
+use mm_trace::{Op, Trace};
 
 use crate::payload;
 use mm_core::MemLib;
@@ -506,7 +506,7 @@ mod tests {
     fn tables_are_sized_by_the_ids_used_not_the_header() {
         let trace = Trace {
             name: "claims".to_owned(),
-            header: mm_core::Header::Classic { sugg_heapsize: 0, weight: 1 },
+            header: mm_trace::Header::Classic { sugg_heapsize: 0, weight: 1 },
             num_ids: usize::MAX,
             ops: vec![Op::Alloc { id: 3, size: 24 }, Op::Realloc { id: 3, size: 40 }],
         };
@@ -520,7 +520,7 @@ mod tests {
 
     #[test]
     fn the_first_refused_request_is_found() {
-        let header = mm_core::Header::Classic { sugg_heapsize: 0, weight: 1 };
+        let header = mm_trace::Header::Classic { sugg_heapsize: 0, weight: 1 };
         let trace = |ops: Vec<Op>| Trace { name: "t".to_owned(), header, num_ids: 3, ops };
         let servable = trace(vec![
             Op::Alloc { id: 0, size: 8 },

@@ -8,7 +8,8 @@ use std::ptr::NonNull;
 
 use mdriver::race::{self, Contender, RaceConfig};
 use mdriver::subject::{Libc, Ours};
-use mm_core::{Align, Allocator, HeapCheckError, InitError, Invariant, MemLib, SbrkError, Trace};
+use mm_core::{Align, Allocator, HeapCheckError, InitError, Invariant, MemLib, SbrkError};
+use mm_trace::Trace;
 
 /// The one thing each test allocator gets wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,8 @@ use std::ptr::NonNull;
 
 use mdriver::race::{self, RaceConfig};
 use mdriver::registry;
-use mm_core::{Align, Allocator, MemLib, Op, PAGE_SIZE, Trace};
+use mm_core::{Align, Allocator, MemLib, PAGE_SIZE};
+use mm_trace::{Op, Trace};
 
 /// Heap sizes to try, as fractions of the trace's high-water mark.
 const FRACTIONS: [f64; 6] = [0.05, 0.2, 0.4, 0.6, 0.8, 0.95];

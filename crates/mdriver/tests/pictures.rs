@@ -12,7 +12,8 @@ use mdriver::heapmap::{self, At, MapKind};
 use mdriver::registry;
 use mdriver::replay;
 use mdriver::subject::{Ours, Subject};
-use mm_core::{Align, Allocator, HeapCheckError, InitError, MemLib, SpanKind, Trace};
+use mm_core::{Align, Allocator, HeapCheckError, InitError, MemLib, SpanKind};
+use mm_trace::Trace;
 
 fn mdriver(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mdriver")).args(args).output().expect("mdriver runs")

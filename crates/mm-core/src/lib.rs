@@ -6,8 +6,6 @@
 //!   `free` and `realloc` refuse.
 //! * [`allocator`]: the [`Allocator`] trait (the classic `mm_init` / `mm_malloc` /
 //!   `mm_free` / `mm_realloc` contract plus a heap checker) and the heap spans.
-//! * [`trace`]: the CS:APP `.rep` trace format, fully validated.
-//! * [`workload`]: a seeded generator of named workloads, which made the bundled traces.
 //! * [`testkit`]: the conformance kit every strategy's tests run.
 //! * [`hardened`]: any strategy with double frees, invalid frees and overwritten headers
 //!   caught at `free`.
@@ -18,8 +16,6 @@ pub mod error;
 pub mod hardened;
 pub mod memlib;
 pub mod testkit;
-pub mod trace;
-pub mod workload;
 
 pub use align::{Align, ConfigError};
 pub use allocator::{
@@ -27,4 +23,3 @@ pub use allocator::{
 };
 pub use error::{Corruption, HeapCheckError, InitError, Invariant, Misuse, Rule, StrategyRule};
 pub use memlib::{DEFAULT_MAX_HEAP, HeapWord, MemError, MemLib, PAGE_SIZE, SbrkError};
-pub use trace::{Header, Op, Trace, TraceError, TraceErrorKind};
