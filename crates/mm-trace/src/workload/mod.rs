@@ -27,8 +27,9 @@
 //! * [`churn`]: a long steady state of frees and allocations.
 //!
 //! Each module's documentation says what its workload does and which allocator
-//! behaviour it stresses. They share [`Dice`](dice) (every random draw) and a
-//! [`Builder`](builder) (the op budget that makes the count exact).
+//! behaviour it stresses (the modules export nothing: [`generate`] runs them). They
+//! share the dice (every random draw goes through integer helpers) and a builder (the op
+//! budget that makes the count exact).
 //!
 //! # The traces
 //!
@@ -52,17 +53,17 @@
 //! [`LIVE_BYTES_CAP`], however long the trace, so every generated trace fits the
 //! driver's default 20 MiB heap even with generous fragmentation.
 
-mod binary;
+pub mod binary;
 mod builder;
-mod churn;
-mod coalesce;
+pub mod churn;
+pub mod coalesce;
 mod dice;
-mod program;
-mod random;
-mod realloc;
+pub mod program;
+pub mod random;
+pub mod realloc;
 #[cfg(test)]
 mod tests;
-mod tiny;
+pub mod tiny;
 
 use std::fmt;
 use std::str::FromStr;
