@@ -6,7 +6,6 @@
 //!   `free` and `realloc` refuse.
 //! * [`allocator`]: the [`Allocator`] trait (the classic `mm_init` / `mm_malloc` /
 //!   `mm_free` / `mm_realloc` contract plus a heap checker) and the heap spans.
-//! * [`testkit`]: the conformance kit every strategy's tests run.
 //! * [`hardened`]: any strategy with double frees, invalid frees and overwritten headers
 //!   caught at `free`.
 
@@ -15,7 +14,6 @@ pub mod allocator;
 pub mod error;
 pub mod hardened;
 pub mod memlib;
-pub mod testkit;
 
 pub use align::{Align, ConfigError};
 pub use allocator::{

@@ -2,11 +2,11 @@
 
 use mm_explicit::{Explicit, ExplicitConfig, FreeListOrder};
 
-mm_core::conformance_tests!(lifo, |heap, align| Explicit::new(
+mm_testkit::conformance_tests!(lifo, |heap, align| Explicit::new(
     heap,
     ExplicitConfig::new(align, FreeListOrder::Lifo)
 ));
-mm_core::conformance_tests!(address_ordered, |heap, align| Explicit::new(
+mm_testkit::conformance_tests!(address_ordered, |heap, align| Explicit::new(
     heap,
     ExplicitConfig::new(align, FreeListOrder::AddressOrdered)
 ));
