@@ -7,6 +7,7 @@ use std::ptr::NonNull;
 use mdriver::registry;
 use mm_core::hardened::{Hardened, Misuse};
 use mm_core::{Align, Allocator, MemLib};
+use mm_shadow::pattern;
 use mm_testkit::misuse;
 
 fn hardened(strategy: &str) -> Hardened<Box<dyn Allocator>> {
@@ -16,16 +17,15 @@ fn hardened(strategy: &str) -> Hardened<Box<dyn Allocator>> {
     a
 }
 
+/// Fills a live block with the shadow model's pattern keyed `seed`.
 fn fill(p: NonNull<u8>, len: usize, seed: u8) {
-    for i in 0..len {
-        // SAFETY: `p` is live and holds `len` bytes.
-        unsafe { p.as_ptr().add(i).write(seed.wrapping_add(i as u8)) };
-    }
+    // SAFETY: `p` is live and holds `len` bytes.
+    unsafe { pattern::fill_block(p.as_ptr(), len, seed.into(), 0) };
 }
 
 fn intact(p: NonNull<u8>, len: usize, seed: u8) -> bool {
     // SAFETY: as in `fill`.
-    (0..len).all(|i| unsafe { p.as_ptr().add(i).read() } == seed.wrapping_add(i as u8))
+    unsafe { pattern::check_block(p.as_ptr(), len, seed.into()) }.is_ok()
 }
 
 /// Live blocks around the misuse, to check that nothing else was touched.

@@ -401,3 +401,63 @@ impl Allocator for Bump {
         Some(spans)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bump(fault: Fault) -> Bump {
+        let mut a = Bump::new(MemLib::new(1 << 16).unwrap(), Align::MIN, fault).with_spans(Spans::Correct);
+        a.init().unwrap();
+        a
+    }
+
+    fn offset(a: &Bump, p: NonNull<u8>) -> usize {
+        a.heap().offset_of(p.as_ptr())
+    }
+
+    /// The heap offset of the next `malloc(size)`'s block.
+    fn malloc_at(a: &mut Bump, size: usize) -> usize {
+        let p = a.malloc(size).unwrap();
+        offset(a, p)
+    }
+
+    /// The layout the module documentation promises, which the driver's tests quote
+    /// (a 40-byte block at 0, the next at 0x30).
+    #[test]
+    fn blocks_are_carved_at_the_break_with_a_size_word_after_each() {
+        let mut a = bump(Fault::None);
+        let p = a.malloc(40).unwrap();
+        let q = a.malloc(24).unwrap();
+        assert_eq!((offset(&a, p), offset(&a, q), a.heap().heap_size()), (0, 0x30, 0x30 + 32));
+        // SAFETY: both are live.
+        assert_eq!(unsafe { (a.usable_size(p), a.usable_size(q)) }, (40, 24));
+        assert_eq!(a.heap().read::<usize>(0x28), 40, "the size word");
+        // SAFETY: `p` is live, freed once.
+        unsafe { a.free(p) };
+        let spans = a.heap_spans().unwrap();
+        assert_eq!(mm_core::check_span_tiling(&spans, a.heap().heap_size()), Ok(()));
+        assert_eq!(spans[0], HeapSpan::new(0, 40, SpanKind::Free));
+    }
+
+    #[test]
+    fn each_fault_breaks_its_rule() {
+        let mut a = bump(Fault::Overlap { every: 2, into: 8 });
+        let p = malloc_at(&mut a, 40);
+        assert_eq!(malloc_at(&mut a, 24), p + 8);
+        let mut a = bump(Fault::PastTheBreak { nth: 1 });
+        assert_eq!(malloc_at(&mut a, 8), 64);
+        let mut a = bump(Fault::Misaligned);
+        assert_eq!(malloc_at(&mut a, 8), 1);
+        let mut a = bump(Fault::NullOnMalloc { nth: 2 });
+        assert!(a.malloc(8).is_some() && a.malloc(8).is_none() && a.malloc(8).is_some());
+        let mut a = bump(Fault::CheckFails { after_mallocs: 1, at: 0x10 });
+        assert_eq!(a.check_heap(), Ok(()));
+        a.malloc(8);
+        assert_eq!(a.check_heap().unwrap_err().offset, 0x10);
+        let mut a = Bump::new(MemLib::new(4096).unwrap(), Align::MIN, Fault::InitFails);
+        assert!(a.init().is_err());
+        assert!(bump(Fault::WrappingSizes).malloc(usize::MAX).is_some());
+        assert!(bump(Fault::None).malloc(usize::MAX).is_none());
+    }
+}
