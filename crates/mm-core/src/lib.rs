@@ -8,6 +8,12 @@
 //!   `mm_free` / `mm_realloc` contract plus a heap checker) and the heap spans.
 //! * [`hardened`]: any strategy with double frees, invalid frees and overwritten headers
 //!   caught at `free`.
+//!
+//! Nothing else is here, so that the `#[global_allocator]` facade and the preload
+//! library build the contract alone. What serves the driver and the tests lives beside
+//! it: `mm-trace` (the `.rep` format and the workload generator), `mm-shadow` (the
+//! shadow model of live blocks the checkers share) and `mm-testkit` (the conformance
+//! kit, a dev-dependency of each strategy).
 
 pub mod align;
 pub mod allocator;
