@@ -75,4 +75,4 @@ valgrind:
 
 # The trace parser against many more seeded mutants than `just test` runs.
 fuzz MUTANTS="200000" SEED="2026":
-    MMLAB_FUZZ_MUTANTS={{MUTANTS}} MMLAB_FUZZ_SEED={{SEED}} cargo test --release -p mm-core --test hostile_traces -- --nocapture
+    MMLAB_FUZZ_MUTANTS={{MUTANTS}} MMLAB_FUZZ_SEED={{SEED}} cargo test --release -p mm-trace --test hostile_traces -- --nocapture

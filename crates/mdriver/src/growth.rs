@@ -41,7 +41,8 @@
 
 use std::time::{Duration, Instant};
 
-use mm_core::{Align, Header, Op, Trace};
+use mm_core::Align;
+use mm_trace::{Header, Op, Trace};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};

@@ -50,7 +50,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use mm_core::{Allocator, HeapSpan, Op, SpanKind, Trace, check_span_tiling};
+use mm_core::{Allocator, HeapSpan, SpanKind, check_span_tiling};
+use mm_trace::{Op, Trace};
 use serde::{Deserialize, Serialize};
 
 use crate::plot::bytes;

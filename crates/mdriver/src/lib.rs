@@ -30,7 +30,6 @@ pub mod c;
 pub mod growth;
 pub mod heapmap;
 pub mod output;
-pub mod payload;
 pub mod plot;
 pub mod race;
 pub mod record;

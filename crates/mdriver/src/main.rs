@@ -14,8 +14,8 @@ use mdriver::race::{self, RaceConfig};
 use mdriver::record::{self, Segment};
 use mdriver::registry;
 use mdriver::report::{self, Format};
-use mm_core::workload::{self, Workload};
 use mm_core::{Align, DEFAULT_MAX_HEAP};
+use mm_trace::workload::{self, Workload};
 
 /// Exit status when a strategy was incorrect on some trace.
 const EXIT_INCORRECT: u8 = 1;
@@ -325,7 +325,7 @@ fn main() -> ExitCode {
 
 /// The traces to race: those named (or the bundled suite), less those with no
 /// operations, each left out with a note.
-fn raceable_traces(dir: Option<&Path>, files: &[PathBuf]) -> Result<Vec<mm_core::Trace>, String> {
+fn raceable_traces(dir: Option<&Path>, files: &[PathBuf]) -> Result<Vec<mm_trace::Trace>, String> {
     let loaded = mdriver::traces::load(dir, files).map_err(|e| e.to_string())?;
     let (traces, empty) = mdriver::traces::without_empty(loaded).map_err(|e| e.to_string())?;
     for name in empty {
@@ -337,7 +337,7 @@ fn raceable_traces(dir: Option<&Path>, files: &[PathBuf]) -> Result<Vec<mm_core:
 /// Says, before racing, which traces hold more live payload at their peak than the heap
 /// can hold: every strategy will run out of memory on them, which the errors alone
 /// would not explain.
-fn warn_of_traces_too_big(traces: &[mm_core::Trace], max_heap: usize) {
+fn warn_of_traces_too_big(traces: &[mm_trace::Trace], max_heap: usize) {
     for trace in traces {
         let peak = trace.peak_live_bytes();
         if peak > max_heap {
@@ -694,7 +694,7 @@ fn record(args: &RecordArgs) -> Result<ExitCode, String> {
     }
 
     let name = match &args.output {
-        Some(path) => mm_core::trace::trace_name(&path.display().to_string()),
+        Some(path) => mm_trace::trace::trace_name(&path.display().to_string()),
         None => chosen.exe_name().to_owned(),
     };
     let (trace, stats) = chosen.to_trace(&name);

@@ -8,7 +8,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use mm_core::hardened::Hardened;
-use mm_core::{Align, MemLib, Trace};
+use mm_core::{Align, MemLib};
+use mm_trace::Trace;
 use serde::{Deserialize, Serialize};
 
 use crate::c::{self, CAllocator};

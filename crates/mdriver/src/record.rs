@@ -79,8 +79,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use mm_core::trace::Excerpt;
-use mm_core::{Header, Op, Trace};
+use mm_trace::trace::Excerpt;
+use mm_trace::{Header, Op, Trace};
 use thiserror::Error;
 
 /// The environment variable that turns the recorder on and names the directory of the

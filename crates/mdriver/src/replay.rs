@@ -1,7 +1,7 @@
 //! Replaying a trace: once with every correctness check on (which also measures
 //! utilization), and then, timed, with no checks at all.
 //!
-//! The ops mean what they mean in C (see [`mm_core::trace`]): `f -1` calls the
+//! The ops mean what they mean in C (see [`mm_trace::trace`]): `f -1` calls the
 //! subject's `free(NULL)`; `r` of an id that is not live is `realloc(NULL, n)`, its block
 //! stored under the id. Two ops make a block that no id names: `r -1 n`
 //! (`realloc(NULL, n)`), and `r id 0` on a dead id (`realloc(NULL, 0)`, which may return
@@ -13,15 +13,14 @@
 //! way: a slot per id (`0..id_bound`), then one slot per unnamed block, in the order the
 //! ops made them.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::ptr;
 use std::time::{Duration, Instant};
 
-use mm_core::{Op, Trace};
+use mm_trace::{Op, Trace};
 
-use crate::payload;
 use mm_core::MemLib;
+use mm_shadow::{LiveIntervals, pattern};
 
 use crate::subject::Subject;
 
@@ -81,9 +80,10 @@ impl std::fmt::Display for ReplayError {
 struct LiveBlock {
     addr: usize,
     size: usize,
-    /// The key of its payload pattern: the index of the op that made the block (a
-    /// `realloc` keeps it, with the data). Unique to each block, so a block allocated
-    /// again under a reused id never matches what its predecessor left in memory.
+    /// The key of its payload pattern ([`mm_shadow::pattern`]): the index of the op
+    /// that made the block (a `realloc` keeps it, with the data). Unique to each block,
+    /// so a block allocated again under a reused id never matches what its predecessor
+    /// left in memory.
     key: usize,
 }
 
@@ -106,14 +106,14 @@ impl fmt::Display for Owner {
 }
 
 /// The model of the live set: blocks by id, the unnamed blocks, and their address
-/// intervals, to find overlap.
+/// intervals ([`mm_shadow`]'s, to find overlap).
 struct LiveSet {
     by_id: Vec<Option<LiveBlock>>,
     /// The blocks no id names, in the order they were made. No op frees them.
     unnamed: Vec<LiveBlock>,
-    /// Interval start -> (end, owner); intervals are never empty (a zero-byte block
-    /// counts as one byte, because a real block always has at least one).
-    by_addr: BTreeMap<usize, (usize, Owner)>,
+    /// The blocks' address intervals (a zero-byte block counts as one byte, because a
+    /// real block always has at least one).
+    intervals: LiveIntervals<Owner>,
     /// The live requested bytes.
     bytes: usize,
     /// The live requests each rounded up to `align` (a zero-byte one to one unit).
@@ -137,7 +137,7 @@ impl LiveSet {
         LiveSet {
             by_id: vec![None; id_bound],
             unnamed: Vec::new(),
-            by_addr: BTreeMap::new(),
+            intervals: LiveIntervals::new(),
             bytes: 0,
             aligned_bytes: 0,
             align,
@@ -149,22 +149,16 @@ impl LiveSet {
     }
 
     fn insert(&mut self, owner: Owner, block: LiveBlock, heap: Option<&MemLib>) -> Result<(), String> {
-        let start = block.addr;
-        let end = start + block.size.max(1);
-        let before = self.by_addr.range(..=start).next_back();
-        let after = self.by_addr.range(start..).next();
-        for (&other_start, &(other_end, other)) in before.into_iter().chain(after) {
-            if other_start < end && start < other_end {
-                return Err(format!(
-                    "{owner} ({} bytes at {}) overlaps live {other} ({} bytes at {})",
-                    block.size,
-                    describe_addr(start, heap),
-                    other_end - other_start,
-                    describe_addr(other_start, heap),
-                ));
-            }
-        }
-        self.by_addr.insert(start, (end, owner));
+        self.intervals.insert(block.addr, block.size, owner).map_err(|other| {
+            format!(
+                "{owner} ({} bytes at {}) overlaps live {} ({} bytes at {})",
+                block.size,
+                describe_addr(block.addr, heap),
+                other.owner,
+                other.end - other.start,
+                describe_addr(other.start, heap),
+            )
+        })?;
         match owner {
             Owner::Id(id) => self.by_id[id] = Some(block),
             Owner::Unnamed { .. } => self.unnamed.push(block),
@@ -177,7 +171,7 @@ impl LiveSet {
     /// Takes the live block of `id` out of the set.
     fn remove(&mut self, id: usize) -> LiveBlock {
         let block = self.by_id[id].take().expect("the caller checked that the id is live");
-        self.by_addr.remove(&block.addr);
+        self.intervals.remove(block.addr);
         self.bytes -= block.size;
         self.aligned_bytes -= self.aligned(block.size);
         block
@@ -190,27 +184,30 @@ impl LiveSet {
     }
 }
 
-/// Views a live block's payload.
+/// Writes the block's pattern over its bytes `from..`.
 ///
 /// # Safety
 /// `block` was returned by the subject for at least `block.size` bytes, has passed the
 /// bounds and overlap checks, and is still live.
-unsafe fn payload_mut<'a>(block: LiveBlock) -> &'a mut [u8] {
+unsafe fn fill(block: LiveBlock, from: usize) {
     // SAFETY: the caller guarantees the block is live, in bounds and exclusively ours.
-    unsafe { std::slice::from_raw_parts_mut(block.addr as *mut u8, block.size) }
+    unsafe { pattern::fill_block(block.addr as *mut u8, block.size, block.key as u64, from) }
 }
 
 fn verify(owner: Owner, block: LiveBlock, len: usize, heap: Option<&MemLib>) -> Result<(), String> {
-    // SAFETY: every block in the live set passed the checks when it was inserted.
-    let bytes = unsafe { payload_mut(block) };
-    match payload::first_mismatch(&bytes[..len], block.key) {
-        None => Ok(()),
-        Some((offset, expected, found)) => Err(format!(
-            "{owner} ({} bytes at {}) lost its data: byte {offset} is {found:#04x}, expected {expected:#04x}",
+    // SAFETY: every block in the live set passed the checks when it was inserted, and
+    // `len <= block.size`.
+    let checked = unsafe { pattern::check_block(block.addr as *const u8, len, block.key as u64) };
+    checked.map_err(|m| {
+        format!(
+            "{owner} ({} bytes at {}) lost its data: byte {} is {:#04x}, expected {:#04x}",
             block.size,
             describe_addr(block.addr, heap),
-        )),
-    }
+            m.offset,
+            m.found,
+            m.expected,
+        )
+    })
 }
 
 /// Checks a pointer the subject just returned for `size` bytes from `call` (as the
@@ -331,7 +328,7 @@ fn apply_checked(subject: &mut dyn Subject, live: &mut LiveSet, index: usize, op
             verify(Owner::Id(id), block, kept, subject.heap())
                 .map_err(|m| format!("realloc did not keep the data: {m}"))?;
             // SAFETY: the block passed the bounds and overlap checks.
-            payload::fill(unsafe { payload_mut(block) }, block.key, kept);
+            unsafe { fill(block, kept) };
         }
         Op::ReallocNull { size } => realloc_null(subject, live, index, size, None)?,
     }
@@ -366,7 +363,7 @@ fn insert_filled(
 ) -> Result<(), String> {
     live.insert(owner, block, subject.heap())?;
     // SAFETY: the block passed the bounds and overlap checks.
-    payload::fill(unsafe { payload_mut(block) }, block.key, 0);
+    unsafe { fill(block, 0) };
     Ok(())
 }
 
@@ -506,7 +503,7 @@ mod tests {
     fn tables_are_sized_by_the_ids_used_not_the_header() {
         let trace = Trace {
             name: "claims".to_owned(),
-            header: mm_core::Header::Classic { sugg_heapsize: 0, weight: 1 },
+            header: mm_trace::Header::Classic { sugg_heapsize: 0, weight: 1 },
             num_ids: usize::MAX,
             ops: vec![Op::Alloc { id: 3, size: 24 }, Op::Realloc { id: 3, size: 40 }],
         };
@@ -520,7 +517,7 @@ mod tests {
 
     #[test]
     fn the_first_refused_request_is_found() {
-        let header = mm_core::Header::Classic { sugg_heapsize: 0, weight: 1 };
+        let header = mm_trace::Header::Classic { sugg_heapsize: 0, weight: 1 };
         let trace = |ops: Vec<Op>| Trace { name: "t".to_owned(), header, num_ids: 3, ops };
         let servable = trace(vec![
             Op::Alloc { id: 0, size: 8 },

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mm_core::{Op, Trace, TraceError};
+use mm_trace::{Op, Trace, TraceError};
 
 use crate::replay;
 use crate::subject::Libc;
@@ -82,7 +82,7 @@ pub fn read(path: &Path) -> Result<Trace, LoadError> {
         );
     }
     if let Some(index) = replay::first_refused(&mut Libc, &trace) {
-        let line = mm_core::trace::op_line(&bytes, index).expect("the parsed trace has this op");
+        let line = mm_trace::trace::op_line(&bytes, index).expect("the parsed trace has this op");
         return Err(LoadError::Unservable { file, line, index, op: trace.ops[index] });
     }
     Ok(trace)

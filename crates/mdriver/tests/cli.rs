@@ -157,7 +157,7 @@ fn gen_writes_a_valid_deterministic_trace() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = mdriver(&["gen", "--workload", "random", "--seed", "7", "--ops", "500"]).stdout;
     assert_eq!(std::fs::read(&path).unwrap(), stdout, "the file and stdout agree");
-    let trace = mm_core::Trace::parse("g.rep", &stdout).unwrap();
+    let trace = mm_trace::Trace::parse("g.rep", &stdout).unwrap();
     assert_eq!(trace.ops.len(), 500);
     let bad = mdriver(&["gen", "--workload", "nope", "--seed", "1", "--ops", "10"]);
     assert_eq!(bad.status.code(), Some(2));

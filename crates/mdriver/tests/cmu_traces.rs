@@ -15,7 +15,8 @@ use mdriver::race::{self, RaceConfig};
 use mdriver::registry;
 use mdriver::replay;
 use mdriver::subject::{Libc, Subject};
-use mm_core::{Align, Header, HeapCheckError, InitError, MemLib, Op, Trace};
+use mm_core::{Align, HeapCheckError, InitError, MemLib};
+use mm_trace::{Header, Op, Trace};
 
 /// Every new feature once or more, with what each line means:
 ///

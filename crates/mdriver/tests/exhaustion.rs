@@ -16,7 +16,9 @@ use std::ptr::NonNull;
 
 use mdriver::race::{self, RaceConfig};
 use mdriver::registry;
-use mm_core::{Align, Allocator, MemLib, Op, PAGE_SIZE, Trace};
+use mm_core::{Align, Allocator, MemLib, PAGE_SIZE};
+use mm_shadow::pattern;
+use mm_trace::{Op, Trace};
 
 /// Heap sizes to try, as fractions of the trace's high-water mark.
 const FRACTIONS: [f64; 6] = [0.05, 0.2, 0.4, 0.6, 0.8, 0.95];
@@ -33,16 +35,15 @@ fn traces() -> Vec<Trace> {
     mdriver::traces::bundled().unwrap().into_iter().filter(|t| TRACES.contains(&t.name.as_str())).collect()
 }
 
+/// Fills a live block with the shadow model's pattern keyed `id`.
 fn fill(ptr: NonNull<u8>, len: usize, id: usize) {
-    for i in 0..len {
-        // SAFETY: the block is live and holds at least `len` bytes.
-        unsafe { ptr.as_ptr().add(i).write((id.wrapping_mul(31) + i) as u8) };
-    }
+    // SAFETY: the block is live and holds at least `len` bytes.
+    unsafe { pattern::fill_block(ptr.as_ptr(), len, id as u64, 0) };
 }
 
 fn intact(ptr: NonNull<u8>, len: usize, id: usize) -> bool {
     // SAFETY: as in `fill`.
-    (0..len).all(|i| unsafe { ptr.as_ptr().add(i).read() } == (id.wrapping_mul(31) + i) as u8)
+    unsafe { pattern::check_block(ptr.as_ptr(), len, id as u64) }.is_ok()
 }
 
 /// What one exhausted replay saw.

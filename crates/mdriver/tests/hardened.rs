@@ -6,8 +6,9 @@ use std::ptr::NonNull;
 
 use mdriver::registry;
 use mm_core::hardened::{Hardened, Misuse};
-use mm_core::testkit::misuse;
 use mm_core::{Align, Allocator, MemLib};
+use mm_shadow::pattern;
+use mm_testkit::misuse;
 
 fn hardened(strategy: &str) -> Hardened<Box<dyn Allocator>> {
     let info = registry::find(strategy).unwrap();
@@ -16,16 +17,15 @@ fn hardened(strategy: &str) -> Hardened<Box<dyn Allocator>> {
     a
 }
 
+/// Fills a live block with the shadow model's pattern keyed `seed`.
 fn fill(p: NonNull<u8>, len: usize, seed: u8) {
-    for i in 0..len {
-        // SAFETY: `p` is live and holds `len` bytes.
-        unsafe { p.as_ptr().add(i).write(seed.wrapping_add(i as u8)) };
-    }
+    // SAFETY: `p` is live and holds `len` bytes.
+    unsafe { pattern::fill_block(p.as_ptr(), len, seed.into(), 0) };
 }
 
 fn intact(p: NonNull<u8>, len: usize, seed: u8) -> bool {
     // SAFETY: as in `fill`.
-    (0..len).all(|i| unsafe { p.as_ptr().add(i).read() } == seed.wrapping_add(i as u8))
+    unsafe { pattern::check_block(p.as_ptr(), len, seed.into()) }.is_ok()
 }
 
 /// Live blocks around the misuse, to check that nothing else was touched.
@@ -147,7 +147,7 @@ const OURS: [&str; 9] = [
 fn every_overflow_of_up_to_16_bytes_is_caught_for_our_strategies() {
     // 1 to 16 bytes of 0x00, 0x41 and 0xFF past a block, into a free or an allocated
     // neighbour: reported by try_free at the latest when the block or its neighbour is
-    // freed, never acted upon (mm_core::testkit::misuse).
+    // freed, never acted upon (mm_testkit::misuse).
     for strategy in OURS {
         let build = registry::find(strategy).unwrap().build;
         let caught = misuse::hardened_catches_overflows(build);
@@ -184,18 +184,18 @@ fn hardened_factory(strategy: &'static str) -> impl Fn(MemLib, Align) -> Hardene
     move |heap, align| Hardened::new((registry::find(strategy).unwrap().build)(heap, align))
 }
 
-mm_core::conformance_tests!(conformance_implicit, hardened_factory("implicit"));
-mm_core::conformance_tests!(conformance_explicit, hardened_factory("explicit"));
-mm_core::conformance_tests!(conformance_explicit_textbook, hardened_factory("explicit-textbook"));
-mm_core::conformance_tests!(conformance_segregated, hardened_factory("segregated"));
-mm_core::conformance_tests!(conformance_kr, hardened_factory("kr"));
+mm_testkit::conformance_tests!(conformance_implicit, hardened_factory("implicit"));
+mm_testkit::conformance_tests!(conformance_explicit, hardened_factory("explicit"));
+mm_testkit::conformance_tests!(conformance_explicit_textbook, hardened_factory("explicit-textbook"));
+mm_testkit::conformance_tests!(conformance_segregated, hardened_factory("segregated"));
+mm_testkit::conformance_tests!(conformance_kr, hardened_factory("kr"));
 // Buddy runs every scenario but `coalescing` and `exhaustion`: the hardened table is a
 // live block of the heap, and in a buddy system one live block keeps its buddies from
 // merging, so the one large block those scenarios ask for after freeing everything
 // (32 KiB; a quarter of a small heap) does not fit where they require it to.
 mod conformance_buddy {
     use super::*;
-    use mm_core::testkit::{self, ALIGNMENTS};
+    use mm_testkit::{self as testkit, ALIGNMENTS};
 
     #[test]
     fn every_scenario_but_coalescing_and_exhaustion() {

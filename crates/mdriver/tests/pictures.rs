@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::ptr::NonNull;
 
 use mdriver::heapmap::{self, At, MapKind};
 use mdriver::registry;
 use mdriver::replay;
 use mdriver::subject::{Ours, Subject};
-use mm_core::{Align, Allocator, HeapCheckError, InitError, MemLib, SpanKind, Trace};
+use mm_core::{Align, Allocator, MemLib, SpanKind};
+use mm_testkit::fault::{Bump, Fault};
+use mm_trace::Trace;
 
 fn mdriver(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mdriver")).args(args).output().expect("mdriver runs")
@@ -509,49 +510,12 @@ fn a_heapmap_of_a_bundled_trace_by_name_stays_small() {
     assert!(doc.text.contains("0x000000"));
 }
 
-/// A bump allocator that does not describe its heap (the trait's default), as a
-/// third-party strategy behind an adapter might not.
-struct Opaque {
-    heap: MemLib,
-}
-
-impl Allocator for Opaque {
-    fn describe(&self) -> String {
-        "an opaque bump allocator".to_owned()
-    }
-    fn heap(&self) -> &MemLib {
-        &self.heap
-    }
-    fn heap_mut(&mut self) -> &mut MemLib {
-        &mut self.heap
-    }
-    fn alignment(&self) -> Align {
-        Align::MIN
-    }
-    fn init(&mut self) -> Result<(), InitError> {
-        Ok(())
-    }
-    fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
-        let start = self.heap.heap_size();
-        let payload = start + 8;
-        let end = Align::MIN.round_up(payload + size.max(1))?;
-        self.heap.extend(end - start).ok()?;
-        self.heap.write::<usize>(start, end - payload);
-        Some(self.heap.ptr_at(payload))
-    }
-    unsafe fn free(&mut self, _ptr: NonNull<u8>) {}
-    unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
-        self.heap.read::<usize>(self.heap.offset_of(ptr.as_ptr()) - 8)
-    }
-    fn check_heap(&self) -> Result<(), HeapCheckError> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_strategy_that_does_not_describe_its_heap_is_mapped_from_the_requests() {
     let trace = Trace::parse("small.rep", SMALL.as_bytes()).unwrap();
-    let opaque = Box::new(Opaque { heap: MemLib::new(1 << 16).unwrap() });
+    // A bump allocator that does not describe its heap (the trait's default), as a
+    // third-party strategy behind an adapter might not.
+    let opaque = Box::new(Bump::new(MemLib::new(1 << 16).unwrap(), Align::MIN, Fault::None));
     let map = heapmap::map("opaque", opaque, &trace, &[At::Peak]).unwrap();
     let snap = &map.snapshots[0];
     assert!(!snap.described);

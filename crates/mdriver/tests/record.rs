@@ -10,8 +10,8 @@ use mdriver::race::{self, RaceConfig};
 use mdriver::record::{self, Event, RecordStats};
 use mdriver::registry;
 use mdriver::replay;
-use mm_core::workload::{self, Workload};
-use mm_core::{Header, Op, Trace};
+use mm_trace::workload::{self, Workload};
+use mm_trace::{Header, Op, Trace};
 
 fn a(id: usize, size: usize) -> Op {
     Op::Alloc { id, size }

@@ -11,11 +11,11 @@
 //! ```
 //!
 //! A failure names the strategy, the seed and the op, and prints the call that replays
-//! it (`mm_core::testkit::random_ops_verifying(...)`).
+//! it (`mm_testkit::random_ops_verifying(...)`).
 
 use mdriver::registry;
-use mm_core::testkit::{RandomProfile, random_ops_verifying};
 use mm_core::{Align, Allocator, MemLib};
+use mm_testkit::{RandomProfile, random_ops_verifying};
 
 /// A number from the environment, decimal or `0x` hex; `default` when unset. A value
 /// that does not parse is an error, not a silent default.

@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 
 use mm_buddy::{Buddy, BuddyConfig, BuddyStats, HEADER_BYTES};
-use mm_core::{Allocator, MemLib, Op, Trace};
+use mm_core::{Allocator, MemLib};
+use mm_trace::{Op, Trace};
 
 /// What one trace's replay counted.
 struct Breakdown {

@@ -6,6 +6,7 @@ use std::ptr::NonNull;
 
 use mm_core::allocator::Rule;
 use mm_core::{Align, Allocator, HeapCheckError, Invariant, MemLib};
+use mm_testkit::checked::{free, malloc, realloc};
 
 use super::*;
 use crate::arena::{FRONTIER_AT, NONEMPTY_AT};
@@ -50,29 +51,10 @@ fn off(a: &Buddy, p: NonNull<u8>) -> usize {
     a.payload_block(p).unwrap().offset()
 }
 
-fn malloc(a: &mut Buddy, size: usize) -> NonNull<u8> {
-    let p = a.malloc(size).expect("malloc");
-    a.check_heap().unwrap();
-    p
-}
-
 /// `malloc`, returning the block's arena offset.
 fn malloc_at(a: &mut Buddy, size: usize) -> usize {
     let p = malloc(a, size);
     off(a, p)
-}
-
-fn free(a: &mut Buddy, p: NonNull<u8>) {
-    // SAFETY: every pointer the tests free came from `malloc` and is freed once.
-    unsafe { a.free(p) };
-    a.check_heap().unwrap();
-}
-
-fn realloc(a: &mut Buddy, p: NonNull<u8>, size: usize) -> NonNull<u8> {
-    // SAFETY: `p` is live.
-    let q = unsafe { a.realloc(Some(p), size) }.expect("realloc");
-    a.check_heap().unwrap();
-    q
 }
 
 fn fill(p: NonNull<u8>, len: usize, byte: u8) {
@@ -620,7 +602,7 @@ fn a_header_never_takes_an_order_it_cannot_hold() {
 
 // --- misuse the default build catches ---------------------------------------------------
 
-use mm_core::testkit::{ALIGNMENTS, misuse};
+use mm_testkit::{ALIGNMENTS, misuse};
 
 fn factory(heap: MemLib, align: Align) -> Buddy {
     Buddy::new(heap, BuddyConfig::new(align))

@@ -4,8 +4,8 @@
 
 use mm_buddy::{Buddy, BuddyConfig};
 
-mm_core::conformance_tests!(Buddy::new);
-mm_core::conformance_tests!(release_on_shrink, |heap, align| Buddy::new(
+mm_testkit::conformance_tests!(Buddy::new);
+mm_testkit::conformance_tests!(release_on_shrink, |heap, align| Buddy::new(
     heap,
     BuddyConfig { align, release_on_shrink: true }
 ));

@@ -1,5 +1,7 @@
 //! The allocator contract: the classic `mm_init` / `mm_malloc` / `mm_free` /
-//! `mm_realloc` interface as a Rust trait, plus the heap checker's error type.
+//! `mm_realloc` interface as a Rust trait, the heap spans that describe a heap, and the
+//! helpers every strategy shares. Its errors are in [`error`](crate::error) (re-exported
+//! here and at the crate's root); this module names no wrapper of the trait.
 //!
 //! Every strategy owns its [`MemLib`] heap and grows it only through `sbrk`. The driver
 //! resets the heap's break and calls [`Allocator::init`] before each trace, so `init`
@@ -7,330 +9,9 @@
 
 use std::ptr::NonNull;
 
-use thiserror::Error;
-
-use crate::memlib::{MemLib, SbrkError};
-
-/// A payload alignment: a power of two between [`Align::MIN`] and [`Align::MAX`].
-///
-/// Strategies take the alignment as configuration rather than a hard-wired constant so
-/// the same code serves the classic 8-byte contract and the 16-byte alignment that
-/// x86-64 C programs expect from `malloc`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Align(usize);
-
-/// Why a strategy could not be configured.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum ConfigError {
-    /// The alignment is not a power of two in the supported range.
-    #[error("{}", bad_alignment_message(*.0))]
-    BadAlignment(usize),
-}
-
-/// Says which rule an alignment breaks, and the range it must be in: a power of two
-/// outside the range (8192, say) is not "not a power of two".
-fn bad_alignment_message(bytes: usize) -> String {
-    let (min, max) = (Align::MIN.get(), Align::MAX.get());
-    if bytes.is_power_of_two() {
-        format!("alignment {bytes} is out of range: it must be a power of two from {min} to {max}")
-    } else {
-        format!("alignment {bytes} is not a power of two (it must be a power of two from {min} to {max})")
-    }
-}
-
-impl Align {
-    /// The classic lab's alignment, and the smallest supported.
-    pub const MIN: Align = Align(8);
-    /// x86-64's `max_align_t`, what C programs expect from `malloc`.
-    pub const SIXTEEN: Align = Align(16);
-    /// The largest supported: one page of the simulated heap.
-    pub const MAX: Align = Align(crate::memlib::PAGE_SIZE);
-
-    /// Validates `bytes` as an alignment.
-    pub fn new(bytes: usize) -> Result<Align, ConfigError> {
-        if bytes.is_power_of_two() && (Self::MIN.0..=Self::MAX.0).contains(&bytes) {
-            Ok(Align(bytes))
-        } else {
-            Err(ConfigError::BadAlignment(bytes))
-        }
-    }
-
-    /// The alignment in bytes.
-    pub const fn get(self) -> usize {
-        self.0
-    }
-
-    /// Rounds `n` up to a multiple of the alignment; `None` on overflow.
-    pub const fn round_up(self, n: usize) -> Option<usize> {
-        match n.checked_add(self.0 - 1) {
-            Some(m) => Some(m & !(self.0 - 1)),
-            None => None,
-        }
-    }
-
-    /// True when `n` (an address or a size) is a multiple of the alignment.
-    pub const fn is_aligned(self, n: usize) -> bool {
-        n & (self.0 - 1) == 0
-    }
-}
-
-impl Default for Align {
-    fn default() -> Self {
-        Align::MIN
-    }
-}
-
-impl std::fmt::Display for Align {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-/// Why `init` failed. The heap is left as it was found or partly grown; a later `init`
-/// on a reset heap may succeed.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum InitError {
-    /// The heap could not grow to hold the strategy's initial structures.
-    #[error("init: {0}")]
-    Heap(#[from] SbrkError),
-}
-
-/// A broken heap invariant, found by [`Allocator::check_heap`]: which block, and what
-/// is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("heap check: block at heap offset {offset:#x}: {invariant}")]
-pub struct HeapCheckError {
-    /// Offset of the block (its first byte, header included) from `heap_lo`.
-    pub offset: usize,
-    /// The invariant that does not hold.
-    pub invariant: Invariant,
-}
-
-impl HeapCheckError {
-    /// A broken `invariant` at heap `offset`.
-    pub fn new(offset: usize, invariant: Invariant) -> Self {
-        HeapCheckError { offset, invariant }
-    }
-}
-
-/// The invariants a heap checker verifies: those many strategies share, and
-/// [`Invariant::Rule`] for a rule of one strategy's own, kept typed.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum Invariant {
-    /// Boundary tags disagree.
-    #[error("header says {header:#x}, footer says {footer:#x}")]
-    HeaderFooterMismatch {
-        /// The header word.
-        header: usize,
-        /// The footer word.
-        footer: usize,
-    },
-    /// A block size that is not a multiple of the alignment.
-    #[error("size {size} is not a multiple of the alignment {align}")]
-    SizeNotAligned {
-        /// The block size.
-        size: usize,
-        /// The alignment.
-        align: usize,
-    },
-    /// A block smaller than the strategy's minimum block.
-    #[error("size {size} is below the minimum block size {min}")]
-    TooSmall {
-        /// The block size.
-        size: usize,
-        /// The minimum.
-        min: usize,
-    },
-    /// A payload address that is not aligned.
-    #[error("payload is not aligned to {align} bytes")]
-    PayloadMisaligned {
-        /// The alignment.
-        align: usize,
-    },
-    /// A block that runs past the break.
-    #[error("block of {size} bytes runs past the end of the heap")]
-    PastHeapEnd {
-        /// The block size.
-        size: usize,
-    },
-    /// Two neighbouring free blocks that immediate coalescing should have merged.
-    #[error("free block is followed by another free block (not coalesced)")]
-    Uncoalesced,
-    /// The sentinel block at the start of the heap was overwritten.
-    #[error("the prologue block is damaged")]
-    BadPrologue,
-    /// The sentinel header at the end of the heap is missing or wrong.
-    #[error("the epilogue header is damaged or not at the end of the heap")]
-    BadEpilogue,
-    /// Header flag bits that contradict the neighbouring blocks.
-    #[error("flags: {0}")]
-    Flags(String),
-    /// A free-list structure that does not match the heap.
-    #[error("free list: {0}")]
-    FreeList(String),
-    /// Any other strategy-specific invariant.
-    #[error("{0}")]
-    Other(String),
-    /// A numbered rule of one strategy (its crate documentation lists them), carried as
-    /// the strategy's own typed value: tests match it with [`Invariant::rule`] instead
-    /// of searching the message.
-    #[error("{0}")]
-    Rule(StrategyRule),
-}
-
-impl Invariant {
-    /// A broken rule of the strategy whose rule type is `R`.
-    pub fn rule_of<R: Rule>(rule: R) -> Invariant {
-        Invariant::Rule(StrategyRule(std::sync::Arc::new(rule)))
-    }
-
-    /// The strategy's typed rule, when this is an [`Invariant::Rule`] of type `R`.
-    pub fn rule<R: Rule>(&self) -> Option<&R> {
-        match self {
-            Invariant::Rule(StrategyRule(rule)) => {
-                let any: &dyn std::any::Any = rule.as_any();
-                any.downcast_ref::<R>()
-            }
-            _ => None,
-        }
-    }
-}
-
-/// A strategy's own heap rule: typically an enum with a variant per numbered invariant of
-/// its crate documentation, each holding the values that break it.
-pub trait Rule: std::any::Any + std::fmt::Debug + std::fmt::Display + Send + Sync {
-    /// The rule's number in the strategy's crate documentation.
-    fn number(&self) -> u32;
-    /// Itself as `Any`, for [`Invariant::rule`]'s downcast.
-    fn as_any(&self) -> &dyn std::any::Any;
-}
-
-/// A [`Rule`] behind a shared pointer, so that [`Invariant`] stays `Clone` and `Eq`
-/// (two rules are equal when they print the same and have the same number).
-#[derive(Clone)]
-pub struct StrategyRule(std::sync::Arc<dyn Rule>);
-
-impl StrategyRule {
-    /// The rule's number in its strategy's documentation.
-    pub fn number(&self) -> u32 {
-        self.0.number()
-    }
-}
-
-impl std::fmt::Debug for StrategyRule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&*self.0, f)
-    }
-}
-
-impl std::fmt::Display for StrategyRule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "rule {}: {}", self.0.number(), self.0)
-    }
-}
-
-impl PartialEq for StrategyRule {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.number() == other.0.number() && self.0.to_string() == other.0.to_string()
-    }
-}
-
-impl Eq for StrategyRule {}
-
-/// A misuse caught at `free` or `realloc`: a pointer the allocator refuses to act on.
-/// Offsets are from the heap's start.
-///
-/// Every strategy makes the checks that are nearly free in every build (the pointer is
-/// inside the heap and aligned; its block's header says allocated) and reports a failure
-/// through [`Allocator::take_misuse`] instead of acting on the pointer;
-/// [`Hardened`](crate::hardened::Hardened) makes the exact checks.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum Misuse {
-    /// The block was freed already.
-    #[error("double free of the block at heap offset {offset:#x}")]
-    DoubleFree {
-        /// The payload's offset.
-        offset: usize,
-    },
-    /// A pointer this allocator never returned (or one outside its heap).
-    #[error("free of a pointer this allocator never returned (heap offset {offset:#x})")]
-    InvalidPointer {
-        /// The pointer's offset from the heap's start (wrapped for pointers below it).
-        offset: usize,
-    },
-    /// The block's header no longer says what it said when the block was allocated.
-    #[error(
-        "the header of the block at heap offset {offset:#x} was overwritten \
-         (usable size {recorded} when allocated, {found} now)"
-    )]
-    CorruptedHeader {
-        /// The payload's offset.
-        offset: usize,
-        /// The usable size recorded at allocation.
-        recorded: usize,
-        /// The usable size the strategy reports now.
-        found: usize,
-    },
-    /// The block's metadata or a neighbour's that the call would use is inconsistent
-    /// (typically an overflow out of a block, or a write into a freed one).
-    #[error("{0}")]
-    Corrupted(Corruption),
-}
-
-impl Misuse {
-    /// The operation name glibc would print with it.
-    pub fn short(&self) -> &'static str {
-        match self {
-            Misuse::DoubleFree { .. } => "double free detected",
-            Misuse::InvalidPointer { .. } => "invalid pointer",
-            Misuse::CorruptedHeader { .. } => "corrupted block header",
-            Misuse::Corrupted(corruption) => corruption.what,
-        }
-    }
-
-    /// The heap offset the misuse concerns.
-    pub fn offset(&self) -> usize {
-        match *self {
-            Misuse::DoubleFree { offset }
-            | Misuse::InvalidPointer { offset }
-            | Misuse::CorruptedHeader { offset, .. } => offset,
-            Misuse::Corrupted(corruption) => corruption.offset,
-        }
-    }
-}
-
-/// Allocator metadata found inconsistent: what is wrong, and where. It holds only a
-/// static text and a number, so that reporting it never allocates: it may be found
-/// inside a program's `malloc`, where allocating would re-enter the broken heap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-#[error("{what} (heap offset {offset:#x})")]
-pub struct Corruption {
-    /// The broken rule, glibc-style: "corrupted double-linked list".
-    pub what: &'static str,
-    /// The heap offset of the block (or word) concerned.
-    pub offset: usize,
-}
-
-impl Corruption {
-    /// `what` is wrong at heap offset `offset`.
-    pub const fn new(what: &'static str, offset: usize) -> Corruption {
-        Corruption { what, offset }
-    }
-
-    /// Stops the operation that found it, by panicking with its text.
-    ///
-    /// An operation that finds its own metadata inconsistent cannot finish without
-    /// reading or writing where the metadata points, so it stops. A panic (not an abort)
-    /// lets a driver or a test report the broken run; the deployments (the global
-    /// allocator, libmm, the preload library) turn it into an abort that says the heap
-    /// is corrupted.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    pub fn panic(self) -> ! {
-        panic!("{self}")
-    }
-}
+pub use crate::align::{Align, ConfigError};
+pub use crate::error::{Corruption, HeapCheckError, InitError, Invariant, Misuse, Rule, StrategyRule};
+use crate::memlib::MemLib;
 
 /// The checks every strategy makes, in every build, on a pointer handed to `free` or
 /// `realloc` before it reads anything through it: the payload lies inside the heap's
@@ -455,8 +136,7 @@ pub trait Allocator {
 
     /// The misuse the last `free` or `realloc` caught and refused, if any (and forgets
     /// it). Strategies catch the cheap cases ([`payload_offset`], a header that says the
-    /// block is free); checking wrappers such as [`Hardened`](crate::hardened::Hardened)
-    /// catch every double or invalid free. Callers that cannot return an error (a global
+    /// block is free); checking wrappers catch every double or invalid free. Callers that cannot return an error (a global
     /// allocator, the C libraries) abort when this is `Some`. The provided version
     /// catches nothing.
     fn take_misuse(&mut self) -> Option<Misuse> {
@@ -466,9 +146,9 @@ pub trait Allocator {
     /// Verifies, without changing anything, the metadata that freeing or resizing the
     /// live block at `ptr` would rely on: the block's own header, and its neighbours'
     /// headers, footers and list links where the strategy would read or merge them.
-    /// [`Hardened`](crate::hardened::Hardened) calls it before every `free` and
-    /// `realloc`, so that an overflow out of a block or a write into a freed one is
-    /// reported as the misuse it is instead of being acted upon. O(1); never allocates.
+    /// A checking wrapper calls it before every `free` and `realloc`, so that an overflow
+    /// out of a block or a write into a freed one is reported as the misuse it is instead
+    /// of being acted upon. O(1); never allocates.
     /// The provided version checks nothing.
     ///
     /// Meant for a `ptr` that passed [`payload_offset`]; given any other pointer the
@@ -480,7 +160,7 @@ pub trait Allocator {
 }
 
 /// A boxed strategy is a strategy: the driver holds `Box<dyn Allocator>`, and wrappers
-/// such as [`Hardened`](crate::hardened::Hardened) take any `Allocator`.
+/// take any `Allocator`.
 impl<A: Allocator + ?Sized> Allocator for Box<A> {
     fn describe(&self) -> String {
         (**self).describe()
@@ -699,34 +379,9 @@ pub unsafe fn resize_by_moving<A: Allocator + ?Sized>(
     }
     Some(new)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn alignments_are_validated_and_round() {
-        assert!(Align::new(4).is_err());
-        assert!(Align::new(24).is_err());
-        assert!(Align::new(8192).is_err());
-        let a = Align::new(16).unwrap();
-        assert_eq!(a.round_up(1), Some(16));
-        assert_eq!(a.round_up(32), Some(32));
-        assert_eq!(a.round_up(usize::MAX - 3), None);
-        assert!(a.is_aligned(48) && !a.is_aligned(40));
-        assert_eq!(
-            ConfigError::BadAlignment(3).to_string(),
-            "alignment 3 is not a power of two (it must be a power of two from 8 to 4096)"
-        );
-        assert_eq!(
-            ConfigError::BadAlignment(8192).to_string(),
-            "alignment 8192 is out of range: it must be a power of two from 8 to 4096"
-        );
-        assert_eq!(
-            ConfigError::BadAlignment(4).to_string(),
-            "alignment 4 is out of range: it must be a power of two from 8 to 4096"
-        );
-    }
 
     #[test]
     fn span_lists_merge_and_tile() {
@@ -763,51 +418,5 @@ mod tests {
         assert!(check_span_tiling(&[HeapSpan::new(0, 0, SpanKind::Free)], 0).unwrap_err().contains("empty"));
         assert_eq!(check_span_tiling(&[], 0), Ok(()));
         assert_eq!(SpanKind::ALL.map(SpanKind::name), ["payload", "free", "metadata", "padding"]);
-    }
-
-    #[test]
-    fn heap_check_errors_name_block_and_rule() {
-        let e = HeapCheckError::new(0x40, Invariant::Uncoalesced);
-        assert_eq!(
-            e.to_string(),
-            "heap check: block at heap offset 0x40: free block is followed by another free block (not coalesced)"
-        );
-    }
-}
-
-#[cfg(test)]
-mod rule_tests {
-    use super::*;
-
-    #[derive(Debug, PartialEq)]
-    enum DemoRule {
-        Odd { size: usize },
-    }
-
-    impl std::fmt::Display for DemoRule {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            match self {
-                DemoRule::Odd { size } => write!(f, "size {size} is odd"),
-            }
-        }
-    }
-
-    impl Rule for DemoRule {
-        fn number(&self) -> u32 {
-            3
-        }
-        fn as_any(&self) -> &dyn std::any::Any {
-            self
-        }
-    }
-
-    #[test]
-    fn a_strategy_rule_is_matched_by_type_and_printed_with_its_number() {
-        let err = HeapCheckError::new(0x10, Invariant::rule_of(DemoRule::Odd { size: 7 }));
-        assert_eq!(err.invariant.rule::<DemoRule>(), Some(&DemoRule::Odd { size: 7 }));
-        assert_eq!(Invariant::Uncoalesced.rule::<DemoRule>(), None);
-        assert_eq!(err.to_string(), "heap check: block at heap offset 0x10: rule 3: size 7 is odd");
-        assert_eq!(err.clone(), err);
-        assert_ne!(err.invariant, Invariant::rule_of(DemoRule::Odd { size: 9 }));
     }
 }

@@ -37,8 +37,10 @@
 
 use std::ptr::NonNull;
 
-pub use crate::allocator::Misuse;
-use crate::allocator::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, Invariant};
+use crate::align::Align;
+use crate::allocator::{Allocator, HeapSpan};
+pub use crate::error::Misuse;
+use crate::error::{Corruption, HeapCheckError, InitError, Invariant};
 use crate::memlib::MemLib;
 
 /// An entry is two 32-bit words: the key, `payload offset / KEY_GRANULE + 1` (see

@@ -654,7 +654,7 @@ fn the_heap_stops_at_what_a_link_can_name() {
 
 // --- misuse the default build catches -----------------------------------------------------
 
-use mm_core::testkit::{ALIGNMENTS, misuse};
+use mm_testkit::{ALIGNMENTS, misuse};
 
 fn factory(order: FreeListOrder) -> impl Fn(MemLib, Align) -> Explicit {
     move |heap, align| Explicit::new(heap, ExplicitConfig::new(align, order))

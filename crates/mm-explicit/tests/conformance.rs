@@ -2,15 +2,15 @@
 
 use mm_explicit::{Explicit, ExplicitConfig, ExplicitTextbook, ExplicitTextbookConfig, FreeListOrder};
 
-mm_core::conformance_tests!(lifo, |heap, align| Explicit::new(
+mm_testkit::conformance_tests!(lifo, |heap, align| Explicit::new(
     heap,
     ExplicitConfig::new(align, FreeListOrder::Lifo)
 ));
-mm_core::conformance_tests!(address_ordered, |heap, align| Explicit::new(
+mm_testkit::conformance_tests!(address_ordered, |heap, align| Explicit::new(
     heap,
     ExplicitConfig::new(align, FreeListOrder::AddressOrdered)
 ));
-mm_core::conformance_tests!(textbook, |heap, align| ExplicitTextbook::new(
+mm_testkit::conformance_tests!(textbook, |heap, align| ExplicitTextbook::new(
     heap,
     ExplicitTextbookConfig::new(align)
 ));

@@ -454,7 +454,7 @@ fn a_tag_never_takes_a_size_that_would_become_flags() {
 
 // --- misuse the default build catches ---------------------------------------------------
 
-use mm_core::testkit::{ALIGNMENTS, misuse};
+use mm_testkit::{ALIGNMENTS, misuse};
 
 fn factory(placement: Placement) -> impl Fn(MemLib, Align) -> Implicit {
     move |heap, align| Implicit::new(heap, ImplicitConfig::new(align, placement))

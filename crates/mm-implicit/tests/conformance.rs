@@ -2,15 +2,15 @@
 
 use mm_implicit::{Implicit, ImplicitConfig, Placement};
 
-mm_core::conformance_tests!(first_fit, |heap, align| Implicit::new(
+mm_testkit::conformance_tests!(first_fit, |heap, align| Implicit::new(
     heap,
     ImplicitConfig::new(align, Placement::FirstFit)
 ));
-mm_core::conformance_tests!(next_fit, |heap, align| Implicit::new(
+mm_testkit::conformance_tests!(next_fit, |heap, align| Implicit::new(
     heap,
     ImplicitConfig::new(align, Placement::NextFit)
 ));
-mm_core::conformance_tests!(best_fit, |heap, align| Implicit::new(
+mm_testkit::conformance_tests!(best_fit, |heap, align| Implicit::new(
     heap,
     ImplicitConfig::new(align, Placement::BestFit)
 ));

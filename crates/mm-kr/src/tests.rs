@@ -1,5 +1,5 @@
 //! Unit tests: reuse and merging, growth a page at a time, the checker's rules matched
-//! by value, and each misuse scenario of `mm_core::testkit::misuse`.
+//! by value, and each misuse scenario of `mm_testkit::misuse`.
 
 use mm_core::allocator::Rule;
 use mm_core::{Align, Allocator, HeapCheckError, Invariant, MemLib, PAGE_SIZE};
@@ -102,7 +102,7 @@ fn blocks_of_gigabytes_are_sized_in_whole_words() {
 
 // --- misuse ---------------------------------------------------------------------
 
-use mm_core::testkit::{ALIGNMENTS, misuse};
+use mm_testkit::{ALIGNMENTS, misuse};
 
 #[test]
 fn a_double_free_is_refused_and_reported_even_after_merging() {

@@ -3,4 +3,4 @@
 
 use mm_kr::KAndR;
 
-mm_core::conformance_tests!(KAndR::new);
+mm_testkit::conformance_tests!(KAndR::new);

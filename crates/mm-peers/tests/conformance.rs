@@ -1,12 +1,12 @@
 //! The shared conformance suite, for every peer, at the kit's alignments (8 and 16).
 
-use mm_core::testkit::{self, ALIGNMENTS};
 use mm_peers::{BuddySystemPeer, DlmallocPeer, LinkedListPeer, RlsfPeer, TalcPeer};
+use mm_testkit::{self as testkit, ALIGNMENTS};
 
-mm_core::conformance_tests!(talc, TalcPeer::new);
-mm_core::conformance_tests!(rlsf, RlsfPeer::new);
-mm_core::conformance_tests!(dlmalloc, DlmallocPeer::new);
-mm_core::conformance_tests!(linked_list, LinkedListPeer::new);
+mm_testkit::conformance_tests!(talc, TalcPeer::new);
+mm_testkit::conformance_tests!(rlsf, RlsfPeer::new);
+mm_testkit::conformance_tests!(dlmalloc, DlmallocPeer::new);
+mm_testkit::conformance_tests!(linked_list, LinkedListPeer::new);
 
 /// buddy_system_allocator runs every scenario but `coalescing`. That one frees 32
 /// blocks of 1000 bytes and asks for 32000 bytes back without growing the heap by more

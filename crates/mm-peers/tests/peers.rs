@@ -4,9 +4,9 @@
 
 use std::ptr::NonNull;
 
-use mm_core::testkit::{self, RandomProfile};
 use mm_core::{Align, Allocator, DEFAULT_MAX_HEAP, MemLib, PAGE_SIZE};
 use mm_peers::{BuddySystemPeer, DlmallocPeer, LinkedListPeer, RlsfPeer, TalcPeer};
+use mm_testkit::{self as testkit, RandomProfile};
 
 type Factory = fn(MemLib, Align) -> Box<dyn Allocator>;
 

@@ -4,6 +4,7 @@ use std::ptr::NonNull;
 
 use mm_core::allocator::Rule;
 use mm_core::{Align, Allocator, HeapCheckError, Invariant, MemLib};
+use mm_testkit::checked::{free, malloc, realloc};
 
 use crate::block::{Block, HEADER, MAX_BLOCK, MAX_HEAP, encode};
 use crate::{Header, HeaderFlags, Segregated, SegregatedConfig, SegregatedRule};
@@ -15,25 +16,6 @@ fn new(align: usize) -> Segregated {
     );
     a.init().unwrap();
     a
-}
-
-fn malloc(a: &mut Segregated, size: usize) -> NonNull<u8> {
-    let p = a.malloc(size).expect("malloc");
-    a.check_heap().unwrap();
-    p
-}
-
-fn free(a: &mut Segregated, p: NonNull<u8>) {
-    // SAFETY: the tests free each pointer from `malloc` once.
-    unsafe { a.free(p) };
-    a.check_heap().unwrap();
-}
-
-fn realloc(a: &mut Segregated, p: NonNull<u8>, size: usize) -> NonNull<u8> {
-    // SAFETY: `p` is live.
-    let q = unsafe { a.realloc(Some(p), size) }.expect("realloc");
-    a.check_heap().unwrap();
-    q
 }
 
 fn offset(a: &Segregated, p: NonNull<u8>) -> usize {
@@ -395,7 +377,7 @@ fn the_heap_stops_at_what_a_link_can_name() {
 
 // ---- misuse the default build catches ------------------------------------------------
 
-use mm_core::testkit::{ALIGNMENTS, misuse};
+use mm_testkit::{ALIGNMENTS, misuse};
 
 fn factory(heap: MemLib, align: Align) -> Segregated {
     Segregated::new(heap, SegregatedConfig { align })

@@ -3,4 +3,4 @@
 
 use mm_segregated::Segregated;
 
-mm_core::conformance_tests!(Segregated::new);
+mm_testkit::conformance_tests!(Segregated::new);

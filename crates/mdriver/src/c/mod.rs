@@ -31,7 +31,8 @@ mod sys;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mm_core::{Align, Trace};
+use mm_core::Align;
+use mm_trace::Trace;
 use serde::{Deserialize, Serialize};
 
 use crate::heapmap::{self, At, Heapmap, HeapmapError};

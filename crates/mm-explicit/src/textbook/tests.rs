@@ -6,9 +6,9 @@
 
 use std::ptr::NonNull;
 
-use mm_core::testkit::{ALIGNMENTS, misuse};
 use mm_core::{Align, Allocator, HeapCheckError, Invariant, MemLib};
 use mm_tags::{Block, Tag, WORD, walk};
+use mm_testkit::{ALIGNMENTS, misuse};
 
 use super::*;
 use crate::list::{NIL, next_link_offset};

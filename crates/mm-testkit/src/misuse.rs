@@ -14,7 +14,7 @@
 //! * [`overflows_stay_inside_the_heap`]: every overflow of 1 to 16 bytes of `0x00`,
 //!   `0x41` or `0xFF` past the end of a block, into a free or an allocated neighbour,
 //!   followed by more `malloc`s and `free`s: the strategy may stop with a panic (a
-//!   [`Corruption`](crate::Corruption)), but it never writes past the break;
+//!   [`Corruption`](mm_core::Corruption)), but it never writes past the break;
 //! * [`hardened_catches_overflows`]: the same overflows under
 //!   [`Hardened`]: each is reported by `try_free` at the latest when the
 //!   block or its neighbour is freed, and the strategy never panics.
@@ -25,9 +25,10 @@
 
 use std::ptr::NonNull;
 
-use crate::allocator::{Align, Allocator, Misuse};
-use crate::hardened::Hardened;
-use crate::memlib::MemLib;
+use mm_core::hardened::Hardened;
+use mm_core::{Align, Allocator, MemLib, Misuse};
+
+use crate::panic_message;
 
 /// The heap every scenario runs in.
 const HEAP: usize = 1 << 20;
@@ -46,7 +47,7 @@ fn build<A: Allocator, F: Fn(MemLib, Align) -> A>(factory: &F, align: Align) -> 
 /// every strategy of ours). A free block between them would add at least 16 more.
 const MAX_OVERHEAD: usize = 16;
 
-/// Returns `count` live blocks of [`SIZE`] bytes in address order, each the right
+/// Returns `count` live blocks of 40 bytes (`SIZE`) in address order, each the right
 /// neighbour of the one before it, with nothing between them but metadata.
 ///
 /// Consecutive requests do not always land side by side (a strategy may carve each
@@ -75,15 +76,6 @@ pub fn neighbours<A: Allocator + ?Sized>(a: &mut A, count: usize) -> Vec<NonNull
     panic!("{}: no {count} blocks of {SIZE} bytes side by side among 1000", a.describe());
 }
 
-/// The message of a caught panic.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
-
 /// True when every byte between the break and the end of the reservation is still zero
 /// (as [`MemLib::new`] leaves it): nothing was written past the break.
 pub fn untouched_past_the_break(heap: &MemLib) -> bool {
@@ -101,7 +93,7 @@ pub fn stops_inside_the_heap<A: Allocator>(a: &mut A, what: &str, expect: &str, 
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)));
     let message = match outcome {
         Ok(()) => panic!("{what}: the corruption went unnoticed"),
-        Err(payload) => panic_message(&*payload),
+        Err(payload) => panic_message(&*payload).to_owned(),
     };
     assert!(message.contains(expect), "{what}: panicked with {message:?}, expected {expect:?}");
     assert!(untouched_past_the_break(a.heap()), "{what}: something was written past the break");

@@ -12,8 +12,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
-use mm_core::workload::{Workload, generate};
-use mm_core::{Trace, TraceError};
+use mm_trace::workload::{Workload, generate};
+use mm_trace::{Trace, TraceError};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -1,21 +1,33 @@
-//! # The conformance kit
+//! # mm-testkit: the conformance kit
 //!
 //! One suite, run by every strategy crate's tests, so that implicit, explicit, segregated
 //! and buddy allocators are all held to the same contract ([`Allocator`]). A strategy
-//! crate writes one line in `tests/conformance.rs`:
+//! crate takes this crate as a dev-dependency and writes one line in
+//! `tests/conformance.rs`:
 //!
 //! ```text
-//! mm_core::conformance_tests!(|heap, align| MyStrategy::new(heap, align));
+//! mm_testkit::conformance_tests!(|heap, align| MyStrategy::new(heap, align));
 //! ```
 //!
 //! which expands to a `mod conformance` holding one `#[test]` per scenario, each run at
 //! every alignment in [`ALIGNMENTS`]. Several invocations in one file take a module name
-//! first: `mm_core::conformance_tests!(first_fit, |heap, align| ...)`.
+//! first: `mm_testkit::conformance_tests!(first_fit, |heap, align| ...)`.
+//!
+//! Beside the scenarios the crate holds what the strategies' own tests share:
+//!
+//! * [`misuse`]: the scenarios of programs that break the contract (double frees, wild
+//!   pointers, overflows);
+//! * [`fault`]: a bump allocator that can be told to break one rule at a time, which
+//!   the kit's own tests and the driver's tests race to show that a broken allocator is
+//!   caught;
+//! * [`checked`]: `malloc`, `free` and `realloc` that run the strategy's `check_heap`
+//!   after the call, for white-box unit tests.
 //!
 //! ## What is checked, and when
 //!
 //! The kit drives the allocator through a *harness* that keeps a model of the live
-//! blocks (`start -> (end, id)`), and after **every** operation it checks that:
+//! blocks (the [`mm_shadow`] model the driver's checked replay uses too: their address
+//! intervals and their payload pattern), and after **every** operation it checks that:
 //!
 //! * `check_heap()` is `Ok` (so a strategy's own checker runs thousands of times);
 //! * when the strategy describes its heap ([`Allocator::heap_spans`] returns `Some`),
@@ -35,9 +47,10 @@
 //!   first `min(old, new)` requested bytes, and for every live block periodically and
 //!   at the end.
 //!
-//! The pattern is a window into a fixed table of period [`PATTERN_PERIOD`] (a prime), so
-//! a copy that is shifted, truncated, zeroed or taken from another block shows up, and
-//! filling or verifying a block is a `memcpy`/`memcmp` even in debug builds.
+//! The pattern ([`mm_shadow::pattern`]) is a window into a fixed table of period
+//! [`PATTERN_PERIOD`] (a prime), so a copy that is shifted, truncated, zeroed or taken
+//! from another block shows up, and filling or verifying a block is a `memcpy`/`memcmp`
+//! even in debug builds.
 //!
 //! Every failure panics with the strategy's `describe()`, the alignment, the scenario,
 //! the op number and the op itself; randomized runs add the seed and the exact call
@@ -85,10 +98,11 @@
 //! strategy in a debug build. Sizes are drawn mostly small (where the classic traces
 //! live), with a tail of large blocks to exercise heap growth and splitting.
 
+pub mod checked;
+pub mod fault;
 pub mod misuse;
 
 use std::any::Any;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
@@ -96,8 +110,9 @@ use std::ptr::NonNull;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::allocator::{Align, Allocator, SpanKind, check_span_tiling};
-use crate::memlib::{DEFAULT_MAX_HEAP, MemLib, PAGE_SIZE};
+use mm_core::{Align, Allocator, DEFAULT_MAX_HEAP, MemLib, PAGE_SIZE, SpanKind, check_span_tiling};
+pub use mm_shadow::PATTERN_PERIOD;
+use mm_shadow::{LiveIntervals, pattern};
 
 /// The alignments every scenario runs at: the classic lab's 8 and x86-64's 16.
 pub const ALIGNMENTS: [Align; 2] = [Align::MIN, Align::SIXTEEN];
@@ -108,10 +123,6 @@ pub const RANDOM_SEEDS: [u64; 3] = [0x5eed_0001, 0x5eed_0002, 0x5eed_0003];
 /// Operations per seed in [`random_mixed`] and [`random_realloc`].
 pub const RANDOM_OPS: usize = 10_000;
 
-/// The period of the fill pattern, a prime so that it shares no factor with any
-/// alignment or block size.
-pub const PATTERN_PERIOD: usize = 4093;
-
 /// Returns `factory` unchanged. Passing a closure through here gives it the factory
 /// signature, so `|heap, align| ...` needs no type annotations in
 /// [`conformance_tests!`](crate::conformance_tests).
@@ -120,15 +131,15 @@ pub fn as_factory<A: Allocator, F: Fn(MemLib, Align) -> A>(factory: F) -> F {
 }
 
 /// Expands to a module of `#[test]`s, one per conformance scenario, each run at every
-/// alignment in [`testkit::ALIGNMENTS`](crate::testkit::ALIGNMENTS).
+/// alignment in [`ALIGNMENTS`].
 ///
 /// The factory is any expression usable as `Fn(MemLib, Align) -> A` with
 /// `A: Allocator`; it builds the strategy *without* calling `init` (the kit does). The
 /// module `use`s `super::*`, so names imported by the calling file are in scope.
 ///
 /// ```text
-/// mm_core::conformance_tests!(|heap, align| Implicit::new(heap, ImplicitConfig::new(align, Placement::FirstFit)));
-/// mm_core::conformance_tests!(next_fit, |heap, align| Implicit::new(heap, ImplicitConfig::new(align, Placement::NextFit)));
+/// mm_testkit::conformance_tests!(|heap, align| Implicit::new(heap, ImplicitConfig::new(align, Placement::FirstFit)));
+/// mm_testkit::conformance_tests!(next_fit, |heap, align| Implicit::new(heap, ImplicitConfig::new(align, Placement::NextFit)));
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
@@ -136,9 +147,9 @@ macro_rules! conformance_tests {
         $(
             #[test]
             fn $scenario() {
-                let factory = $crate::testkit::as_factory($factory);
-                for align in $crate::testkit::ALIGNMENTS {
-                    $crate::testkit::$scenario(&factory, align);
+                let factory = $crate::as_factory($factory);
+                for align in $crate::ALIGNMENTS {
+                    $crate::$scenario(&factory, align);
                 }
             }
         )*
@@ -648,7 +659,7 @@ pub fn random_ops_verifying<A: Allocator, F: Fn(MemLib, Align) -> A>(
     let verify_every = verify_every.max(1);
     let mut h = Harness::new(&factory, align, DEFAULT_MAX_HEAP, "random");
     h.replay = Some(format!(
-        "seed {seed:#x}; replay: mm_core::testkit::random_ops_verifying(factory, Align::new({align}).unwrap(), \
+        "seed {seed:#x}; replay: mm_testkit::random_ops_verifying(factory, Align::new({align}).unwrap(), \
          RandomProfile::{profile:?}, {seed:#x}, {ops}, {verify_every})"
     ));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -780,10 +791,10 @@ struct Harness<A: Allocator> {
     op: usize,
     step: Step,
     live: Vec<Live>,
-    /// The model's address map: payload start -> (end, id), spanning the usable bytes.
-    /// Zero-size blocks span at least one byte so that two of them at one address
-    /// count as overlapping.
-    by_addr: BTreeMap<usize, (usize, Id)>,
+    /// The live blocks' address intervals, spanning their usable bytes. Zero-size
+    /// blocks span at least one byte so that two of them at one address count as
+    /// overlapping.
+    intervals: LiveIntervals<Id>,
     next_id: u64,
     live_bytes: usize,
 }
@@ -807,7 +818,7 @@ impl<A: Allocator> Harness<A> {
             op: 0,
             step: Step::Init,
             live: Vec::new(),
-            by_addr: BTreeMap::new(),
+            intervals: LiveIntervals::new(),
             next_id: 0,
             live_bytes: 0,
         };
@@ -857,7 +868,7 @@ impl<A: Allocator> Harness<A> {
     }
 
     fn panicked(&self, payload: &(dyn Any + Send)) -> ! {
-        self.fail(format_args!("the strategy panicked: {}", panic_text(payload)))
+        self.fail(format_args!("the strategy panicked: {}", panic_message(payload)))
     }
 
     fn note(&mut self, context: String) {
@@ -979,19 +990,14 @@ impl<A: Allocator> Harness<A> {
                 self.heap_size()
             ));
         }
-        let end = addr + extent;
-        let before = self.by_addr.range(..=addr).next_back().map(|(&s, &(e, other))| (s, e, other));
-        let after = self.by_addr.range(addr + 1..).next().map(|(&s, &(e, other))| (s, e, other));
-        for (start, stop, other) in before.into_iter().chain(after) {
-            if start < end && addr < stop {
-                self.fail(format_args!(
-                    "block [{off:#x}, +{size}) overlaps live {other} [{:#x}, +{})",
-                    self.alloc.heap().offset_of(start as *const u8),
-                    stop - start
-                ));
-            }
+        if let Err(other) = self.intervals.insert(addr, extent, id) {
+            self.fail(format_args!(
+                "block [{off:#x}, +{size}) overlaps live {} [{:#x}, +{})",
+                other.owner,
+                self.alloc.heap().offset_of(other.start as *const u8),
+                other.end - other.start
+            ));
         }
-        self.by_addr.insert(addr, (end, id));
         self.live.push(Live { id, ptr, size, usable });
         self.live_bytes += size;
     }
@@ -999,7 +1005,7 @@ impl<A: Allocator> Harness<A> {
     /// Drops the block at `index` from the model.
     fn forget(&mut self, index: usize) -> Live {
         let b = self.live.swap_remove(index);
-        self.by_addr.remove(&(b.ptr.as_ptr() as usize));
+        self.intervals.remove(b.ptr.as_ptr() as usize);
         self.live_bytes -= b.size;
         b
     }
@@ -1016,24 +1022,23 @@ impl<A: Allocator> Harness<A> {
     fn fill(&mut self, index: usize, from: usize) {
         let b = self.live[index];
         // SAFETY: as in `bytes`, and `&mut self` means no other view of the block exists.
-        let buf = unsafe { std::slice::from_raw_parts_mut(b.ptr.as_ptr(), b.usable) };
-        fill_pattern(b.id, &mut buf[from..], from);
+        unsafe { pattern::fill_block(b.ptr.as_ptr(), b.usable, b.id.0, from) };
     }
 
     /// Fails if the first `len` bytes of the block at `index` are not its pattern.
     fn expect_pattern(&self, index: usize, len: usize, why: &str) {
         let b = &self.live[index];
-        let data = &self.bytes(b)[..len];
-        if let Some(at) = pattern_mismatch(b.id, data, 0) {
+        if let Some(m) = pattern::mismatch(b.id.0, &self.bytes(b)[..len], 0) {
             self.fail(format_args!(
-                "{why}: {} ({} bytes, {} usable, at heap offset {:#x}) differs at byte {at}: found {:#04x}, \
+                "{why}: {} ({} bytes, {} usable, at heap offset {:#x}) differs at byte {}: found {:#04x}, \
                  expected {:#04x}",
                 b.id,
                 b.size,
                 b.usable,
                 self.offset(b.ptr),
-                data[at],
-                pattern_byte(b.id, at)
+                m.offset,
+                m.found,
+                m.expected
             ));
         }
     }
@@ -1214,7 +1219,7 @@ impl<A: Allocator> Harness<A> {
     fn reinit(&mut self) {
         self.begin(Step::Reinit);
         self.live.clear();
-        self.by_addr.clear();
+        self.intervals.clear();
         self.live_bytes = 0;
         self.alloc.heap_mut().reset_brk();
         if let Err(e) = self.call(|a| a.init()) {
@@ -1230,119 +1235,21 @@ impl<A: Allocator> Harness<A> {
     }
 }
 
-/// The message of a panic: its text when the payload is one (`panic!` makes a `&str` or
-/// a `String`).
-fn panic_text(payload: &(dyn Any + Send)) -> &str {
+/// Runs `f` and returns the message it panicked with, or `None` when it returned: for
+/// tests that expect a scenario (or anything) to fail.
+pub fn failure_of(f: impl FnOnce()) -> Option<String> {
+    let payload = catch_unwind(AssertUnwindSafe(f)).err()?;
+    Some(panic_message(&*payload).to_owned())
+}
+
+/// The message of a caught panic: its text when the payload is one (`panic!` makes a
+/// `&str` or a `String`), "a non-string payload" otherwise.
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(s) = payload.downcast_ref::<&str>() {
         s
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s
     } else {
         "a non-string payload"
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The fill pattern
-// ---------------------------------------------------------------------------------------
-
-/// Pseudo-random nonzero bytes, twice over, so any window of up to `PATTERN_PERIOD`
-/// bytes is one contiguous slice. Nonzero, so a zeroed copy never passes for data.
-static PATTERN: [u8; 2 * PATTERN_PERIOD] = pattern_table();
-
-const fn pattern_table() -> [u8; 2 * PATTERN_PERIOD] {
-    let mut table = [0u8; 2 * PATTERN_PERIOD];
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut i = 0;
-    while i < PATTERN_PERIOD {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let byte = match (x >> 32) as u8 {
-            0 => 0xa5,
-            b => b,
-        };
-        table[i] = byte;
-        table[i + PATTERN_PERIOD] = byte;
-        i += 1;
-    }
-    table
-}
-
-/// Where in the table block `id`'s pattern starts.
-fn pattern_start(id: Id) -> usize {
-    (id.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize % PATTERN_PERIOD
-}
-
-fn pattern_byte(id: Id, offset: usize) -> u8 {
-    PATTERN[(pattern_start(id) + offset) % PATTERN_PERIOD]
-}
-
-/// Calls `f(chunk_offset, pattern_chunk)` over `len` bytes of `id`'s pattern from
-/// block offset `from`, in slices of at most one period.
-fn for_pattern_chunks(id: Id, from: usize, len: usize, mut f: impl FnMut(usize, &[u8]) -> bool) {
-    let mut done = 0;
-    while done < len {
-        let k = (pattern_start(id) + from + done) % PATTERN_PERIOD;
-        let n = (len - done).min(PATTERN_PERIOD);
-        if !f(done, &PATTERN[k..k + n]) {
-            return;
-        }
-        done += n;
-    }
-}
-
-/// Fills `buf`, which is block `id`'s bytes from offset `from`, with its pattern.
-fn fill_pattern(id: Id, buf: &mut [u8], from: usize) {
-    for_pattern_chunks(id, from, buf.len(), |at, chunk| {
-        buf[at..at + chunk.len()].copy_from_slice(chunk);
-        true
-    });
-}
-
-/// The first offset in `data` (block `id`'s bytes from `from`) that is not its pattern.
-fn pattern_mismatch(id: Id, data: &[u8], from: usize) -> Option<usize> {
-    let mut bad = None;
-    for_pattern_chunks(id, from, data.len(), |at, chunk| {
-        let got = &data[at..at + chunk.len()];
-        if got == chunk {
-            return true;
-        }
-        bad = got.iter().zip(chunk).position(|(a, b)| a != b).map(|i| at + i);
-        false
-    });
-    bad
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns_round_trip_across_periods_and_offsets() {
-        let id = Id(7);
-        let mut buf = vec![0u8; 3 * PATTERN_PERIOD + 5];
-        fill_pattern(id, &mut buf, 0);
-        assert_eq!(pattern_mismatch(id, &buf, 0), None);
-        assert!(buf.iter().all(|&b| b != 0));
-        assert!((0..buf.len()).all(|i| buf[i] == pattern_byte(id, i)));
-        // A tail filled from an offset continues the same pattern.
-        let mut tail = vec![0u8; 100];
-        fill_pattern(id, &mut tail, 5000);
-        assert_eq!(&tail[..], &buf[5000..5100]);
-    }
-
-    #[test]
-    fn mismatches_are_found_where_they_are() {
-        let id = Id(3);
-        let mut buf = vec![0u8; 10_000];
-        fill_pattern(id, &mut buf, 0);
-        buf[9001] ^= 1;
-        assert_eq!(pattern_mismatch(id, &buf, 0), Some(9001));
-        // Another block's pattern, or the same one shifted, does not pass.
-        let mut other = vec![0u8; 256];
-        fill_pattern(Id(4), &mut other, 0);
-        assert!(pattern_mismatch(id, &other, 0).is_some());
-        assert!(pattern_mismatch(id, &buf[8..264], 0).is_some());
     }
 }

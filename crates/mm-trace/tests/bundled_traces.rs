@@ -3,7 +3,7 @@
 //! `traces/SUITE`. These tests hold the files, the manifest and the README to that.
 //!
 //! To (re)create the files after changing SUITE or the generator, run `just gen-traces`,
-//! or `MMLAB_BLESS_TRACES=1 cargo test -p mm-core --test bundled_traces`, which writes
+//! or `MMLAB_BLESS_TRACES=1 cargo test -p mm-trace --test bundled_traces`, which writes
 //! them instead of comparing. Then review the diff: a generator change that alters the
 //! bundled traces alters every score measured on them.
 
@@ -12,12 +12,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use mm_core::workload::{Workload, generate};
-use mm_core::{Op, Trace};
+use mm_trace::workload::{Workload, generate};
+use mm_trace::{Op, Trace};
 
 const BLESS_VAR: &str = "MMLAB_BLESS_TRACES";
-const REGENERATE: &str =
-    "regenerate with `just gen-traces` or `MMLAB_BLESS_TRACES=1 cargo test -p mm-core --test bundled_traces`";
+const REGENERATE: &str = "regenerate with `just gen-traces` or `MMLAB_BLESS_TRACES=1 cargo test -p mm-trace --test bundled_traces`";
 
 /// Replaying the whole suite must take seconds even for an allocator that scans every
 /// block on every request, and the repository must stay small.
