@@ -231,6 +231,7 @@ fn check_heap_on_the_global_allocator_reports_a_damaged_heap() {
             // of the block before it): heap memory, smashed as an overflow would, then
             // put back before anything else allocates.
             let saved = unsafe { below.cast::<u64>().read_unaligned() };
+            // SAFETY: the same 8 bytes of heap memory.
             unsafe { below.cast::<u64>().write_unaligned(u64::MAX) };
             let reserve_before = mm::emergency::used();
             let verdict = GLOBAL.check_heap();
