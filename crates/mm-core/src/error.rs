@@ -85,13 +85,9 @@ pub enum Invariant {
     /// The sentinel header at the end of the heap is missing or wrong.
     #[error("the epilogue header is damaged or not at the end of the heap")]
     BadEpilogue,
-    /// Header flag bits that contradict the neighbouring blocks.
-    #[error("flags: {0}")]
-    Flags(String),
-    /// A free-list structure that does not match the heap.
-    #[error("free list: {0}")]
-    FreeList(String),
-    /// Any other strategy-specific invariant.
+    /// What a checker outside mmlab's strategies reports in its own words: a peer
+    /// allocator's reading of its heap, a C allocator's `mm_checkheap`, a wrapper that
+    /// could not check. Our strategies report their own rules as [`Invariant::Rule`].
     #[error("{0}")]
     Other(String),
     /// A numbered rule of one strategy (its crate documentation lists them), carried as
