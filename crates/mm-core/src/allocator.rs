@@ -43,6 +43,11 @@ pub fn payload_offset(
 /// * [`realloc`](Allocator::realloc) follows C: `realloc(None, n)` is `malloc(n)`,
 ///   `realloc(Some(p), 0)` is `free(p)` and returns `None`; otherwise the first
 ///   `min(old, new)` bytes are preserved, and on failure the old block is untouched.
+/// * **Before `init`** (a strategy just built by its `new`), the heap is empty and so is
+///   the strategy: building it writes nothing to the heap, `malloc` and `realloc(None,
+///   _)` return `None` without growing it, `check_heap` is `Ok(())` (there is nothing to
+///   check yet) and `heap_spans` is `None`. The conformance kit's `before_init`
+///   scenario holds every strategy to this.
 ///
 /// The trait is object safe, so a driver can hold `Box<dyn Allocator>`.
 pub trait Allocator {
@@ -118,7 +123,8 @@ pub trait Allocator {
         Some(ptr)
     }
 
-    /// Walks the heap and verifies every invariant of the strategy (`mm_checkheap`).
+    /// Walks the heap and verifies every invariant of the strategy (`mm_checkheap`);
+    /// `Ok(())` before `init`.
     fn check_heap(&self) -> Result<(), HeapCheckError>;
 
     /// What every byte of the heap holds: [`HeapSpan`]s in address order that tile

@@ -478,6 +478,11 @@ impl Allocator for KAndR {
     }
 
     fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+        // Before `init` there is no sentinel to start a search from (only `init` writes
+        // one, and it is the heap's first unit): nothing can be allocated yet.
+        if self.heap.heap_size() == 0 {
+            return None;
+        }
         let need = self.block_size(size)?;
         let (prev, block) = loop {
             if let Some(fit) = self.find_fit(need) {

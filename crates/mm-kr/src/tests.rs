@@ -284,12 +284,6 @@ fn the_checker_names_each_broken_list_rule() {
 }
 
 #[test]
-fn check_heap_before_init_passes_on_the_empty_heap() {
-    let kr = KAndR::new(MemLib::new(1 << 20).unwrap(), Align::SIXTEEN);
-    assert_eq!((kr.check_heap(), kr.heap().heap_size()), (Ok(()), 0));
-}
-
-#[test]
 fn describe_is_the_line_the_docs_quote() {
     assert_eq!(kr().describe(), "K&R: circular address-ordered free list, next fit, merging on free");
 }

@@ -49,13 +49,15 @@ pub struct BuddySystemPeer {
     buddy: Heap<ORDER>,
     table: SideTable,
     align: Align,
+    /// Whether `init` has run: before it nothing is allocated (the contract's rule).
+    ready: bool,
 }
 
 impl BuddySystemPeer {
     /// buddy_system_allocator over `heap`, serving payloads aligned to `align`; call
     /// `init` before use.
     pub fn new(heap: MemLib, align: Align) -> BuddySystemPeer {
-        BuddySystemPeer { heap, buddy: Heap::new(), table: SideTable::new(), align }
+        BuddySystemPeer { heap, buddy: Heap::new(), table: SideTable::new(), align, ready: false }
     }
 
     /// The block the crate takes for `layout` (its own rule); `None` past the largest
@@ -101,11 +103,12 @@ impl Allocator for BuddySystemPeer {
     fn init(&mut self) -> Result<(), InitError> {
         self.buddy = Heap::new();
         self.table.clear();
+        self.ready = true;
         Ok(())
     }
 
     fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
-        let layout = request(&self.heap, size, self.align)?;
+        let layout = request(&self.heap, size, self.align, self.ready)?;
         let block = Self::block_size(layout)?;
         let ptr = match self.buddy.alloc(layout) {
             Ok(ptr) => ptr,

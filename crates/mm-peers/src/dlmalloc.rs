@@ -45,6 +45,8 @@ pub struct DlmallocPeer {
     dl: Dlmalloc<MemlibSystem>,
     table: SideTable,
     align: Align,
+    /// Whether `init` has run: before it nothing is allocated (the contract's rule).
+    ready: bool,
 }
 
 /// dlmalloc's system allocator: the simulated heap. dlmalloc calls it through `&self`,
@@ -95,7 +97,7 @@ unsafe impl ::dlmalloc::Allocator for MemlibSystem {
 impl DlmallocPeer {
     /// dlmalloc over `heap`, serving payloads aligned to `align`; call `init` before use.
     pub fn new(heap: MemLib, align: Align) -> DlmallocPeer {
-        DlmallocPeer { dl: Self::fresh(Some(heap)), table: SideTable::new(), align }
+        DlmallocPeer { dl: Self::fresh(Some(heap)), table: SideTable::new(), align, ready: false }
     }
 
     fn fresh(heap: Option<MemLib>) -> Dlmalloc<MemlibSystem> {
@@ -132,11 +134,12 @@ impl Allocator for DlmallocPeer {
         let heap = self.dl.allocator_mut().heap.get_mut().take();
         self.dl = Self::fresh(heap);
         self.table.clear();
+        self.ready = true;
         Ok(())
     }
 
     fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
-        let layout = request(self.heap(), size, self.align)?;
+        let layout = request(self.heap(), size, self.align, self.ready)?;
         // SAFETY: `layout` is a valid layout; dlmalloc accepts any size and returns null
         // when it cannot serve it.
         let ptr = NonNull::new(unsafe { self.dl.malloc(layout.size(), layout.align()) })?;
@@ -158,7 +161,7 @@ impl Allocator for DlmallocPeer {
 
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
         let old = self.table.get(ptr)?;
-        let new = request(self.heap(), size, self.align)?;
+        let new = request(self.heap(), size, self.align, self.ready)?;
         // SAFETY: `ptr` is live with layout `old`; `new.size()` is non-zero and a valid
         // size at that alignment. On failure dlmalloc returns null and `ptr` stays live.
         let moved =

@@ -95,10 +95,11 @@ fn whole_pages(bytes: usize) -> Option<usize> {
 }
 
 /// The layout a peer is asked for when the program asks for `size` bytes: at least one
-/// byte, at the adapter's alignment. `None` for requests no heap of this size can hold,
-/// before any peer arithmetic can overflow on them.
-fn request(heap: &MemLib, size: usize, align: Align) -> Option<Layout> {
-    if size > heap.max_size() {
+/// byte, at the adapter's alignment. `None` before `init` (`ready` false: the contract
+/// has nothing allocated then, and a peer would serve it) and for requests no heap of
+/// this size can hold, before any peer arithmetic can overflow on them.
+fn request(heap: &MemLib, size: usize, align: Align, ready: bool) -> Option<Layout> {
+    if !ready || size > heap.max_size() {
         return None;
     }
     Layout::from_size_align(size.max(1), align.get()).ok()

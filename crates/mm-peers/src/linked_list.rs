@@ -39,13 +39,15 @@ pub struct LinkedListPeer {
     list: Heap,
     table: SideTable,
     align: Align,
+    /// Whether `init` has run: before it nothing is allocated (the contract's rule).
+    ready: bool,
 }
 
 impl LinkedListPeer {
     /// linked_list_allocator over `heap`, serving payloads aligned to `align`; call
     /// `init` before use.
     pub fn new(heap: MemLib, align: Align) -> LinkedListPeer {
-        LinkedListPeer { heap, list: Heap::empty(), table: SideTable::new(), align }
+        LinkedListPeer { heap, list: Heap::empty(), table: SideTable::new(), align, ready: false }
     }
 
     /// The bytes the crate takes for `layout` (`HoleList::align_layout`).
@@ -99,11 +101,12 @@ impl Allocator for LinkedListPeer {
     fn init(&mut self) -> Result<(), InitError> {
         self.list = Heap::empty();
         self.table.clear();
+        self.ready = true;
         Ok(())
     }
 
     fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
-        let layout = request(&self.heap, size, self.align)?;
+        let layout = request(&self.heap, size, self.align, self.ready)?;
         let ptr = match self.list.allocate_first_fit(layout) {
             Ok(ptr) => ptr,
             Err(()) => {

@@ -59,12 +59,14 @@ pub struct RlsfPeer {
     /// Live allocations, for the heap check.
     live: usize,
     align: Align,
+    /// Whether `init` has run: before it nothing is allocated (the contract's rule).
+    ready: bool,
 }
 
 impl RlsfPeer {
     /// rlsf over `heap`, serving payloads aligned to `align`; call `init` before use.
     pub fn new(heap: MemLib, align: Align) -> RlsfPeer {
-        RlsfPeer { heap, tlsf: Box::new(Pool::new()), pool: None, live: 0, align }
+        RlsfPeer { heap, tlsf: Box::new(Pool::new()), pool: None, live: 0, align, ready: false }
     }
 
     /// The pool bytes that guarantee `layout` fits (rlsf's
@@ -141,11 +143,12 @@ impl Allocator for RlsfPeer {
         *self.tlsf = Pool::new();
         self.pool = None;
         self.live = 0;
+        self.ready = true;
         Ok(())
     }
 
     fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
-        let layout = request(&self.heap, size, self.align)?;
+        let layout = request(&self.heap, size, self.align, self.ready)?;
         self.allocate(layout)
     }
 
@@ -162,7 +165,7 @@ impl Allocator for RlsfPeer {
     }
 
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
-        let layout = request(&self.heap, size, self.align)?;
+        let layout = request(&self.heap, size, self.align, self.ready)?;
         // SAFETY: the caller guarantees `ptr` is live; it was allocated at `self.align`,
         // the alignment of `layout`.
         if let Some(moved) = unsafe { self.tlsf.reallocate(ptr, layout) } {

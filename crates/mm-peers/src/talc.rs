@@ -39,6 +39,8 @@ pub struct TalcPeer {
     talc: Talc<MemlibSource, DefaultBinning>,
     table: SideTable,
     align: Align,
+    /// Whether `init` has run: before it nothing is allocated (the contract's rule).
+    ready: bool,
 }
 
 /// Talc's memory source: the simulated heap itself, and where talc's heap ends.
@@ -93,7 +95,7 @@ unsafe impl Source for MemlibSource {
 impl TalcPeer {
     /// talc over `heap`, serving payloads aligned to `align`; call `init` before use.
     pub fn new(heap: MemLib, align: Align) -> TalcPeer {
-        TalcPeer { talc: Self::fresh(Some(heap)), table: SideTable::new(), align }
+        TalcPeer { talc: Self::fresh(Some(heap)), table: SideTable::new(), align, ready: false }
     }
 
     fn fresh(heap: Option<MemLib>) -> Talc<MemlibSource, DefaultBinning> {
@@ -131,11 +133,12 @@ impl Allocator for TalcPeer {
         let heap = self.talc.source.heap.take();
         self.talc = Self::fresh(heap);
         self.table.clear();
+        self.ready = true;
         Ok(())
     }
 
     fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
-        let layout = request(self.heap(), size, self.align)?;
+        let layout = request(self.heap(), size, self.align, self.ready)?;
         self.allocate(layout)
     }
 
@@ -153,7 +156,7 @@ impl Allocator for TalcPeer {
 
     unsafe fn resize(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
         let old = self.table.get(ptr)?;
-        let new = request(self.heap(), size, self.align)?;
+        let new = request(self.heap(), size, self.align, self.ready)?;
         // SAFETY: `ptr` is live with layout `old` (the table says so), and `new` is not
         // zero-size.
         if unsafe { self.talc.try_realloc_in_place(ptr.as_ptr(), old, new.size()) } {

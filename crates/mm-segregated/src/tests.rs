@@ -248,13 +248,6 @@ fn the_checker_holds_the_lists_and_the_bitmap_to_the_heap() {
     );
 }
 
-#[test]
-fn check_heap_before_init_passes_on_the_empty_heap() {
-    let a = Segregated::new(MemLib::new(1 << 20).unwrap(), Align::MIN);
-    assert_eq!(a.heap().heap_size(), 0);
-    assert_eq!(a.check_heap(), Ok(()));
-}
-
 // ---- limits: the largest block, the largest heap ---------------------------------------
 
 /// An allocator over a reservation of `bytes` of virtual memory: blocks of gigabytes

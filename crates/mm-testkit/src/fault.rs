@@ -26,8 +26,8 @@ use std::collections::BTreeMap;
 use std::ptr::NonNull;
 
 use mm_core::{
-    Align, Allocator, HeapCheckError, HeapSpan, HeapSpans, InitError, Invariant, MemLib, SbrkError, SpanKind,
-    resize_by_moving,
+    Align, Allocator, HeapCheckError, HeapSpan, HeapSpans, InitError, Invariant, MemLib, PAGE_SIZE,
+    SbrkError, SpanKind, resize_by_moving,
 };
 
 /// The word after each payload, holding the requested size.
@@ -73,6 +73,11 @@ pub enum Fault {
     WrappingSizes,
     /// `init` cannot grow the heap.
     InitFails,
+    /// `malloc` serves blocks before `init` was called.
+    ServesBeforeInit,
+    /// A request larger than the whole heap grows the heap by a page before it is
+    /// refused.
+    GrowsForHugeRequests,
     /// `init` does not reset the count of mallocs, which shifts blocks by 8 bytes once
     /// past 20: state that survives `init`.
     StaleInit,
@@ -147,6 +152,8 @@ pub struct Bump {
     last: Option<(usize, usize)>,
     /// The payload offset of the block freed last.
     last_freed: Option<usize>,
+    /// Whether `init` has run (before it, nothing is served).
+    ready: bool,
 }
 
 impl Bump {
@@ -161,6 +168,7 @@ impl Bump {
             blocks: BTreeMap::new(),
             last: None,
             last_freed: None,
+            ready: false,
         }
     }
 
@@ -263,10 +271,18 @@ impl Allocator for Bump {
         self.blocks.clear();
         self.last = None;
         self.last_freed = None;
+        self.ready = true;
         Ok(())
     }
 
     fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+        if !self.ready && self.fault != Fault::ServesBeforeInit {
+            return None;
+        }
+        if self.fault == Fault::GrowsForHugeRequests && size > self.heap.max_size() {
+            let _ = self.heap.extend(PAGE_SIZE);
+            return None;
+        }
         self.mallocs += 1;
         let n = self.mallocs;
         if let Fault::PanicsInMalloc { nth } = self.fault

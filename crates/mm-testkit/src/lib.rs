@@ -75,7 +75,8 @@
 //! | [`realloc_null_is_malloc`], [`realloc_zero_frees`] | C's edge cases | no |
 //! | [`malloc_zero`] | unique, aligned, non-null | no |
 //! | [`calloc`] | zeroing over dirty memory, overflow of `count * size` | no |
-//! | [`huge_requests`] | sizes near `usize::MAX` fail cleanly, the old block stays | no |
+//! | [`huge_requests`] | sizes near `usize::MAX` fail cleanly, the old block stays, the heap does not grow for them | no |
+//! | [`before_init`] | before `init`: nothing served, nothing written, nothing to check | no |
 //! | [`reinit`] | `init` after `reset_brk` rebuilds *all* state | no |
 //! | [`exhaustion`] | running out is clean; freed memory is handed out again | yes |
 //! | [`coalescing`] | freeing everything gives back one region | yes |
@@ -163,7 +164,7 @@ macro_rules! conformance_tests {
                 short1 short2
                 realloc_shrink realloc_grow realloc_into_free_neighbour
                 realloc_null_is_malloc realloc_zero_frees
-                malloc_zero calloc huge_requests reinit
+                malloc_zero calloc huge_requests before_init reinit
                 exhaustion coalescing random_mixed random_realloc
             );
         }
@@ -401,17 +402,77 @@ pub fn huge_requests<A: Allocator, F: Fn(MemLib, Align) -> A>(factory: F, align:
         max,
         max + 1,
     ];
+    // A request larger than the whole reservation is refused before the heap is touched:
+    // growing it first would waste what the program could still use.
+    let before = h.heap_size();
+    let untouched = |h: &Harness<A>, size: usize| {
+        if size > max && h.heap_size() != before {
+            h.fail(format_args!(
+                "refusing {size} bytes (more than the {max}-byte heap could ever hold) grew the heap \
+                 from {before} to {} bytes",
+                h.heap_size()
+            ));
+        }
+    };
     for size in sizes {
         h.refuse_malloc(size);
+        untouched(&h, size);
     }
     h.refuse_realloc_null(usize::MAX);
+    untouched(&h, usize::MAX);
     for size in [usize::MAX, usize::MAX - 7, usize::MAX - a, isize::MAX as usize, max] {
         h.refuse_realloc(keep, size);
+        untouched(&h, size);
     }
     h.verify_all();
     let small = h.must_malloc(1000);
     h.must_realloc(keep, 5000);
     h.refuse_realloc(small, usize::MAX - 15);
+    h.finish();
+}
+
+/// The contract's rule for a strategy that has not been `init`ed yet: building it wrote
+/// nothing to the heap, `check_heap` is `Ok(())`, `heap_spans` is `None`, and `malloc` and
+/// `realloc(None, _)` return `None` without growing the heap; `init` then starts it.
+pub fn before_init<A: Allocator, F: Fn(MemLib, Align) -> A>(factory: F, align: Align) {
+    let fail = |alloc: &A, what: &dyn fmt::Display| -> ! {
+        panic!(
+            "conformance failure: `{}` at alignment {align}: scenario `before_init`: {what}",
+            alloc.describe()
+        )
+    };
+    let heap = MemLib::new(DEFAULT_MAX_HEAP).expect("conformance kit: cannot create a heap");
+    let mut alloc = factory(heap, align);
+    let size = alloc.heap().heap_size();
+    if size != 0 {
+        fail(&alloc, &format_args!("building the strategy grew the heap to {size} bytes before init"));
+    }
+    if let Err(e) = alloc.check_heap() {
+        fail(&alloc, &format_args!("check_heap before init: {e} (the rule: Ok(()), nothing to check yet)"));
+    }
+    if let Some(spans) = alloc.heap_spans() {
+        fail(
+            &alloc,
+            &format_args!("heap_spans before init described {} spans (the rule: None)", spans.len()),
+        );
+    }
+    if let Some(p) = alloc.malloc(8) {
+        fail(&alloc, &format_args!("malloc(8) before init returned {p:p} (the rule: None)"));
+    }
+    // SAFETY: no pointer is passed.
+    if let Some(p) = unsafe { alloc.realloc(None, 8) } {
+        fail(&alloc, &format_args!("realloc(NULL, 8) before init returned {p:p} (the rule: None)"));
+    }
+    let size = alloc.heap().heap_size();
+    if size != 0 {
+        fail(&alloc, &format_args!("malloc before init grew the heap to {size} bytes"));
+    }
+    if let Err(e) = alloc.init() {
+        fail(&alloc, &format_args!("init after the calls before it failed: {e}"));
+    }
+    let mut h = Harness::from_ready(alloc, align, "before_init");
+    let id = h.must_malloc(8);
+    h.free(id);
     h.finish();
 }
 
@@ -809,19 +870,7 @@ impl<A: Allocator> Harness<A> {
     ) -> Self {
         let heap = MemLib::new(heap_bytes)
             .unwrap_or_else(|e| panic!("conformance kit: cannot create a {heap_bytes}-byte heap: {e}"));
-        let mut h = Harness {
-            alloc: factory(heap, align),
-            align,
-            scenario,
-            context: None,
-            replay: None,
-            op: 0,
-            step: Step::Init,
-            live: Vec::new(),
-            intervals: LiveIntervals::new(),
-            next_id: 0,
-            live_bytes: 0,
-        };
+        let mut h = Harness::around(factory(heap, align), align, scenario);
         h.begin(Step::Init);
         let built = h.call_ref(|a| a.alignment());
         if built != align {
@@ -834,6 +883,31 @@ impl<A: Allocator> Harness<A> {
         }
         h.check_heap();
         h
+    }
+
+    /// A harness around a strategy that its caller has already `init`ed.
+    fn from_ready(alloc: A, align: Align, scenario: &'static str) -> Self {
+        let mut h = Harness::around(alloc, align, scenario);
+        h.begin(Step::Init);
+        h.check_heap();
+        h
+    }
+
+    /// The harness's state around `alloc`, with no block live and nothing called yet.
+    fn around(alloc: A, align: Align, scenario: &'static str) -> Self {
+        Harness {
+            alloc,
+            align,
+            scenario,
+            context: None,
+            replay: None,
+            op: 0,
+            step: Step::Init,
+            live: Vec::new(),
+            intervals: LiveIntervals::new(),
+            next_id: 0,
+            live_bytes: 0,
+        }
     }
 
     /// Panics with everything needed to find and replay the failure.

@@ -32,6 +32,7 @@ fn a_correct_bump_allocator_passes_every_scenario_that_needs_no_reuse() {
         testkit::malloc_zero(&ok, align);
         testkit::calloc(&ok, align);
         testkit::huge_requests(&ok, align);
+        testkit::before_init(&ok, align);
         testkit::reinit(&ok, align);
         // At the kit's own length; longer ones run it dry (below).
         testkit::random_mixed(&ok, align);
@@ -94,6 +95,22 @@ fn size_overflow_is_caught() {
     assert_fails(
         || testkit::huge_requests(Bump::factory(Fault::WrappingSizes), Align::MIN),
         &["malloc(18446744073709551615)", "cannot exist"],
+    );
+}
+
+#[test]
+fn a_heap_grown_for_a_request_it_can_never_hold_is_caught() {
+    assert_fails(
+        || testkit::huge_requests(Bump::factory(Fault::GrowsForHugeRequests), Align::MIN),
+        &["huge_requests", "more than the", "grew the heap from"],
+    );
+}
+
+#[test]
+fn serving_blocks_before_init_is_caught() {
+    assert_fails(
+        || testkit::before_init(Bump::factory(Fault::ServesBeforeInit), Align::MIN),
+        &["scenario `before_init`", "malloc(8) before init returned", "(the rule: None)"],
     );
 }
 
