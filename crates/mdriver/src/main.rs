@@ -52,8 +52,10 @@ enum Command {
         and free. The process image with the most events (or, with --exe, the largest of that \
         executable) is converted into a .rep trace, written to stdout unless -o. \
         See docs/recording.md.\n\n\
-        Exit status: 0 a trace was written (even if the command itself failed), 2 bad usage, \
-        the command could not be started, or nothing usable was recorded."
+        A command that fails (exits non-zero or is killed) writes no trace: its allocations would \
+        be those of the failure, not of the program; --allow-failure converts them anyway.\n\n\
+        Exit status: 0 a trace was written, 2 bad usage, the command could not be started or \
+        failed (without --allow-failure), or nothing usable was recorded."
     )]
     Record(RecordArgs),
     /// Draw the race as SVG charts (utilization, throughput vs libc, cost growth), each with its CSV.
