@@ -14,7 +14,7 @@
 //! * [`growth`]: the cost-growth measurement.
 //! * [`traces`]: loading trace files and the bundled suite.
 //! * [`c`]: C allocators (`mdriver -s c:PATH`), each run in a child process.
-//! * [`format`]: numbers as the driver prints them, in tables, charts and messages.
+//! * [`format`](mod@format): numbers as the driver prints them, in tables, charts and messages.
 //! * [`output`]: files written whole or not at all.
 //!
 //! This crate adds what a person sees:
@@ -27,7 +27,7 @@
 //!   map of what every byte holds, for `mdriver heapmap`.
 //! * [`record`]: `mdriver record`: running a program under the `LD_PRELOAD` recorder
 //!   ([`record::run`]) and converting its event logs into a `.rep` trace
-//!   ([`record::convert`]).
+//!   ([`record::convert`](mod@record::convert)).
 //!
 //! The binary's `src/cli/` holds one module per subcommand: its arguments and the
 //! function that runs it.

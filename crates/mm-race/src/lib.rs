@@ -22,7 +22,7 @@
 //! * [`c`]: C allocators (`mdriver -s c:PATH`): compiled, given memlib, and raced like
 //!   ours, each run in a child process so that a crash or an endless loop in C code
 //!   costs that run only.
-//! * [`format`]: numbers as the driver prints them (counts, bytes, ratios, shares).
+//! * [`format`](mod@format): numbers as the driver prints them (counts, bytes, ratios, shares).
 //! * [`output`]: files written whole or not at all.
 
 pub mod c;

@@ -4,7 +4,7 @@
 //!
 //! In chart coordinates group `i` of `n` is the band `[n - 1 - i, n - i)` of the y
 //! axis (the first group on top); its bars run down from the band's top, each
-//! [`BAR_PX`] pixels high with [`GROUP_GAP_PX`] pixels between groups.
+//! `BAR_PX` pixels high with `GROUP_GAP_PX` pixels between groups.
 
 use plotters::coord::cartesian::Cartesian2d;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};

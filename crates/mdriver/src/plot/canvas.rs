@@ -1,9 +1,9 @@
 //! What every chart shares: the page (an SVG string), its width and font, and the
 //! block at the top: title, subtitle and a legend laid out in rows by hand.
 //!
-//! The block, top to bottom: the title centred on [`TITLE_Y`], the subtitle on
-//! [`SUBTITLE_Y`], then the legend from [`TITLE_BLOCK`] + [`LEGEND_GAP`] down, one row
-//! per [`LEGEND_ROW`] pixels; the chart itself starts [`LEGEND_GAP`] under the legend.
+//! The block, top to bottom: the title centred on `TITLE_Y`, the subtitle on
+//! `SUBTITLE_Y`, then the legend from `TITLE_BLOCK` + `LEGEND_GAP` down, one row
+//! per `LEGEND_ROW` pixels; the chart itself starts `LEGEND_GAP` under the legend.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;

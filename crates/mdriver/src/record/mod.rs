@@ -3,7 +3,7 @@
 //! * [`run`]: the orchestration: find (or build) the recorder library, run the
 //!   program with it preloaded into a scratch directory of logs, pick the process
 //!   image to convert, and write the trace.
-//! * [`convert`]: the event logs parsed and converted into a `.rep` trace; its items
+//! * [`convert`](mod@convert): the event logs parsed and converted into a `.rep` trace; its items
 //!   are re-exported here (`mdriver::record::parse_log`, ...).
 
 pub mod convert;
