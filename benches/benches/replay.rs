@@ -9,11 +9,11 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mdriver::race::RaceConfig;
-use mdriver::replay;
+use mm_race::race::RaceConfig;
+use mm_race::replay;
 
 fn replay_bundled_traces(c: &mut Criterion) {
-    let traces = mdriver::traces::bundled().expect("the bundled traces parse");
+    let traces = mm_race::traces::bundled().expect("the bundled traces parse");
     let strategies = mm_benches::strategies();
     // The race's heap (the classic 20 MiB), so the runs are the race's runs.
     let max_heap = RaceConfig::default().max_heap;

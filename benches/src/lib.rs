@@ -20,19 +20,19 @@ use std::ptr;
 use std::time::Duration;
 
 use criterion::Criterion;
-use mdriver::race::{self, RaceConfig};
-use mdriver::subject::Subject;
+use mm_race::race::{self, RaceConfig};
+use mm_race::subject::Subject;
 use rand::{Rng, RngExt};
 
 /// The names every bench covers, in report order: mdriver's default race (our
 /// strategies and any third-party ones registered there), then `libc`.
 pub fn strategies() -> Vec<String> {
-    mdriver::registry::default_names().into_iter().map(|name| name.to_string()).collect()
+    mm_race::registry::default_names().into_iter().map(|name| name.to_string()).collect()
 }
 
 /// Builds the named strategy (or libc) as mdriver races it, over a simulated heap of
 /// `max_heap` bytes, with the driver's default alignment. The simulated heap is
-/// reserved as address space (`mdriver::race::heap`) and costs memory only as the bench
+/// reserved as address space (`mm_race::race::heap`) and costs memory only as the bench
 /// touches it.
 ///
 /// # Panics

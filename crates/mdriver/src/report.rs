@@ -10,6 +10,7 @@
 
 use std::io::{self, Write};
 
+use crate::format::{self, or_dash};
 use crate::race::{RaceReport, RunRecord};
 use crate::text::{self, WIDTH};
 
@@ -168,14 +169,6 @@ impl Table {
     }
 }
 
-fn fmt_util(u: Option<f64>) -> String {
-    u.map_or_else(|| "-".to_owned(), |u| format!("{u:.3}"))
-}
-
-fn fmt_kops(k: Option<f64>) -> String {
-    k.map_or_else(|| "-".to_owned(), |k| format!("{k:.0}"))
-}
-
 /// A matrix with one row per trace and one column per strategy.
 fn per_trace_matrix(report: &RaceReport, title: &str, cell: impl Fn(&RunRecord) -> String) -> Table {
     let strategies: Vec<&str> = report.summary.iter().map(|s| s.strategy.as_str()).collect();
@@ -216,11 +209,11 @@ fn summary_table(report: &RaceReport, policy: bool) -> Table {
         let mut row = vec![
             s.strategy.clone(),
             format!("{}/{}", s.traces_correct, s.traces),
-            fmt_util(s.avg_util),
-            fmt_util(s.avg_util_bound),
-            fmt_kops(s.kops),
-            s.thru_ratio_vs_libc.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
-            s.perf_index.map_or_else(|| "-".to_owned(), |p| format!("{p:.1}")),
+            or_dash(s.avg_util, format::utilization),
+            or_dash(s.avg_util_bound, format::utilization),
+            or_dash(s.kops, format::kops),
+            or_dash(s.thru_ratio_vs_libc, format::ratio),
+            or_dash(s.perf_index, format::index),
         ];
         if policy {
             row.push(s.description.clone());
@@ -251,18 +244,18 @@ fn detail_table(report: &RaceReport) -> Table {
         &["strategy", "trace"],
         2,
     );
-    let or_dash = |v: Option<usize>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    let count = |v: Option<usize>| or_dash(v, |v| v.to_string());
     for r in &report.runs {
         table.rows.push(vec![
             r.strategy.clone(),
             r.trace.clone(),
             r.ops.to_string(),
-            or_dash(r.peak_live_bytes),
-            or_dash(r.heap_bytes),
-            fmt_util(r.util),
-            fmt_util(r.util_bound),
-            r.secs.map_or_else(|| "-".to_owned(), |s| format!("{s:.6}")),
-            fmt_kops(r.kops),
+            count(r.peak_live_bytes),
+            count(r.heap_bytes),
+            or_dash(r.util, format::utilization),
+            or_dash(r.util_bound, format::utilization),
+            or_dash(r.secs, |s| format::decimals(s, 6)),
+            or_dash(r.kops, format::kops),
         ]);
     }
     table
@@ -272,10 +265,10 @@ fn detail_table(report: &RaceReport) -> Table {
 fn matrices(report: &RaceReport) -> [Table; 2] {
     [
         per_trace_matrix(report, "Utilization (peak live payload / heap high-water mark)", |r| {
-            fmt_util(r.util)
+            or_dash(r.util, format::utilization)
         }),
         per_trace_matrix(report, "Throughput (thousands of ops per second, median replay)", |r| {
-            fmt_kops(r.kops)
+            or_dash(r.kops, format::kops)
         }),
     ]
 }

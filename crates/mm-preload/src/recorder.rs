@@ -7,7 +7,7 @@
 //! log into a `.rep` trace. The log is opened, and its header written, when the library
 //! is loaded (and in a forked child, at its first call). With `MMLAB_RECORD_DIR` unset the library only forwards.
 //!
-//! The log format (see `crates/mdriver/src/record.rs` for the reader):
+//! The log format (see `crates/mdriver/src/record/convert.rs` for the reader):
 //!
 //! ```text
 //! # mmlab-record 1 pid <pid> exe <path>     a process image begins

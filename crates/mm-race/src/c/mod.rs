@@ -35,6 +35,7 @@ use mm_core::Align;
 use mm_trace::Trace;
 use serde::{Deserialize, Serialize};
 
+use crate::format::seconds;
 use crate::heapmap::{self, At, Heapmap, HeapmapError};
 use crate::race::{self, Measured, RaceConfig};
 use crate::replay::{CheckedRun, ReplayError};
@@ -395,12 +396,6 @@ fn died(death: &Death, trace: Option<&Trace>, job: Job) -> ReplayError {
     let words = death.last_words();
     let printed = if words.is_empty() { String::new() } else { format!("; it printed: {words}") };
     ReplayError { op_index, op, message: format!("{what}{place}{when}{hint}{printed}") }
-}
-
-/// `2 s`, `0.5 s`.
-fn seconds(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs.fract() == 0.0 { format!("{secs:.0} s") } else { format!("{secs} s") }
 }
 
 /// Builds every C allocator named in `specs` (`c:PATH` names, each one file), named

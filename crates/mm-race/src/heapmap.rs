@@ -38,14 +38,8 @@
 //!
 //! ## Drawing
 //!
-//! The SVG is written by hand: it is a few thousand rectangles, which a chart library
-//! would only get in the way of. Each snapshot wraps over lines of a fixed number of
-//! bytes (a power of two chosen so that the heap takes 8 to 16 lines, or
-//! `--line-bytes`), 1024 pixels wide, with the offset of each line's first byte on its
-//! left. A pixel covers `line bytes / 1024` bytes and takes the colour of the kind that
-//! covers most of them; runs of pixels of one kind become one rectangle, drawn as a
-//! subpath of one `<path>` per kind, so even a fragmented 20 MiB heap stays well under
-//! a megabyte of SVG.
+//! This module takes the snapshots; drawing them (the SVG of `mdriver heapmap`) is the
+//! driver's business, in `mdriver::heapmap`, so that the engine compiles no renderer.
 
 use std::fmt;
 use std::str::FromStr;
@@ -54,7 +48,6 @@ use mm_core::{Allocator, HeapSpan, SpanKind, check_span_tiling};
 use mm_trace::{Op, Trace};
 use serde::{Deserialize, Serialize};
 
-use crate::plot::bytes;
 use crate::replay;
 use crate::subject::{Ours, Subject};
 
@@ -124,7 +117,8 @@ impl MapKind {
         }
     }
 
-    fn index(self) -> usize {
+    /// The kind's position in [`MapKind::ALL`]: its slot in [`Snapshot::totals`].
+    pub const fn index(self) -> usize {
         self as usize
     }
 }
@@ -497,253 +491,6 @@ pub fn map_subject<S: Subject>(
     })
 }
 
-// ---------------------------------------------------------------------------------------
-// SVG
-// ---------------------------------------------------------------------------------------
-
-/// Pixels per line of heap.
-pub const LINE_PX: usize = 1024;
-const LEFT: usize = 86;
-const RIGHT: usize = 24;
-const LINE_HEIGHT: usize = 12;
-const LINE_GAP: usize = 3;
-
-/// The bytes per line when none are asked for: a power of two, at least 4 KiB, that
-/// fits the heap on at most 16 lines.
-pub fn auto_line_bytes(high_water: usize) -> usize {
-    high_water.div_ceil(16).next_power_of_two().max(4096)
-}
-
-/// Escapes text for SVG content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The kind of each pixel of a snapshot: the kind that covers most of its
-/// `bytes_per_px` bytes (ties go to the kind first in [`MapKind::ALL`]).
-fn pixels(spans: &[MapSpan], high_water: usize, bytes_per_px: usize) -> Vec<MapKind> {
-    let count = high_water.div_ceil(bytes_per_px);
-    let mut tally = vec![[0usize; 6]; count];
-    for span in spans {
-        let (mut at, end) = (span.offset, (span.offset + span.len).min(high_water));
-        while at < end {
-            let px = at / bytes_per_px;
-            let px_end = ((px + 1) * bytes_per_px).min(end);
-            if at == px * bytes_per_px && px_end == (px + 1) * bytes_per_px {
-                // Whole pixels: jump over them.
-                let whole = (end - at) / bytes_per_px;
-                for t in &mut tally[px..px + whole] {
-                    t[span.kind.index()] += bytes_per_px;
-                }
-                at += whole * bytes_per_px;
-            } else {
-                tally[px][span.kind.index()] += px_end - at;
-                at = px_end;
-            }
-        }
-    }
-    tally
-        .iter()
-        .map(|t| {
-            let best = (0..6).fold(0, |best, k| if t[k] > t[best] { k } else { best });
-            MapKind::ALL[best]
-        })
-        .collect()
-}
-
-/// The SVG of `map`, with `line_bytes` bytes per line (rounded up to a multiple of
-/// [`LINE_PX`]; [`auto_line_bytes`] when `None`).
-pub fn render(map: &Heapmap, line_bytes: Option<usize>) -> String {
-    use std::fmt::Write as _;
-
-    let line_bytes =
-        line_bytes.unwrap_or_else(|| auto_line_bytes(map.high_water)).max(1).next_multiple_of(LINE_PX);
-    let bytes_per_px = line_bytes / LINE_PX;
-    let lines = map.high_water.div_ceil(line_bytes).max(1);
-    let width = LEFT + LINE_PX + RIGHT;
-    let kinds_used: Vec<MapKind> = MapKind::ALL
-        .into_iter()
-        .filter(|&k| k != MapKind::Unknown || map.snapshots.iter().any(|s| s.total(k) > 0))
-        .collect();
-    let snapshot_height = 52 + lines * (LINE_HEIGHT + LINE_GAP) + 18;
-    // The colour key, laid out in rows that fit the width.
-    let mut key = Vec::new();
-    let (mut x, mut row) = (LEFT, 0);
-    for k in &kinds_used {
-        let text = format!("{}: {}", k.name(), k.meaning());
-        let w = 20 + text.len() * 7 + 22;
-        if x > LEFT && x + w > width - RIGHT {
-            (x, row) = (LEFT, row + 1);
-        }
-        key.push((x, row, *k, text));
-        x += w;
-    }
-    let header = 88 + 20 * (row + 1) + 6;
-    let height = header + map.snapshots.len() * snapshot_height + 10;
-
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">"#
-    );
-    svg.push_str("<style>");
-    for k in MapKind::ALL {
-        let _ = write!(svg, ".{}{{fill:{}}}", k.name(), k.colour());
-    }
-    svg.push_str(".addr{font-family:monospace;font-size:11px;fill:#555}.sub{font-size:12px;fill:#555}");
-    svg.push_str(".key{stroke:#888;stroke-width:0.5}</style>\n");
-    let _ = writeln!(svg, r#"<rect width="{width}" height="{height}" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text x="{}" y="26" font-size="20" text-anchor="middle">Heap map: {} on {}</text>"#,
-        width / 2,
-        escape(&map.strategy),
-        escape(&map.trace)
-    );
-    let lines_of_text = [
-        format!("{} · alignment {}", map.description, map.align),
-        format!(
-            "{} ops · high-water mark {} ({} B) · one line = {} · one pixel = {}, coloured by the kind that covers most of its bytes",
-            map.ops,
-            bytes(map.high_water as f64),
-            map.high_water,
-            bytes(line_bytes as f64),
-            bytes(bytes_per_px as f64),
-        ),
-    ];
-    for (k, text) in lines_of_text.iter().enumerate() {
-        let _ = writeln!(
-            svg,
-            r#"<text class="sub" x="{}" y="{}" text-anchor="middle">{}</text>"#,
-            width / 2,
-            46 + 16 * k,
-            escape(text)
-        );
-    }
-    for (x, row, k, text) in &key {
-        let y = 86 + 20 * row;
-        let _ = write!(
-            svg,
-            r#"<rect x="{x}" y="{}" width="14" height="14" class="{} key"/><text x="{}" y="{}" font-size="12">{}</text>"#,
-            y - 11,
-            k.name(),
-            x + 19,
-            y,
-            escape(text)
-        );
-    }
-    svg.push('\n');
-
-    for (i, snap) in map.snapshots.iter().enumerate() {
-        let top = header + i * snapshot_height;
-        let totals = snap.totals();
-        let _ = write!(
-            svg,
-            r#"<g class="snapshot" data-label="{}" data-op="{}" data-heap="{}""#,
-            escape(&snap.label),
-            snap.ops_done,
-            snap.heap_size
-        );
-        for k in MapKind::ALL {
-            let _ = write!(svg, r#" data-{}="{}""#, k.name(), totals[k.index()]);
-        }
-        svg.push_str(">\n");
-        let described = if snap.described { "" } else { " · driver's view (no heap_spans)" };
-        let _ = writeln!(
-            svg,
-            r#"<text x="{LEFT}" y="{}" font-size="14" font-weight="bold">{}</text>"#,
-            top + 16,
-            escape(&format!(
-                "{}: after {} of {} ops · break at {} · {} live blocks, {} requested{described}",
-                snap.label,
-                snap.ops_done,
-                map.ops,
-                bytes(snap.heap_size as f64),
-                snap.live_blocks,
-                bytes(snap.live_bytes as f64),
-            ))
-        );
-        // The totals of this snapshot.
-        let mut x = LEFT;
-        // Only the kinds this snapshot can hold: a strategy that does not describe its
-        // heap has no padding, metadata or free bytes the driver could know of.
-        let possible = |k: MapKind| match k {
-            MapKind::Unknown => !snap.described,
-            MapKind::Padding | MapKind::Metadata | MapKind::Free => snap.described,
-            MapKind::Payload | MapKind::Unused => true,
-        };
-        for k in kinds_used.iter().filter(|&&k| possible(k)) {
-            let total = totals[k.index()];
-            let share = if map.high_water == 0 { 0.0 } else { 100.0 * total as f64 / map.high_water as f64 };
-            let text = format!("{} {} ({share:.1}%)", k.name(), bytes(total as f64));
-            let _ = write!(
-                svg,
-                r#"<rect x="{x}" y="{}" width="11" height="11" class="{} key"/><text x="{}" y="{}" font-size="12">{}</text>"#,
-                top + 27,
-                k.name(),
-                x + 15,
-                top + 37,
-                escape(&text)
-            );
-            x += 15 + text.len() * 7 + 18;
-        }
-        svg.push('\n');
-        // The lines: offsets on the left, then one path per kind.
-        let body = top + 48;
-        let kinds = pixels(&snap.spans, map.high_water, bytes_per_px);
-        let mut paths: [String; 6] = Default::default();
-        for line in 0..lines {
-            let y = body + line * (LINE_HEIGHT + LINE_GAP);
-            let _ = write!(
-                svg,
-                r#"<text class="addr" x="{}" y="{}" text-anchor="end">{:#08x}</text>"#,
-                LEFT - 6,
-                y + LINE_HEIGHT - 2,
-                line * line_bytes
-            );
-            let row = &kinds[(line * LINE_PX).min(kinds.len())..((line + 1) * LINE_PX).min(kinds.len())];
-            let mut start = 0;
-            while start < row.len() {
-                let kind = row[start];
-                let run = row[start..].iter().take_while(|&&k| k == kind).count();
-                let _ = write!(paths[kind.index()], "M{} {}h{run}v{LINE_HEIGHT}h-{run}z", LEFT + start, y);
-                start += run;
-            }
-        }
-        svg.push('\n');
-        for k in MapKind::ALL {
-            if !paths[k.index()].is_empty() {
-                let _ = writeln!(svg, r#"<path class="{}" d="{}"/>"#, k.name(), paths[k.index()]);
-            }
-        }
-        svg.push_str("</g>\n");
-    }
-    svg.push_str("</svg>\n");
-    svg
-}
-
-/// A one-line summary of a snapshot's totals, for the terminal.
-pub fn summary_line(map: &Heapmap, snap: &Snapshot) -> String {
-    let totals = snap.totals();
-    let parts: Vec<String> = MapKind::ALL
-        .into_iter()
-        .filter(|&k| totals[k.index()] > 0)
-        .map(|k| format!("{} {}", k.name(), totals[k.index()]))
-        .collect();
-    format!("{} (after {} of {} ops): {}", snap.label, snap.ops_done, map.ops, parts.join(", "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -826,26 +573,5 @@ mod tests {
         assert_eq!(points[1].1, "peak of live payload");
         let err = resolve_points(&trace, &[At::Op(7)]).unwrap_err();
         assert_eq!(err.to_string(), "--at op:7: the trace has only 6 operations (op:0 to op:6)");
-    }
-
-    #[test]
-    fn pixels_take_the_majority_kind() {
-        let spans = [
-            map_span(0, 3, MapKind::Metadata),
-            map_span(3, 13, MapKind::Payload),
-            map_span(16, 5, MapKind::Free),
-            map_span(21, 3, MapKind::Metadata),
-            map_span(24, 8, MapKind::Unused),
-        ];
-        assert_eq!(
-            pixels(&spans, 32, 8),
-            [MapKind::Payload, MapKind::Payload, MapKind::Free, MapKind::Unused]
-        );
-        assert_eq!(pixels(&spans, 32, 1).len(), 32);
-    }
-
-    #[test]
-    fn text_is_escaped() {
-        assert_eq!(escape(r#"a<b & "c">'"#), "a&lt;b &amp; &quot;c&quot;&gt;&apos;");
     }
 }

@@ -47,6 +47,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::format::{count, decimals};
 use crate::race::{self, RaceConfig, RaceError};
 use crate::replay;
 
@@ -132,8 +133,10 @@ impl std::fmt::Display for Stop {
         match self {
             Stop::Budget { live, secs, budget } => write!(
                 f,
-                "stopped after {} live blocks: that point took {secs:.1} s, over the {budget:.1} s budget",
-                count(*live as f64)
+                "stopped after {} live blocks: that point took {} s, over the {} s budget",
+                count(*live as f64),
+                decimals(*secs, 1),
+                decimals(*budget, 1)
             ),
             Stop::Failed { live, message } => {
                 write!(f, "stopped at {} live blocks: {message}", count(*live as f64))
@@ -148,7 +151,12 @@ impl Stop {
     pub fn brief(&self) -> String {
         match self {
             Stop::Budget { live, secs, budget } => {
-                format!("stopped after {}: {secs:.1} s > {budget:.1} s budget", count(*live as f64))
+                format!(
+                    "stopped after {}: {} s > {} s budget",
+                    count(*live as f64),
+                    decimals(*secs, 1),
+                    decimals(*budget, 1)
+                )
             }
             Stop::Failed { live, .. } => format!("stopped at {}: failed", count(*live as f64)),
         }
@@ -164,24 +172,6 @@ pub struct GrowthCurve {
     pub points: Vec<GrowthPoint>,
     /// Why the curve ends before the last configured size, if it does.
     pub stop: Option<Stop>,
-}
-
-/// `1024` as "1k", `1048576` as "1M": the counts of the chart and its messages.
-pub fn count(n: f64) -> String {
-    let (value, unit) = if n >= 1e9 {
-        (n / f64::from(1u32 << 30), "G")
-    } else if n >= 1e6 {
-        (n / f64::from(1u32 << 20), "M")
-    } else if n >= 1e3 {
-        (n / 1024.0, "k")
-    } else {
-        (n, "")
-    };
-    if (value - value.round()).abs() < 0.05 {
-        format!("{value:.0}{unit}")
-    } else {
-        format!("{value:.1}{unit}")
-    }
 }
 
 /// The workload of one point: `live` allocations, then `pairs` pairs of a free of a
@@ -400,14 +390,6 @@ mod tests {
         // Seeded: the same operations every time, different ones for another seed.
         assert_eq!(workload(100, 300, 7, (8, 64)).1.ops, full.ops);
         assert_ne!(workload(100, 300, 8, (8, 64)).1.ops, full.ops);
-    }
-
-    #[test]
-    fn counts_read_as_k_and_m() {
-        assert_eq!(count(1024.0), "1k");
-        assert_eq!(count(1536.0), "1.5k");
-        assert_eq!(count(1048576.0), "1M");
-        assert_eq!(count(500.0), "500");
     }
 
     fn small(live: Vec<usize>, budget: Duration) -> GrowthConfig {

@@ -1,12 +1,12 @@
-//! Recording real programs: turning the event logs of the `LD_PRELOAD` recorder into
-//! `.rep` traces.
+//! The log-to-trace conversion of `mdriver record`: the event logs of the `LD_PRELOAD`
+//! recorder parsed, and turned into `.rep` traces.
 //!
 //! The bundled traces are generated, and a generator only knows the patterns its author
 //! thought of. To race the strategies on what a real program does, `mdriver record`
 //! runs the program with the recorder library (`crates/mm-preload`, built with
 //! `--features record`) preloaded. The recorder wraps `malloc` and friends, lets the
 //! system allocator do the work, and appends one line per call to a log. This module
-//! reads those logs and converts them into traces; `main.rs` runs the program.
+//! reads those logs and converts them into traces; [`super::run`] runs the program.
 //!
 //! # The event log
 //!
