@@ -325,6 +325,7 @@ impl MemLib {
     ///
     /// # Panics
     /// When `at` is past the break.
+    #[inline]
     pub fn ptr_at(&self, at: usize) -> NonNull<u8> {
         assert!(at <= self.brk, "offset {at:#x} is past the break ({:#x})", self.brk);
         // SAFETY: `at <= brk <= max`: inside the reservation or one past it, never null.

@@ -318,9 +318,10 @@ impl Segregated {
 
     /// Allocates `asize` bytes out of the free block `block` of `size` bytes (already off
     /// its list), splitting off a remainder that can stand alone. Returns the allocated
-    /// block.
+    /// block. `log` is [`log2_fixed`]`(asize)`, which decides the end of the split the
+    /// request takes.
     #[inline]
-    fn place(&mut self, block: Block, size: usize, asize: usize) -> Block {
+    fn place(&mut self, block: Block, size: usize, asize: usize, log: usize) -> Block {
         let remainder = size - asize;
         if remainder < self.min_block {
             let header = block.header(&self.heap);
@@ -328,7 +329,7 @@ impl Segregated {
             block.tell_next(&mut self.heap, size, true);
             return block;
         }
-        if self.is_small(asize) {
+        if self.is_small_log(log) {
             // Small: take the high end, leave the remainder low.
             let prev_allocated = block.header(&self.heap).prev_allocated();
             block.set_free(&mut self.heap, remainder, prev_allocated);
@@ -470,7 +471,11 @@ impl Segregated {
     /// 1/[`AVERAGE_STEPS`] of the way towards it. A geometric average, so that a few
     /// huge requests do not make every ordinary one look small.
     fn observe(&mut self, asize: usize) {
-        let log = log2_fixed(asize);
+        self.observe_log(log2_fixed(asize));
+    }
+
+    /// [`Segregated::observe`] for a request whose [`log2_fixed`] is `log`.
+    fn observe_log(&mut self, log: usize) {
         self.average_log_request = if self.average_log_request == 0 {
             log // the first request starts the average
         } else {
@@ -480,7 +485,13 @@ impl Segregated {
 
     /// True for a request below the running average: it takes the high end of a split.
     fn is_small(&self, asize: usize) -> bool {
-        log2_fixed(asize) < self.average_log_request
+        self.is_small_log(log2_fixed(asize))
+    }
+
+    /// [`Segregated::is_small`] for a request whose [`log2_fixed`] is `log`: malloc
+    /// computes the log once for the split and the average.
+    fn is_small_log(&self, log: usize) -> bool {
+        log < self.average_log_request
     }
 }
 
@@ -542,8 +553,9 @@ impl Allocator for Segregated {
             Some(fit) => fit,
             None => self.extend_heap(asize)?,
         };
-        let block = self.place(block, found, asize);
-        self.observe(asize);
+        let log = log2_fixed(asize);
+        let block = self.place(block, found, asize, log);
+        self.observe_log(log);
         Some(self.payload_ptr(block))
     }
 

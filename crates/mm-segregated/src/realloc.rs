@@ -139,7 +139,7 @@ impl Segregated {
     #[inline(never)]
     fn move_into_fit(&mut self, block: Block, size: usize, asize: usize) -> Option<Block> {
         let (fit, fit_size) = self.find_fit(asize)?;
-        let new = self.place(fit, fit_size, asize);
+        let new = self.place(fit, fit_size, asize, crate::log2_fixed(asize));
         self.heap.copy_within(block.payload(), new.payload(), size - HEADER);
         self.coalesce(block, size);
         Some(new)
