@@ -60,6 +60,8 @@ docs:
     mkdir -p docs/results
     all=$(cargo run --release -q -p mdriver -- list --names | sed 's/^/-s /'); \
     cargo run --release -q -p mdriver -- $all --format json > docs/results/.race.json.tmp && mv docs/results/.race.json.tmp docs/results/race.json
+    c=crates/mdriver/tests/c-allocators; \
+    cargo run --release -q -p mdriver -- -s c:$c/c-implicit/mm.c -s c:$c/c-explicit/mm.c -s implicit -s explicit -s segregated -s buddy -s kr -s libc --format json > docs/results/.c-race.json.tmp && mv docs/results/.c-race.json.tmp docs/results/c-race.json
     cargo run --release -q -p mdriver -- plot --input docs/results/race.json --format markdown --out-dir docs/results > docs/results/.race.md.tmp && mv docs/results/.race.md.tmp docs/results/race.md
     for s in implicit segregated buddy; do cargo run --release -q -p mdriver -- heapmap -s $s -t churn-3 -o docs/results/heapmap-$s-churn-3.svg || exit 1; done
     for s in segregated buddy kr; do cargo run --release -q -p mdriver -- heapmap -s $s -t realloc-1 -o docs/results/heapmap-$s-realloc-1.svg || exit 1; done

@@ -618,3 +618,36 @@ fn verbose_lists_the_policies_and_the_default_does_not() {
         assert!(listed.contains(&format!("{name} {}", words(description))), "{name}'s policy in\n{verbose}");
     }
 }
+
+#[test]
+fn a_bundled_trace_is_raced_by_its_name_and_a_wrong_name_lists_them() {
+    let out = mdriver(&["-f", "realloc-1", "-s", "buddy", "--reps", "1", "--format", "csv"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("buddy,realloc-1,6000,true"));
+    let out = mdriver(&["-f", "realloc-2", "-s", "buddy"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("realloc-2: no such file, and no bundled trace has that name (bundled: binary-1,"),
+        "{err}"
+    );
+    // A path with a directory is a file, never a bundled name.
+    let out = mdriver(&["-f", "traces/realloc-2", "-s", "buddy"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("bundled"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn heapmap_of_libc_says_why_it_cannot_be_drawn() {
+    let out = mdriver(&["heapmap", "-s", "libc", "-t", "churn-3", "-o", "/dev/null"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("libc cannot be mapped: the driver cannot see inside the system malloc's heap"),
+        "{err}"
+    );
+    assert!(!err.contains("similar value"), "{err}");
+}

@@ -60,6 +60,27 @@ pub fn bundled() -> Result<Vec<Trace>, TraceError> {
     BUNDLED_TRACES.iter().map(|(name, bytes)| Trace::parse(&format!("traces/{name}"), bytes)).collect()
 }
 
+/// A trace named on the command line: the `.rep` file at `path`, or, when there is no
+/// such file and `path` is a bare name (`churn-3`), the bundled trace of that name. A
+/// name that is neither is the file's not-found error, with the bundled names listed.
+pub fn read_or_bundled(path: &Path) -> Result<Trace, LoadError> {
+    let bare = path.components().count() == 1 && path.extension().is_none();
+    if path.exists() || !bare {
+        return read(path);
+    }
+    let bundled = bundled()?;
+    if let Some(found) = bundled.iter().find(|t| Path::new(&t.name) == path) {
+        return Ok(found.clone());
+    }
+    let names: Vec<&str> = bundled.iter().map(|t| t.name.as_str()).collect();
+    let file = path.display().to_string();
+    let source = std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("no such file, and no bundled trace has that name (bundled: {})", names.join(", ")),
+    );
+    Err(TraceError::Io { file, source }.into())
+}
+
 /// Reads and validates a trace file, and checks that it asks for no more than an
 /// allocator can give.
 ///
@@ -117,7 +138,7 @@ pub fn load(dir: Option<&Path>, files: &[PathBuf]) -> Result<Vec<Trace>, LoadErr
         None => Vec::new(),
     };
     paths.extend(files.iter().cloned());
-    let mut traces: Vec<Trace> = paths.iter().map(|p| read(p)).collect::<Result<_, _>>()?;
+    let mut traces: Vec<Trace> = paths.iter().map(|p| read_or_bundled(p)).collect::<Result<_, _>>()?;
     name_uniquely(&mut traces, &paths)?;
     Ok(traces)
 }

@@ -47,21 +47,8 @@ pub struct HeapmapArgs {
 /// `mdriver heapmap`: replay a trace, snapshot the heap, draw it.
 pub fn run(args: &HeapmapArgs) -> Result<ExitCode, String> {
     let align = super::align(args.align)?;
-    let path = Path::new(&args.trace);
-    let trace = if path.exists() {
-        mdriver::traces::read(path).map_err(|e| e.to_string())?
-    } else {
-        let bundled = mdriver::traces::bundled().map_err(|e| e.to_string())?;
-        let names: Vec<&str> = bundled.iter().map(|t| t.name.as_str()).collect();
-        let Some(found) = bundled.iter().find(|t| t.name == args.trace) else {
-            return Err(format!(
-                "--trace {}: no such file, and no bundled trace has that name (bundled: {})",
-                args.trace,
-                names.join(", ")
-            ));
-        };
-        found.clone()
-    };
+    let trace =
+        mdriver::traces::read_or_bundled(Path::new(&args.trace)).map_err(|e| format!("--trace {e}"))?;
     let mapped = match c::spec::path_of(&args.strategy) {
         Some(pattern) => {
             let files = c::spec::expand(pattern)?;

@@ -75,6 +75,14 @@ impl TypedValueParser for StrategyName {
     ) -> Result<String, clap::Error> {
         match value.to_str() {
             Some(text) if c::spec::path_of(text).is_some() => Ok(text.to_owned()),
+            // Only `heapmap` leaves libc out; clap's "similar value" tip would point at
+            // an unrelated strategy, so say why.
+            Some("libc") if !self.0.contains(&"libc") => Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                "libc cannot be mapped: the driver cannot see inside the system malloc's heap; \
+                 map one of ours, a peer, or a C allocator (c:PATH)\n",
+            )
+            .with_cmd(cmd)),
             _ => self.parser().parse_ref(cmd, arg, value),
         }
     }

@@ -26,7 +26,7 @@ pub struct RaceArgs {
     /// Race every .rep file in DIR.
     #[arg(short = 't', long = "trace-dir", value_name = "DIR")]
     pub trace_dir: Option<PathBuf>,
-    /// Race this trace file (repeatable).
+    /// Race this trace file, or the bundled trace of this name (e.g. churn-3) (repeatable).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Race this strategy (repeatable, or several after one -s; a name given twice is
