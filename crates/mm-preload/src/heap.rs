@@ -329,7 +329,7 @@ pub fn after_fork_parent() {
 }
 
 pub fn after_fork_child() {
-    HEAP.release_after_fork();
+    HEAP.release_after_fork_in_child();
 }
 
 /// Nothing to write out at exit: the heap dies with the process.
