@@ -76,6 +76,7 @@
 //! * [`emergency`]: memory for the allocations a panic makes while its thread is inside
 //!   the allocator, or a heap checker's report, which must not come from the heap.
 
+pub mod cache;
 pub mod emergency;
 pub mod fatal;
 mod global;

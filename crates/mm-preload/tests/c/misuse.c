@@ -8,8 +8,12 @@
  *      a page of its own from mmap
  *   c  corrupts the heap behind the allocator's back (writes over a freed block and
  *      the word below it, as a use after free does), then allocates: the allocator
- *      trips over its own metadata
+ *      trips over its own metadata. malloc_trim first hands the freed block from the
+ *      thread's cache to the strategy (a no-op for this purpose under glibc), so that
+ *      the write lands on the strategy's metadata, not on a block still waiting in a
+ *      cache (which the cache's own checks would report as an invalid free instead)
  * Without an argument: correct use, which prints "fine". */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +42,7 @@ int main(int argc, char **argv) {
     }
     case 'c': {
         free(p);
+        malloc_trim(0);
         memset(p - 8, 0x7f, 24);
         char *q = malloc(100);
         char *r = malloc(300);
