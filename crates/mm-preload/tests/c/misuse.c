@@ -8,10 +8,10 @@
  *      a page of its own from mmap
  *   c  corrupts the heap behind the allocator's back (writes over a freed block and
  *      the word below it, as a use after free does), then allocates: the allocator
- *      trips over its own metadata. malloc_trim first hands the freed block from the
- *      thread's cache to the strategy (a no-op for this purpose under glibc), so that
- *      the write lands on the strategy's metadata, not on a block still waiting in a
- *      cache (which the cache's own checks would report as an invalid free instead)
+ *      trips over its own metadata. The blocks are larger than the thread caches
+ *      keep, between live neighbours, and malloc_trim (a no-op for this purpose under
+ *      glibc) first hands the freed one from the thread's list of deferred frees to
+ *      the strategy, so that the write lands on the strategy's metadata
  * Without an argument: correct use, which prints "fine". */
 #include <malloc.h>
 #include <stdio.h>
@@ -41,11 +41,13 @@ int main(int argc, char **argv) {
         break;
     }
     case 'c': {
-        free(p);
+        char *big = malloc(2000), *guard = malloc(2000);
+        free(big);
         malloc_trim(0);
-        memset(p - 8, 0x7f, 24);
-        char *q = malloc(100);
+        memset(big - 8, 0x7f, 24);
+        char *q = malloc(2000);
         char *r = malloc(300);
+        free(guard);
         printf("%p %p\n", (void *)q, (void *)r);
         break;
     }
