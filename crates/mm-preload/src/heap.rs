@@ -253,8 +253,12 @@ fn at_address(ptr: NonNull<u8>, addr: usize) -> NonNull<u8> {
 /// The alignment of the reserve's blocks: the same as the heap's.
 const RESERVE_ALIGN: usize = 16;
 
+/// The alignment `malloc` promises (x86-64's `max_align_t`): what a cached block must
+/// have.
+const MALLOC_ALIGN: usize = 16;
+
 pub fn malloc(size: usize) -> *mut u8 {
-    if let Some(block) = CACHES.pop(size) {
+    if let Some(block) = CACHES.pop(size, MALLOC_ALIGN) {
         return block.as_ptr();
     }
     HEAP.with("malloc", |heap| heap.malloc(size))
@@ -263,7 +267,7 @@ pub fn malloc(size: usize) -> *mut u8 {
 
 pub fn calloc(count: usize, size: usize) -> *mut u8 {
     let bytes = count.saturating_mul(size);
-    if let Some(block) = CACHES.pop(bytes) {
+    if let Some(block) = CACHES.pop(bytes, MALLOC_ALIGN) {
         // A cached block is dirty.
         zero(block.as_ptr(), bytes);
         return block.as_ptr();

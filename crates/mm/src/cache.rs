@@ -395,13 +395,18 @@ impl ThreadCaches {
         (slot.owner.load(Ordering::Relaxed) == generation).then_some(slot)
     }
 
-    /// The fast path of `malloc`: a cached block for `size` bytes, without the lock.
+    /// The fast path of `malloc`: a cached block for `size` bytes aligned to `align`,
+    /// without the lock. (The first call of a thread also gives it its number, which
+    /// may allocate, and so is never done under the lock.)
     #[inline]
-    pub fn pop(&self, size: usize) -> Option<NonNull<u8>> {
+    pub fn pop(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         if size > MAX_CACHED {
             return None;
         }
         let slot = self.mine()?;
+        if align > self.alignment() {
+            return None;
+        }
         // SAFETY: this thread owns the slot and is not inside the cache's locked code.
         let data = unsafe { &mut *slot.data.get() };
         let class = request_class(size);

@@ -224,9 +224,7 @@ unsafe fn move_to(
 // never hands out twice; null reports failure.
 unsafe impl<A: Allocator> GlobalAlloc for LockedAllocator<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.align() <= self.caches.alignment()
-            && let Some(block) = self.caches.pop(layout.size())
-        {
+        if let Some(block) = self.caches.pop(layout.size(), layout.align()) {
             return block.as_ptr();
         }
         let served = self.state.with("alloc", |state| {
