@@ -140,7 +140,7 @@ fn blocks_cross_threads_in_both_directions_at_a_high_rate() {
             for i in 0..BLOCKS {
                 let r = random();
                 let size = 1 + r as usize % (MAX_CACHED + 200);
-                if r % 5 == 0 {
+                if r.is_multiple_of(5) {
                     // A dirty cached block must come back zeroed.
                     // SAFETY: non-zero size.
                     let z = unsafe { a.alloc_zeroed(layout(size)) };
@@ -154,7 +154,7 @@ fn blocks_cross_threads_in_both_directions_at_a_high_rate() {
                 // blocks allocated elsewhere, all the time, both ways.
                 out.send(block).unwrap();
                 while let Ok(block) = inbox.try_recv() {
-                    if random() % 3 == 0 {
+                    if random().is_multiple_of(3) {
                         // Resize a block from the other thread's cache.
                         let new_size = 1 + random() as usize % (2 * MAX_CACHED);
                         // SAFETY: live with this layout; `new_size > 0`.
@@ -205,7 +205,7 @@ fn a_program_that_starts_its_threads_late_stays_correct() {
                 let mut live = Vec::new();
                 for i in 0..20_000 {
                     live.push(alloc(a, 1 + random() as usize % 1500, i as u8));
-                    if random() % 2 == 0 {
+                    if random().is_multiple_of(2) {
                         let k = random() as usize % live.len();
                         free(a, live.swap_remove(k));
                     }
