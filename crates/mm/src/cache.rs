@@ -12,10 +12,12 @@
 //!
 //! * **What is cached.** Blocks that can serve requests of up to [`MAX_CACHED`] bytes,
 //!   sorted into classes of [`GRANULE`] bytes by the strategy's own `usable_size`: class
-//!   `k` holds blocks of at least `16k` usable bytes and serves requests of at most
-//!   `16k` bytes, so a cached block is only ever reused for a request it can hold. A
-//!   request that misses is served by the strategy at its class's full size, so that
-//!   the block fits its whole class when it comes back. Over-aligned blocks never enter
+//!   `k` holds blocks of at least `16k + offset` usable bytes and serves requests of at
+//!   most that, so a cached block is only ever reused for a request it can hold
+//!   (`offset` is the strategy's usable sizes modulo 16, 8 for 8-byte headers, so that
+//!   class sizes are sizes the strategy cuts anyway). A request that misses is served by
+//!   the strategy at its class's full size, so that the block fits its whole class when
+//!   it comes back. Over-aligned blocks never enter
 //!   (the deployments keep them out), nor do blocks too large for the last class.
 //! * **How much.** At most [`PER_CLASS`] blocks per class and [`THREAD_CAP`] bytes per
 //!   thread (counted at their class size, a lower bound of their usable size); beyond
@@ -78,13 +80,11 @@ use crate::fatal;
 pub const MAX_CACHED: usize = 1024;
 /// The width of a size class.
 pub const GRANULE: usize = 16;
-/// Class `k` (1 to 64) holds blocks of at least `k * GRANULE` usable bytes; 0 is unused.
+/// Class `k` (1 to 64) holds blocks of at least `k * GRANULE + offset` usable bytes (see
+/// [`ThreadCaches`]'s `offset`); 0 is unused.
 const CLASSES: usize = MAX_CACHED / GRANULE + 1;
 /// Blocks per class per thread.
 pub const PER_CLASS: usize = 16;
-/// Blocks of its class a thread takes from the strategy at a miss, besides the one
-/// asked for.
-const REFILL: usize = PER_CLASS / 2;
 /// Frees a thread defers before sorting them under the lock.
 pub const PENDING: usize = 32;
 /// Bytes a thread's classes may hold (at class size).
@@ -127,6 +127,12 @@ pub struct ThreadCaches {
     hi: AtomicUsize,
     /// The strategy's alignment, which every cached block has.
     align: AtomicUsize,
+    /// The strategy's usable sizes modulo [`GRANULE`] (8 for a strategy with 8-byte
+    /// headers and 16-byte alignment: 24, 40, 56...), found on a probe block when the
+    /// slots are mapped. Class boundaries sit on it, so that a block the strategy cuts
+    /// for a request is exactly its class's size: with boundaries at multiples of 16, a
+    /// 40-byte request would be asked for as 48 and get a 64-byte block.
+    offset: AtomicUsize,
     /// [`EXITS`] when stale slots were last reaped. Written under the lock.
     seen_exits: AtomicU32,
     /// Frees wait in the pending list; when false, each is sorted at once.
@@ -313,6 +319,14 @@ pub fn after_fork_child() {
     }
 }
 
+/// Runs `f` with this thread's cache out of use: its allocations take the lock. For
+/// code that holds the lock and must not be served from the heap it reads (a heap
+/// checker building its report: its allocations then come from the emergency reserve).
+pub fn without_cache<R>(f: impl FnOnce() -> R) -> R {
+    let _busy = Busy::enter();
+    f()
+}
+
 /// Marks this thread as inside the cache's locked code until the guard drops.
 struct Busy(u64);
 
@@ -338,13 +352,20 @@ impl Drop for Busy {
 
 /// The class that serves a request of `size <= MAX_CACHED` bytes.
 #[inline]
-fn request_class(size: usize) -> usize {
-    size.max(1).div_ceil(GRANULE)
+fn request_class(size: usize, offset: usize) -> usize {
+    size.saturating_sub(offset).div_ceil(GRANULE).max(1)
+}
+
+/// The bytes class `class` serves, and asks the strategy for.
+#[inline]
+fn class_bytes(class: usize, offset: usize) -> usize {
+    class * GRANULE + offset
 }
 
 /// The class a block of `usable` bytes can serve, if any.
-fn block_class(usable: usize) -> Option<usize> {
-    let class = usable / GRANULE;
+#[inline]
+fn block_class(usable: usize, offset: usize) -> Option<usize> {
+    let class = usable.checked_sub(offset)? / GRANULE;
     (1..CLASSES).contains(&class).then_some(class)
 }
 
@@ -372,6 +393,7 @@ impl ThreadCaches {
             lo: AtomicUsize::new(0),
             hi: AtomicUsize::new(0),
             align: AtomicUsize::new(0),
+            offset: AtomicUsize::new(0),
             seen_exits: AtomicU32::new(0),
         }
     }
@@ -409,14 +431,15 @@ impl ThreadCaches {
         }
         // SAFETY: this thread owns the slot and is not inside the cache's locked code.
         let data = unsafe { &mut *slot.data.get() };
-        let class = request_class(size);
+        let offset = self.offset.load(Ordering::Relaxed);
+        let class = request_class(size, offset);
         let count = data.counts[class] as usize;
         if count == 0 {
             return None;
         }
         let block = data.blocks[class][count - 1];
         data.counts[class] = count as u8 - 1;
-        data.held -= class * GRANULE;
+        data.held -= class_bytes(class, offset);
         slot.held.store(data.held, Ordering::Relaxed);
         // SAFETY: a cached block is a live block of at least 16 bytes, aligned to the
         // strategy's alignment (8 or more); its first word holds the stamp, which must
@@ -476,7 +499,8 @@ impl ThreadCaches {
         if size > MAX_CACHED {
             return backend.strategy().malloc(size);
         }
-        let class = request_class(size);
+        let offset = self.offset.load(Ordering::Relaxed);
+        let class = request_class(size, offset);
         if let Some(slot) = slot {
             // SAFETY: this thread owns the slot; `sort` has returned.
             let data = unsafe { &mut *slot.data.get() };
@@ -484,36 +508,14 @@ impl ThreadCaches {
             if count > 0 {
                 let block = data.blocks[class][count - 1];
                 data.counts[class] = count as u8 - 1;
-                data.held -= class * GRANULE;
+                data.held -= class_bytes(class, offset);
                 slot.held.store(data.held, Ordering::Relaxed);
                 // SAFETY: as in `pop`.
                 unsafe { block.cast::<u64>().write(0) };
                 return NonNull::new(block);
             }
         }
-        let block = backend.strategy().malloc(class * GRANULE)?;
-        if let Some(slot) = slot {
-            self.refill(backend.strategy(), slot, class);
-        }
-        Some(block)
-    }
-
-    /// Under the lock, after a miss in `class`: a few more blocks of the class from the
-    /// strategy, so that the next misses of a thread allocating more than it frees do
-    /// not each take the lock.
-    fn refill<A: Allocator>(&self, strategy: &mut A, slot: &Slot, class: usize) {
-        // SAFETY: this thread owns the slot, under the lock.
-        let data = unsafe { &mut *slot.data.get() };
-        let key = KEY.load(Ordering::Relaxed);
-        while (data.counts[class] as usize) < REFILL && data.held + class * GRANULE <= THREAD_CAP {
-            let Some(block) = strategy.malloc(class * GRANULE) else { break };
-            // SAFETY: a block just allocated, of at least `class * GRANULE >= 16` bytes.
-            unsafe { block.as_ptr().cast::<u64>().write(key) };
-            data.blocks[class][data.counts[class] as usize] = block.as_ptr();
-            data.counts[class] += 1;
-            data.held += class * GRANULE;
-        }
-        slot.held.store(data.held, Ordering::Relaxed);
+        backend.strategy().malloc(class_bytes(class, offset))
     }
 
     /// `free` under the lock: `ptr` is a block the fast path did not take
@@ -625,6 +627,13 @@ impl ThreadCaches {
             return None;
         }
         let strategy = backend.strategy();
+        if let Some(probe) = strategy.malloc(1) {
+            // SAFETY: `probe` was just allocated; it is freed once, here.
+            unsafe {
+                self.offset.store(strategy.usable_size(probe) % GRANULE, Ordering::Relaxed);
+                strategy.free(probe);
+            }
+        }
         let heap = strategy.heap();
         self.lo.store(heap.heap_lo() as usize, Ordering::Relaxed);
         self.hi.store(heap.heap_lo() as usize + heap.max_size(), Ordering::Relaxed);
@@ -672,16 +681,17 @@ impl ThreadCaches {
             }
             // SAFETY: a plain block the strategy's checks accept as live.
             let usable = unsafe { strategy.usable_size(ptr) };
-            match block_class(usable) {
+            let offset = self.offset.load(Ordering::Relaxed);
+            match block_class(usable, offset) {
                 Some(class)
                     if (data.counts[class] as usize) < PER_CLASS
-                        && data.held + class * GRANULE <= THREAD_CAP =>
+                        && data.held + class_bytes(class, offset) <= THREAD_CAP =>
                 {
                     // SAFETY: a live block of at least 16 bytes, aligned: ours to stamp.
                     unsafe { block.cast::<u64>().write(KEY.load(Ordering::Relaxed)) };
                     data.blocks[class][data.counts[class] as usize] = block;
                     data.counts[class] += 1;
-                    data.held += class * GRANULE;
+                    data.held += class_bytes(class, offset);
                 }
                 // SAFETY: a live block of the strategy, freed once.
                 _ => unsafe { free_to(strategy, block, who, "free") },
@@ -732,17 +742,28 @@ mod tests {
 
     #[test]
     fn a_block_serves_only_requests_it_can_hold() {
-        for usable in 0..3000 {
-            if let Some(class) = block_class(usable) {
-                for size in 0..=MAX_CACHED {
-                    if request_class(size) == class {
-                        assert!(size <= usable, "usable {usable}, request {size}");
+        for offset in [0, 8, 15] {
+            for usable in 0..3000 {
+                if let Some(class) = block_class(usable, offset) {
+                    for size in 0..=MAX_CACHED {
+                        if request_class(size, offset) == class {
+                            assert!(size <= usable, "usable {usable}, request {size}, offset {offset}");
+                        }
                     }
                 }
             }
+            assert_eq!(request_class(0, offset), 1);
+            assert_eq!(request_class(MAX_CACHED, offset), CLASSES - 1);
+            assert_eq!(
+                block_class(class_bytes(CLASSES, offset), offset),
+                None,
+                "too large for the last class"
+            );
+            for class in 1..CLASSES {
+                // A block cut exactly for its class goes back to that class.
+                assert_eq!(block_class(class_bytes(class, offset), offset), Some(class));
+                assert_eq!(request_class(class_bytes(class, offset), offset), class);
+            }
         }
-        assert_eq!(request_class(0), 1);
-        assert_eq!(request_class(MAX_CACHED), CLASSES - 1);
-        assert_eq!(block_class(MAX_CACHED + GRANULE), None, "too large for the last class");
     }
 }

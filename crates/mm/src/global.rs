@@ -141,7 +141,11 @@ impl<A: Allocator> LockedAllocator<A> {
     /// it: on a healthy heap it allocates nothing, and the `String`s of an error report
     /// come from the emergency reserve (dropping the error later is harmless).
     pub fn check_heap(&self) -> Result<(), HeapCheckError> {
-        match self.state.with_allocating("check_heap", |state| state.as_ref().map_or(Ok(()), A::check_heap)) {
+        // Not from this thread's cache either: a cached block is a block of this heap.
+        let checked = crate::cache::without_cache(|| {
+            self.state.with_allocating("check_heap", |state| state.as_ref().map_or(Ok(()), A::check_heap))
+        });
+        match checked {
             Ok(result) => result,
             // Called from inside the allocator on this same thread (a panic hook):
             // the heap is in use further up the stack and cannot be read now.
