@@ -34,9 +34,9 @@ bench *ARGS:
 pairs ROUNDS="3" PAIRS="3000000" *EXTRA:
     bash benches/c/pairs.sh {{ROUNDS}} {{PAIRS}} {{EXTRA}}
 
-# Wall time and max RSS of real programs under glibc and STRATEGY's libmm_preload.so (docs/preload.md).
-real-programs STRATEGY="segregated" ROUNDS="3":
-    bash benches/c/real_programs.sh {{STRATEGY}} {{ROUNDS}}
+# Wall time and max RSS of real programs under glibc and STRATEGY's libmm_preload.so (docs/preload.md); extra libraries as NAME=path.so.
+real-programs STRATEGY="segregated" ROUNDS="3" *EXTRA:
+    bash benches/c/real_programs.sh {{STRATEGY}} {{ROUNDS}} {{EXTRA}}
 
 # STRATEGY is one of the library's strategy features (segregated, buddy, ...; `segregated,hardened`).
 # Run COMMAND with STRATEGY's libmm_preload.so as its malloc: just preload buddy python3 -c 'print(42)'

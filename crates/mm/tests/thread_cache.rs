@@ -198,28 +198,36 @@ fn a_program_that_starts_its_threads_late_stays_correct() {
     // Then three more threads, while this one keeps going: the lock switches to shared
     // mode with this thread possibly inside it.
     std::thread::scope(|scope| {
-        for t in 0..3u64 {
-            let a = &a;
-            scope.spawn(move || {
-                let mut random = xorshift(t + 100);
-                let mut live = Vec::new();
-                for i in 0..20_000 {
-                    live.push(alloc(a, 1 + random() as usize % 1500, i as u8));
-                    if random().is_multiple_of(2) {
-                        let k = random() as usize % live.len();
-                        free(a, live.swap_remove(k));
+        let others: Vec<_> = (0..3u64)
+            .map(|t| {
+                let a = &a;
+                scope.spawn(move || {
+                    let mut random = xorshift(t + 100);
+                    let mut live = Vec::new();
+                    for i in 0..20_000 {
+                        live.push(alloc(a, 1 + random() as usize % 1500, i as u8));
+                        if random().is_multiple_of(2) {
+                            let k = random() as usize % live.len();
+                            free(a, live.swap_remove(k));
+                        }
                     }
-                }
-                for block in live {
-                    free(a, block);
-                }
-            });
-        }
+                    for block in live {
+                        free(a, block);
+                    }
+                })
+            })
+            .collect();
         let mut random = xorshift(99);
         for i in 0..20_000 {
             mine.push(alloc(&a, 1 + random() as usize % 1500, i as u8));
             let k = random() as usize % mine.len();
             free(&a, mine.swap_remove(k));
+        }
+        // Joined, not only finished: a thread's caches are marked exited by its key
+        // destructor, which runs after its closure returns (and the scope's end waits
+        // only for the closures).
+        for t in others {
+            t.join().unwrap();
         }
     });
     for block in mine {
