@@ -56,12 +56,19 @@
 //! glibc's tcache does) in its first 8 bytes, and cleared when it leaves. `free` of a
 //! block whose first word is the key is a double free: caught at once in every build,
 //! whichever thread's cache holds the block (a key in program data is a 2^-64 chance).
-//! A block freed twice within one pending list is caught when the list is sorted (the
-//! first copy is stamped by then). A block freed after the cache gave it back to the
-//! strategy is the strategy's to catch: a hardened build's table always does, when the
-//! pending list is sorted; a default build catches what the strategy's own cheap checks
-//! catch. So in a hardened build misuse is reported as before, at most [`PENDING`]
-//! frees later and possibly by a thread other than the culprit.
+//! A block freed twice in a row is caught at once too (the last pending entry is
+//! compared); twice further apart within one pending list, when the list is sorted
+//! (the first copy is stamped, or freed, by then). A hardened build checks every sorted
+//! block with the table of [`Allocator::check_free`], so it also catches a block freed
+//! again after the cache gave it back to the strategy, and an invalid pointer; and it
+//! does not defer frees at all (`ThreadCaches::new(false)`): every `free` is checked
+//! under the lock at the call, so misuse stops the program where it happens, as before
+//! the caches. A default build checks a pending pointer's alignment and then trusts the
+//! strategy's header for its size, as glibc's tcache trusts a chunk's size field: a
+//! block freed again after it went back to the strategy is **not** caught there (the
+//! strategy's own `free` used to catch it by its header's allocated bit, which the
+//! trait does not expose), nor an aligned pointer into the middle of a block. Those
+//! need the hardened build.
 //!
 //! Heap checkers see cached blocks as allocated: as far as the strategy knows, they
 //! are. A heap check therefore passes with blocks in caches, and reports their space
