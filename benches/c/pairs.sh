@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
 pairs=${2:-3000000}
-shift 2 || true
+shift $(($# < 2 ? $# : 2))
 target=$(cargo metadata --format-version 1 --no-deps | sed 's/.*"target_directory":"\([^"]*\)".*/\1/')
 mkdir -p "$target/pairs"
 cc -O2 -pthread -o "$target/pairs/pairs_bench" benches/c/pairs_bench.c

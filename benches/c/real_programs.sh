@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 strategy=${1:-segregated}
 rounds=${2:-3}
-shift 2 || true
+shift $(($# < 2 ? $# : 2))
 target=$(cargo metadata --format-version 1 --no-deps | sed 's/.*"target_directory":"\([^"]*\)".*/\1/')
 work="$target/real-programs"
 mkdir -p "$work"
