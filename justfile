@@ -29,6 +29,15 @@ ci:
 bench *ARGS:
     cargo bench -p mm-benches {{ARGS}}
 
+# The malloc/free pairs table of docs/preload.md (1-8 threads; glibc, every strategy, jemalloc/mimalloc/tcmalloc if installed).
+# Extra libraries as NAME=path.so: just pairs 3 3000000 before=/tmp/main/libmm_preload.so
+pairs ROUNDS="3" PAIRS="3000000" *EXTRA:
+    bash benches/c/pairs.sh {{ROUNDS}} {{PAIRS}} {{EXTRA}}
+
+# Wall time and max RSS of real programs under glibc and STRATEGY's libmm_preload.so (docs/preload.md); extra libraries as NAME=path.so.
+real-programs STRATEGY="segregated" ROUNDS="3" *EXTRA:
+    bash benches/c/real_programs.sh {{STRATEGY}} {{ROUNDS}} {{EXTRA}}
+
 # STRATEGY is one of the library's strategy features (segregated, buddy, ...; `segregated,hardened`).
 # Run COMMAND with STRATEGY's libmm_preload.so as its malloc: just preload buddy python3 -c 'print(42)'
 [positional-arguments]

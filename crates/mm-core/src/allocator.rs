@@ -163,6 +163,17 @@ pub trait Allocator {
         let _ = ptr;
         Ok(())
     }
+
+    /// Checks, without changing anything, what `free(ptr)` would check before freeing:
+    /// the misuse it would report for `ptr`, if any. A layer that keeps freed blocks for
+    /// reuse instead of freeing them (a thread cache) calls it, so that a checking
+    /// wrapper still catches an invalid or double free of a block that never reaches
+    /// `free`. O(1); never allocates.
+    /// The provided version checks nothing (strategies check only inside `free`).
+    fn check_free(&self, ptr: NonNull<u8>) -> Result<(), Misuse> {
+        let _ = ptr;
+        Ok(())
+    }
 }
 
 /// A boxed strategy is a strategy: the driver holds `Box<dyn Allocator>`, and wrappers
@@ -213,6 +224,9 @@ impl<A: Allocator + ?Sized> Allocator for Box<A> {
     }
     fn take_misuse(&mut self) -> Option<Misuse> {
         (**self).take_misuse()
+    }
+    fn check_free(&self, ptr: NonNull<u8>) -> Result<(), Misuse> {
+        (**self).check_free(ptr)
     }
     fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {
         (**self).check_neighbourhood(ptr)

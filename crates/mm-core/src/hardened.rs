@@ -446,6 +446,11 @@ impl<A: Allocator> Allocator for Hardened<A> {
         self.inner.check_neighbourhood(ptr)
     }
 
+    /// Everything `free` checks: the table, the header, the neighbourhood.
+    fn check_free(&self, ptr: NonNull<u8>) -> Result<(), Misuse> {
+        self.validate(ptr).map(|_| ())
+    }
+
     /// Not reported: the table is one of the strategy's allocated blocks, which its
     /// spans would show as program payload.
     fn heap_spans(&self) -> Option<Vec<HeapSpan>> {

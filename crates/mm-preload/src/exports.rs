@@ -226,3 +226,18 @@ pub unsafe extern "C" fn malloc_usable_size(ptr: *mut c_void) -> usize {
         None => 0,
     }
 }
+
+/// `int malloc_trim(size_t pad)`: gives the calling thread's cached free blocks back to
+/// the strategy; 1 if there were any, else 0 (glibc: 1 if memory was released).
+#[unsafe(no_mangle)]
+pub extern "C" fn malloc_trim(pad: usize) -> c_int {
+    backend::trim(pad)
+}
+
+/// `size_t mmlab_cache_held_bytes(void)`: bytes held in all threads' caches of small
+/// free blocks (at class size), after exited threads' were given back. An mmlab
+/// extension, for tests and curious programs (`dlsym(RTLD_DEFAULT, ...)`).
+#[unsafe(no_mangle)]
+pub extern "C" fn mmlab_cache_held_bytes() -> usize {
+    backend::cache_held_bytes()
+}

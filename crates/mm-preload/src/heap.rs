@@ -6,6 +6,12 @@
 //! built on the first call. Every entry point takes the library's one lock
 //! ([`facade::lock`], shared with the `mm` crate and `libmm`).
 //!
+//! Small blocks go through per-thread caches ([`facade::cache`]) before the lock:
+//! most `malloc`s and `free`s of a threaded program take no lock at all. Blocks in
+//! caches are allocated as far as the strategy knows (its heap checker counts them as
+//! in use); `malloc_trim` gives the calling thread's back, and an exited thread's are
+//! given back by the next call that takes the lock.
+//!
 //! How it fails: misuse the strategy refuses (`free(): double free detected`), a panic
 //! of the strategy (`heap corrupted: free(): ...`) and re-entry from a signal handler
 //! each stop the program with a message ([`facade::fatal`]). While a panic is being
@@ -16,6 +22,7 @@ use std::num::NonZeroUsize;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use facade::cache::{Backend, Push, ThreadCaches};
 use facade::lock::{Locked, Reentered};
 use facade::text::Line;
 use facade::{Allocator, DefaultAllocator, MemLib, emergency, fatal};
@@ -35,6 +42,9 @@ struct Heap {
 
 static HEAP: Locked<Heap> =
     Locked::new(WHO, Heap { strategy: None, failed: false, aligned: AlignedTable::new() });
+
+/// The threads' caches of small free blocks, in front of `HEAP`.
+static CACHES: ThreadCaches = ThreadCaches::new(!facade::HARDENED);
 
 /// Set by the library's constructor. Before it runs, a pointer that is not in our heap
 /// can be one of the blocks the dynamic loader allocated from its own arena before our
@@ -86,10 +96,10 @@ impl Heap {
     }
 
     fn malloc(&mut self, size: usize) -> *mut u8 {
-        if size > MAX_REQUEST {
+        if size > MAX_REQUEST || self.strategy().is_none() {
             return ptr::null_mut();
         }
-        self.strategy().and_then(|s| s.malloc(size)).map_or(ptr::null_mut(), NonNull::as_ptr)
+        CACHES.malloc_locked(self, size, WHO).map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
     /// The block to give back to the strategy for `ptr`, forgetting it if it was an
@@ -151,6 +161,10 @@ impl Heap {
             return ptr::null_mut();
         }
         if self.aligned.get(ptr.as_ptr() as usize).is_none() {
+            if self.strategy.is_none() {
+                return ptr::null_mut();
+            }
+            CACHES.before_realloc(self, ptr, WHO);
             let Some(s) = self.strategy.as_mut() else { return ptr::null_mut() };
             // SAFETY: `ptr` is a live block of the strategy and `size > 0`: a resize.
             let moved = unsafe { s.realloc(Some(ptr), size) };
@@ -195,6 +209,25 @@ impl Heap {
     }
 }
 
+impl Backend for Heap {
+    type Strategy = DefaultAllocator;
+
+    fn strategy(&mut self) -> &mut DefaultAllocator {
+        // The caches are only called once the strategy is built (`malloc` builds it;
+        // a `free` before that goes the uncached way).
+        self.strategy.as_mut().expect("the strategy is built before the caches are used")
+    }
+
+    fn is_plain(&mut self, ptr: NonNull<u8>) -> bool {
+        self.owns(ptr) && self.aligned.get(ptr.as_ptr() as usize).is_none()
+    }
+
+    unsafe fn free_uncached(&mut self, ptr: NonNull<u8>) {
+        // SAFETY: the caller's contract is `free`'s.
+        unsafe { self.free(ptr) }
+    }
+}
+
 /// Stops the program when the strategy refused the last call's pointer, as glibc does:
 /// `mmlab preload: free(): double free detected (heap offset 0x1230)`.
 fn abort_on_misuse(call: &str, strategy: &mut DefaultAllocator) {
@@ -220,13 +253,25 @@ fn at_address(ptr: NonNull<u8>, addr: usize) -> NonNull<u8> {
 /// The alignment of the reserve's blocks: the same as the heap's.
 const RESERVE_ALIGN: usize = 16;
 
+/// The alignment `malloc` promises (x86-64's `max_align_t`): what a cached block must
+/// have.
+const MALLOC_ALIGN: usize = 16;
+
 pub fn malloc(size: usize) -> *mut u8 {
+    if let Some(block) = CACHES.pop(size, MALLOC_ALIGN) {
+        return block.as_ptr();
+    }
     HEAP.with("malloc", |heap| heap.malloc(size))
         .unwrap_or_else(|Reentered| emergency::alloc(size, RESERVE_ALIGN))
 }
 
 pub fn calloc(count: usize, size: usize) -> *mut u8 {
     let bytes = count.saturating_mul(size);
+    if let Some(block) = CACHES.pop(bytes, MALLOC_ALIGN) {
+        // A cached block is dirty.
+        zero(block.as_ptr(), bytes);
+        return block.as_ptr();
+    }
     HEAP.with("calloc", |heap| {
         let block = heap.malloc(bytes);
         if !block.is_null() {
@@ -272,9 +317,22 @@ pub unsafe fn free(ptr: NonNull<u8>) {
     if emergency::contains(ptr.as_ptr()) {
         return; // never reused
     }
-    // SAFETY: the caller's contract. `Err(Reentered)`: this thread is reporting a
-    // corrupted heap, which it must not touch; the block is simply not freed.
-    let _ = HEAP.with("free", |heap| unsafe { heap.free(ptr) });
+    let pending = match CACHES.push(ptr) {
+        Push::Done => return,
+        Push::DoubleFree { offset } => fatal::misuse(WHO, "free", &facade::Misuse::DoubleFree { offset }),
+        Push::Sort => None,
+        Push::Locked => Some(ptr),
+    };
+    // `Err(Reentered)`: this thread is reporting a corrupted heap, which it must not
+    // touch; the block is simply not freed.
+    let _ = HEAP.with("free", |heap| {
+        if heap.strategy.is_none() {
+            // SAFETY: the caller's contract (nothing was pending: no cache yet).
+            return unsafe { heap.free(ptr) };
+        }
+        // SAFETY: the caller's contract.
+        unsafe { CACHES.free_locked(heap, pending, WHO) }
+    });
 }
 
 /// # Safety
@@ -329,7 +387,29 @@ pub fn after_fork_parent() {
 }
 
 pub fn after_fork_child() {
-    HEAP.release_after_fork();
+    facade::cache::after_fork_child();
+    HEAP.release_after_fork_in_child();
+}
+
+#[cfg_attr(test, allow(dead_code))]
+/// `malloc_trim`: gives the calling thread's cached blocks (and exited threads') back
+/// to the strategy. 1 when there were any, else 0. The strategy keeps its heap; pages
+/// go back to the OS only through a large `calloc` (see the crate's doc).
+pub fn trim(_pad: usize) -> libc::c_int {
+    let flushed = HEAP
+        .with("malloc_trim", |heap| if heap.strategy.is_some() { CACHES.flush_mine(heap, WHO) } else { 0 });
+    libc::c_int::from(flushed.unwrap_or(0) > 0)
+}
+
+/// Bytes held in all threads' caches, after exited threads' are given back.
+#[cfg_attr(test, allow(dead_code))]
+pub fn cache_held_bytes() -> usize {
+    let _ = HEAP.with("cache_held_bytes", |heap| {
+        if heap.strategy.is_some() {
+            CACHES.reap(heap, WHO);
+        }
+    });
+    CACHES.held_bytes()
 }
 
 /// Nothing to write out at exit: the heap dies with the process.

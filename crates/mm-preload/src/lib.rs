@@ -21,7 +21,10 @@
 //!   aligned functions validate their alignment (`EINVAL`) and return pointers that a
 //!   plain `free` accepts (`aligned`).
 //! * **Threads**: one futex lock around the strategy (`facade::lock`, shared with the
-//!   `mm` crate's `LockedAllocator` and with `libmm`).
+//!   `mm` crate's `LockedAllocator` and with `libmm`), which a single-threaded process
+//!   passes without atomics; in front of it, per-thread caches of small free blocks
+//!   (`facade::cache`), so that most calls of a threaded program take no lock.
+//!   `malloc_trim` returns the calling thread's cached blocks to the strategy.
 //! * **`fork`**: a child process starts with one thread, a copy of the heap, and the
 //!   lock in whatever state another thread left it. The lock is taken before `fork`
 //!   (a `pthread_atfork` prepare handler) and released afterwards in the parent and the

@@ -275,6 +275,34 @@ pub unsafe fn usable_size(ptr: NonNull<u8>) -> usize {
     unsafe { usable(ptr.as_ptr().cast()) }
 }
 
+/// glibc's `malloc_trim`, found behind ours as `malloc_usable_size` is: the recorder
+/// changes nothing the program asks of glibc's heap.
+static GLIBC_TRIM: AtomicUsize = AtomicUsize::new(0);
+
+/// `malloc_trim`, forwarded to glibc's.
+#[cfg_attr(test, allow(dead_code))]
+pub fn trim(pad: usize) -> libc::c_int {
+    let mut f = GLIBC_TRIM.load(Ordering::Acquire);
+    if f == 0 {
+        // SAFETY: a NUL-terminated symbol name; RTLD_NEXT finds glibc's definition.
+        f = unsafe { libc::dlsym(libc::RTLD_NEXT, c"malloc_trim".as_ptr()) } as usize;
+        GLIBC_TRIM.store(f, Ordering::Release);
+    }
+    if f == 0 {
+        return 0;
+    }
+    // SAFETY: `f` is glibc's `int malloc_trim(size_t)`.
+    let trim: unsafe extern "C" fn(usize) -> libc::c_int = unsafe { std::mem::transmute(f) };
+    // SAFETY: no preconditions.
+    unsafe { trim(pad) }
+}
+
+/// The recorder caches nothing.
+#[cfg_attr(test, allow(dead_code))]
+pub fn cache_held_bytes() -> usize {
+    0
+}
+
 #[cfg_attr(test, allow(dead_code))]
 pub fn before_fork() {
     LOG.hold_for_fork();

@@ -369,6 +369,34 @@ fn eight_threads_pass_blocks_and_fork_under_every_strategy() {
     }
 }
 
+/// `tests/c/tcache.c`: the thread caches under every build, hardened included:
+/// threads that exit holding cached blocks, blocks crossing threads both ways,
+/// `malloc_trim`, `fork` while threads churn, and a process alone before its threads.
+#[test]
+fn thread_caches_give_back_what_exited_threads_held_and_survive_fork() {
+    let dir = scratch().join("preload-tcache");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("tcache");
+    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
+    cc.args(["-O1", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tcache.c"))
+        .arg("-ldl");
+    let built = run(cc, None);
+    assert!(built.status.success(), "tcache.c compiles: {}", String::from_utf8_lossy(&built.stderr));
+    let reference = run(Command::new(&exe), None);
+    assert_eq!(reference.stdout, b"ok\n", "glibc: {reference:?}");
+    for feature in every_build() {
+        let got = run(Command::new(&exe), Some(&library(&feature)));
+        assert!(
+            got.status.success() && got.stdout == b"ok\n",
+            "{feature}: {}{}",
+            String::from_utf8_lossy(&got.stdout),
+            String::from_utf8_lossy(&got.stderr)
+        );
+    }
+}
+
 #[test]
 fn fork_works_when_another_library_registered_allocating_fork_handlers_first() {
     // The library's constructor runs before ours, so its handlers are registered first:

@@ -12,7 +12,11 @@
 //!   the layout) finds it.
 //! * **realloc** goes to the strategy's `realloc`, which resizes in place when it can;
 //!   only over-aligned blocks are moved by hand (allocate, copy, free).
-//! * **Threads.** The lock is a futex: taking it never allocates.
+//! * **Threads.** Small blocks go through per-thread [caches](crate::cache), so most
+//!   calls take no lock; the rest take the lock, a futex that never allocates, and that
+//!   a single-threaded program passes without atomics. Blocks in caches are allocated
+//!   as far as the strategy knows: [`LockedAllocator::check_heap`] counts them as in
+//!   use, and [`LockedAllocator::cached_bytes`] says how much they are.
 //! * **Misuse** the strategy caught and refused in `dealloc` or `realloc` (a double
 //!   free, a pointer it never returned) stops the program with a message, as glibc does:
 //!   `mmlab: dealloc(): double free detected (heap offset 0x1070)`.
@@ -36,6 +40,7 @@ use std::ptr::{self, NonNull};
 
 use mm_core::{Allocator, HeapCheckError, Invariant, MemLib};
 
+use crate::cache::{Backend, Push, ThreadCaches};
 use crate::emergency;
 use crate::lock::{Locked, Reentered};
 
@@ -57,6 +62,27 @@ pub struct LockedAllocator<A> {
     build: fn(MemLib) -> A,
     /// How much virtual memory the heap reserves.
     reserve: usize,
+    /// The threads' caches of small free blocks, in front of the lock.
+    caches: ThreadCaches,
+}
+
+/// The strategy as the caches see it: every block they are given is one of its own
+/// (over-aligned blocks never reach them).
+struct Direct<'a, A>(&'a mut A);
+
+impl<A: Allocator> Backend for Direct<'_, A> {
+    type Strategy = A;
+    fn strategy(&mut self) -> &mut A {
+        self.0
+    }
+    fn is_plain(&mut self, _: NonNull<u8>) -> bool {
+        true
+    }
+    unsafe fn free_uncached(&mut self, ptr: NonNull<u8>) {
+        // SAFETY: the caller's contract: a live block of this strategy.
+        unsafe { self.0.free(ptr) };
+        abort_on_misuse(self.0, "dealloc");
+    }
 }
 
 impl<A: Allocator> LockedAllocator<A> {
@@ -68,7 +94,12 @@ impl<A: Allocator> LockedAllocator<A> {
 
     /// As [`LockedAllocator::new`], with a heap of `reserve` bytes.
     pub const fn with_reserve(build: fn(MemLib) -> A, reserve: usize) -> Self {
-        LockedAllocator { state: Locked::new(WHO, None), build, reserve }
+        LockedAllocator {
+            state: Locked::new(WHO, None),
+            build,
+            reserve,
+            caches: ThreadCaches::new(!crate::HARDENED),
+        }
     }
 
     /// The strategy, building it first if this is the first use. `None` when the heap
@@ -85,13 +116,36 @@ impl<A: Allocator> LockedAllocator<A> {
         state.as_mut()
     }
 
+    /// Bytes held in threads' caches (at class size), after returning exited threads'
+    /// blocks to the strategy.
+    pub fn cached_bytes(&self) -> usize {
+        let _ = self.state.with("cached_bytes", |state| {
+            if let Some(s) = state.as_mut() {
+                self.caches.reap(&mut Direct(s), WHO);
+            }
+        });
+        self.caches.held_bytes()
+    }
+
+    /// Gives this thread's cached blocks (and exited threads') back to the strategy;
+    /// returns the bytes the caches held. Other live threads keep theirs.
+    pub fn flush_thread_cache(&self) -> usize {
+        self.state
+            .with("flush", |state| state.as_mut().map_or(0, |s| self.caches.flush_mine(&mut Direct(s), WHO)))
+            .unwrap_or(0)
+    }
+
     /// Runs the strategy's heap checker under the lock (`Ok` before first use).
     ///
     /// The checker reads the heap while holding the lock, so it must not allocate from
     /// it: on a healthy heap it allocates nothing, and the `String`s of an error report
     /// come from the emergency reserve (dropping the error later is harmless).
     pub fn check_heap(&self) -> Result<(), HeapCheckError> {
-        match self.state.with_allocating("check_heap", |state| state.as_ref().map_or(Ok(()), A::check_heap)) {
+        // Not from this thread's cache either: a cached block is a block of this heap.
+        let checked = crate::cache::without_cache(|| {
+            self.state.with_allocating("check_heap", |state| state.as_ref().map_or(Ok(()), A::check_heap))
+        });
+        match checked {
             Ok(result) => result,
             // Called from inside the allocator on this same thread (a panic hook):
             // the heap is in use further up the stack and cannot be read now.
@@ -174,10 +228,15 @@ unsafe fn move_to(
 // never hands out twice; null reports failure.
 unsafe impl<A: Allocator> GlobalAlloc for LockedAllocator<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if let Some(block) = self.caches.pop(layout.size(), layout.align()) {
+            return block.as_ptr();
+        }
         let served = self.state.with("alloc", |state| {
             let Some(s) = self.strategy(state) else { return ptr::null_mut() };
             if served_directly(s, layout) {
-                s.malloc(layout.size()).map_or(ptr::null_mut(), NonNull::as_ptr)
+                self.caches
+                    .malloc_locked(&mut Direct(s), layout.size(), WHO)
+                    .map_or(ptr::null_mut(), NonNull::as_ptr)
             } else {
                 alloc_over_aligned(s, layout)
             }
@@ -190,6 +249,18 @@ unsafe impl<A: Allocator> GlobalAlloc for LockedAllocator<A> {
         if emergency::contains(ptr) {
             return; // never reused
         }
+        // Blocks too large to be cached are freed at once, not deferred.
+        let cacheable =
+            layout.align() <= self.caches.alignment() && layout.size() <= crate::cache::MAX_CACHED;
+        let pushed = if cacheable { self.caches.push(payload) } else { Push::Locked };
+        let pending = match pushed {
+            Push::Done => return,
+            Push::DoubleFree { offset } => {
+                crate::fatal::misuse(WHO, "dealloc", &mm_core::Misuse::DoubleFree { offset })
+            }
+            Push::Sort => None,
+            Push::Locked => Some(payload),
+        };
         // `Err(Reentered)`: this thread is panicking inside the allocator, whose heap it
         // must not touch; the block is simply not freed.
         let _ = self.state.with("dealloc", |state| {
@@ -200,12 +271,12 @@ unsafe impl<A: Allocator> GlobalAlloc for LockedAllocator<A> {
             // names.
             unsafe {
                 if served_directly(s, layout) {
-                    s.free(payload);
+                    self.caches.free_locked(&mut Direct(s), pending, WHO);
                 } else {
                     s.free(over_aligned_block(ptr));
+                    abort_on_misuse(s, "dealloc");
                 }
             }
-            abort_on_misuse(s, "dealloc");
         });
     }
 
@@ -218,6 +289,9 @@ unsafe impl<A: Allocator> GlobalAlloc for LockedAllocator<A> {
         let resized = self.state.with("realloc", |state| {
             let Some(s) = state.as_mut() else { return ptr::null_mut() };
             if served_directly(s, layout) {
+                // SAFETY: `ptr` is non-null: `GlobalAlloc::realloc` is given a live block.
+                let block = unsafe { NonNull::new_unchecked(ptr) };
+                self.caches.before_realloc(&mut Direct(s), block, WHO);
                 // SAFETY: `ptr` is a live block of this strategy (the `GlobalAlloc`
                 // contract), and `new_size > 0`, so this is a resize, never a free.
                 let moved = unsafe { s.realloc(NonNull::new(ptr), new_size) };

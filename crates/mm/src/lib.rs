@@ -70,12 +70,17 @@
 //! program, as glibc does, rather than carry on with a damaged heap or hang:
 //!
 //! * [`lock`]: one lock that knows its owner, so a thread re-entering the allocator is
-//!   told from one waiting for it, and that runs every call under `catch_unwind`;
+//!   told from one waiting for it, and that runs every call under `catch_unwind` (a
+//!   single-threaded program passes it without atomics);
 //! * [`fatal`]: the messages, written without allocating (misuse the strategy refused,
 //!   a strategy's panic reported as a corrupted heap, re-entry);
 //! * [`emergency`]: memory for the allocations a panic makes while its thread is inside
 //!   the allocator, or a heap checker's report, which must not come from the heap.
+//!
+//! `LockedAllocator` and `libmm_preload.so` put per-thread caches of small free blocks
+//! in front of the lock ([`cache`]), generic over the strategy.
 
+pub mod cache;
 pub mod emergency;
 pub mod fatal;
 mod global;

@@ -132,10 +132,11 @@ fn aborted_with(out: &Output, message: &str) -> String {
 }
 
 /// Arms `fault` and allocates: the allocation never returns.
+/// The allocation is larger than the thread caches keep, so it reaches the strategy.
 fn allocate_with(fault: u8) {
     let keep = String::from("the heap is in use");
     FAULT.store(fault, Ordering::Relaxed);
-    let boxed = Box::new([1u64; 8]);
+    let boxed = Box::new([1u64; 2 * mm::cache::MAX_CACHED / 8]);
     println!("survived {keep} {}", boxed[0]);
 }
 

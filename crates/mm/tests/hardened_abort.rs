@@ -41,3 +41,44 @@ fn a_double_free_through_the_global_allocator_aborts_with_a_message() {
     assert!(stderr.contains("mmlab: dealloc(): double free detected (heap offset 0x"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("survived"));
 }
+
+/// A block freed, given back to the strategy by the thread cache, and freed again: the
+/// cache sorts the second free under the lock, where the hardened strategy's table
+/// says the block is free already, and passes it to the strategy's `free`, which
+/// reports it.
+#[test]
+fn a_double_free_behind_the_thread_cache_aborts_with_a_message() {
+    if std::env::var_os(CHILD).is_some() {
+        let allocator = LockedAllocator::with_reserve(
+            |heap: MemLib| {
+                Hardened::new(mm_segregated::Segregated::new(
+                    heap,
+                    mm_segregated::SegregatedConfig { align: Align::SIXTEEN },
+                ))
+            },
+            1 << 26,
+        );
+        let layout = Layout::from_size_align(100, 16).unwrap();
+        // SAFETY: a deliberate double free, which the hardened strategy must catch.
+        unsafe {
+            let keep = allocator.alloc(layout); // the thread's cache exists from here on
+            let p = allocator.alloc(layout);
+            allocator.dealloc(p, layout);
+            allocator.flush_thread_cache(); // `p` is the strategy's again
+            allocator.dealloc(p, layout);
+            allocator.flush_thread_cache();
+            allocator.dealloc(keep, layout);
+        }
+        println!("survived");
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_double_free_behind_the_thread_cache_aborts_with_a_message", "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(6), "SIGABRT: {stderr}");
+    assert!(stderr.contains("mmlab: dealloc(): double free detected (heap offset 0x"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("survived"));
+}

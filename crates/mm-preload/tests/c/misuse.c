@@ -8,8 +8,12 @@
  *      a page of its own from mmap
  *   c  corrupts the heap behind the allocator's back (writes over a freed block and
  *      the word below it, as a use after free does), then allocates: the allocator
- *      trips over its own metadata
+ *      trips over its own metadata. The blocks are larger than the thread caches
+ *      keep, between live neighbours, and malloc_trim (a no-op for this purpose under
+ *      glibc) first hands the freed one from the thread's list of deferred frees to
+ *      the strategy, so that the write lands on the strategy's metadata
  * Without an argument: correct use, which prints "fine". */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +41,13 @@ int main(int argc, char **argv) {
         break;
     }
     case 'c': {
-        free(p);
-        memset(p - 8, 0x7f, 24);
-        char *q = malloc(100);
+        char *big = malloc(2000), *guard = malloc(2000);
+        free(big);
+        malloc_trim(0);
+        memset(big - 8, 0x7f, 24);
+        char *q = malloc(2000);
         char *r = malloc(300);
+        free(guard);
         printf("%p %p\n", (void *)q, (void *)r);
         break;
     }
