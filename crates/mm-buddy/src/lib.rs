@@ -504,6 +504,24 @@ impl Allocator for Buddy {
         self.misuse.take()
     }
 
+    /// `free`'s checks without freeing: a payload position, a free header is a double
+    /// free, anything but a well-formed allocated header of a block the heap holds goes
+    /// to `free` (which refuses it, or stops on it) as an invalid pointer.
+    fn check_free(&self, ptr: NonNull<u8>) -> Result<(), Misuse> {
+        let block = self.payload_block(ptr)?;
+        let offset = self.layout.base + HEADER_BYTES + block.offset();
+        let header = self.arena().header(block);
+        if header.is_free() {
+            return Err(Misuse::DoubleFree { offset });
+        }
+        let order = header.order();
+        let well_formed = header == Header::from_word(order as u16 | HeaderFlags::ALLOCATED.bits())
+            && (self.layout.min_order..=self.layout.max_order).contains(&order)
+            && block.offset().is_multiple_of(size_of_order(order))
+            && size_of_order(order) <= self.arena().materialized().saturating_sub(block.offset());
+        if well_formed { Ok(()) } else { Err(Misuse::InvalidPointer { offset }) }
+    }
+
     /// The block's header, the buddies `free` would merge with and the block after it
     /// (see `src/guard.rs`).
     fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {

@@ -311,6 +311,11 @@ impl Allocator for ExplicitTextbook {
         self.misuse.take()
     }
 
+    /// `free`'s checks without freeing ([`mm_tags::TaggedLayout::check_free`]).
+    fn check_free(&self, ptr: NonNull<u8>) -> Result<(), Misuse> {
+        self.layout.check_free(&self.heap, ptr)
+    }
+
     /// The block's tags and its neighbours', and the list links of a free neighbour,
     /// which `free` would unlink; `Ok` before `init`.
     fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {

@@ -534,6 +534,19 @@ impl Allocator for KAndR {
         self.misuse.take()
     }
 
+    /// `free`'s checks without freeing: a payload of the heap, marked in use, of a size
+    /// that fits (one that does not goes to `free`, which stops on it).
+    fn check_free(&self, ptr: NonNull<u8>) -> Result<(), Misuse> {
+        let block = self.payload_block(ptr)?;
+        if self.next(block) != in_use_mark(block) {
+            return Err(Misuse::DoubleFree { offset: block + self.unit });
+        }
+        if !self.fits(block, self.size(block), MIN_ALLOCATED_UNITS) {
+            return Err(Misuse::InvalidPointer { offset: block + self.unit });
+        }
+        Ok(())
+    }
+
     /// What the design lets it check (see the module docs): the block's header, and
     /// the block after it.
     fn check_neighbourhood(&self, ptr: NonNull<u8>) -> Result<(), Corruption> {

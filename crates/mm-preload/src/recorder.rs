@@ -184,6 +184,7 @@ fn event(build: impl FnOnce(&mut Line<LINE_MAX>)) -> impl FnOnce(&mut Log) {
 // program stops (`facade::lock`); the panic machinery's own calls, made meanwhile on the
 // same thread (`Err(Reentered)`), go to glibc unlogged.
 
+/// `malloc`: glibc's, logged.
 pub fn malloc(size: usize) -> *mut u8 {
     // SAFETY: glibc's malloc, with any size.
     let glibc = || unsafe { __libc_malloc(size) };
@@ -197,6 +198,7 @@ pub fn malloc(size: usize) -> *mut u8 {
     .unwrap_or_else(|Reentered| glibc().cast())
 }
 
+/// `calloc`: glibc's, logged.
 pub fn calloc(count: usize, size: usize) -> *mut u8 {
     // SAFETY: glibc's calloc, which checks the product itself.
     let glibc = || unsafe { __libc_calloc(count, size) };
@@ -239,6 +241,7 @@ pub unsafe fn realloc(ptr: NonNull<u8>, size: usize) -> *mut u8 {
     .unwrap_or_else(|Reentered| glibc().cast())
 }
 
+/// The aligned allocations (`memalign` and its kin): glibc's, logged.
 pub fn aligned(align: usize, size: usize) -> *mut u8 {
     // SAFETY: glibc's memalign; `align` is a power of two.
     let glibc = || unsafe { __libc_memalign(align, size) };
@@ -303,16 +306,20 @@ pub fn cache_held_bytes() -> usize {
     0
 }
 
+/// `pthread_atfork` prepare: holds the log's lock across `fork`.
 #[cfg_attr(test, allow(dead_code))]
 pub fn before_fork() {
     LOG.hold_for_fork();
 }
 
+/// `pthread_atfork` parent: releases the log's lock.
 #[cfg_attr(test, allow(dead_code))]
 pub fn after_fork_parent() {
     LOG.release_after_fork();
 }
 
+/// `pthread_atfork` child: the child logs to a log of its own, and its lock is its one
+/// thread's.
 #[cfg_attr(test, allow(dead_code))]
 pub fn after_fork_child() {
     // The lock was taken before `fork` by this very thread, which `with` lets through
@@ -326,7 +333,7 @@ pub fn after_fork_child() {
         }
         log.sink = Sink::Unopened;
     });
-    LOG.release_after_fork();
+    LOG.release_after_fork_in_child();
 }
 
 /// Opens the log (writing its header) as soon as the library is loaded, so that a
@@ -343,6 +350,7 @@ pub fn at_load() {
     });
 }
 
+/// At exit: writes what is buffered.
 pub fn at_exit() {
     let _ = LOG.with("exit", |log| {
         log.flush();

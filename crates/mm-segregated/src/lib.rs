@@ -589,6 +589,20 @@ impl Allocator for Segregated {
         self.misuse.take()
     }
 
+    /// `free`'s checks without freeing: a payload position of the heap, an allocated
+    /// header, a possible size (one that is not goes to `free`, which stops on it).
+    fn check_free(&self, ptr: NonNull<u8>) -> Result<(), Misuse> {
+        let block = self.block_of(ptr)?;
+        let header = block.header(&self.heap);
+        if !header.is_allocated() {
+            return Err(Misuse::DoubleFree { offset: block.payload() });
+        }
+        if !self.is_block_size(block, header.size()) {
+            return Err(Misuse::InvalidPointer { offset: block.payload() });
+        }
+        Ok(())
+    }
+
     /// The block's header and size; its right neighbour's header (and, when it is
     /// free, its footer and links); its left neighbour when our header says it is
     /// free (found through the footer, which must agree with its header and links).

@@ -88,6 +88,19 @@ impl TaggedLayout {
         }
     }
 
+    /// What [`TaggedLayout::live_block`] would say of `ptr`, without panicking: `Ok` for a
+    /// live block; the misuse `free` would report; and for a header whose size is
+    /// impossible, `InvalidPointer`, so that the caller hands the pointer to `free`,
+    /// which stops with the corruption. For [`Allocator::check_free`](mm_core::Allocator::check_free).
+    pub fn check_free(&self, heap: &MemLib, ptr: NonNull<u8>) -> Result<(), Misuse> {
+        let block = self.payload_block(heap, ptr)?;
+        match self.allocated_size(heap, block) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Misuse::DoubleFree { offset: block.payload() }),
+            Err(_) => Err(Misuse::InvalidPointer { offset: block.payload() }),
+        }
+    }
+
     /// The left neighbour of `block` (a block boundary at or after the first block) when
     /// it is free, with its size: its footer, just below `block`, says free, gives a size
     /// that fits between the first block and `block`, and equals its header.

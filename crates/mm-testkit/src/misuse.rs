@@ -6,11 +6,12 @@
 //!
 //! * [`double_free`]: a block freed twice, also after it merged with free neighbours,
 //!   is refused and reported ([`Misuse::DoubleFree`]), in every build, and the heap
-//!   stays sound: the next two `malloc`s do not return the same block;
+//!   stays sound: the next two `malloc`s do not return the same block; `check_free`
+//!   (free's checks, asked by a thread cache) says the same;
 //! * [`wild_pointers`]: pointers that are no payload of the heap (misaligned, below the
 //!   first payload, past the break, outside the heap) are refused and reported
-//!   ([`Misuse::InvalidPointer`]); `usable_size` says 0 for them and reads nothing
-//!   outside the heap;
+//!   ([`Misuse::InvalidPointer`]), by `check_free` too; `usable_size` says 0 for them
+//!   and reads nothing outside the heap;
 //! * [`overflows_stay_inside_the_heap`]: every overflow of 1 to 16 bytes of `0x00`,
 //!   `0x41` or `0xFF` past the end of a block, into a free or an allocated neighbour,
 //!   followed by more `malloc`s and `free`s: the strategy may stop with a panic (a
@@ -117,6 +118,10 @@ pub fn double_free<A: Allocator, F: Fn(MemLib, Align) -> A>(factory: F, align: A
         assert_eq!(a.take_misuse(), None, "{what}: a correct free was refused");
         a.check_heap().unwrap_or_else(|e| panic!("{what}: {e}"));
         let offset = a.heap().offset_of(p.as_ptr());
+        // `check_free` (what a thread cache asks before keeping a block) agrees with
+        // `free`: the live neighbour passes, the freed block is a double free.
+        assert_eq!(a.check_free(blocks[3]), Ok(()), "{what}: check_free of a live block");
+        assert_eq!(a.check_free(p), Err(Misuse::DoubleFree { offset }), "{what}: check_free");
         // SAFETY: deliberately misused: `p` was freed. The strategy must refuse it.
         unsafe { a.free(p) };
         assert_eq!(a.take_misuse(), Some(Misuse::DoubleFree { offset }), "{what}: free");
@@ -149,6 +154,10 @@ pub fn wild_pointers<A: Allocator, F: Fn(MemLib, Align) -> A>(factory: F, align:
     let what = format!("{} (align {align})", a.describe());
     for ptr in wild {
         let ptr = NonNull::new(ptr).unwrap();
+        assert!(
+            matches!(a.check_free(ptr), Err(Misuse::InvalidPointer { .. })),
+            "{what}: check_free({ptr:p})"
+        );
         // SAFETY: deliberately misused: none of these is a live block; the strategy must
         // refuse each without touching anything.
         unsafe {

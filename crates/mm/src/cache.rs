@@ -63,12 +63,14 @@
 //! again after the cache gave it back to the strategy, and an invalid pointer; and it
 //! does not defer frees at all (`ThreadCaches::new(false)`): every `free` is checked
 //! under the lock at the call, so misuse stops the program where it happens, as before
-//! the caches. A default build checks a pending pointer's alignment and then trusts the
-//! strategy's header for its size, as glibc's tcache trusts a chunk's size field: a
-//! block freed again after it went back to the strategy is **not** caught there (the
-//! strategy's own `free` used to catch it by its header's allocated bit, which the
-//! trait does not expose), nor an aligned pointer into the middle of a block. Those
-//! need the hardened build.
+//! the caches. A default build checks a pending pointer's alignment and then asks the
+//! strategy's [`Allocator::check_free`] (every strategy of ours answers it from the
+//! block's header, as its `free` would: a payload position of the heap, marked
+//! allocated): a block freed again after it went back to the strategy, or a pointer
+//! that is no block's payload, goes to the strategy's `free`, which reports it as it
+//! always did. A strategy that does not answer (`check_free` checks nothing by
+//! default: the peers) has its headers trusted, as glibc's tcache trusts a chunk's
+//! size field.
 //!
 //! Heap checkers see cached blocks as allocated: as far as the strategy knows, they
 //! are. A heap check therefore passes with blocks in caches, and reports their space
@@ -677,8 +679,9 @@ impl ThreadCaches {
             // Only a block the strategy's checks accept is kept (its `usable_size` is
             // then to be trusted); anything else gets the strategy's `free`, which
             // reports it as it always did. A default build checks the alignment only
-            // (`check_free` checks nothing): an aligned pointer into the heap is
-            // trusted to be a live block, as glibc's tcache trusts a chunk's header.
+            // plus the strategy's `check_free` (its `free`'s checks of the header: ours
+            // answer it; the peers check nothing, and their headers are trusted, as
+            // glibc's tcache trusts a chunk's).
             let sound = strategy.alignment().is_aligned(block as usize - self.lo.load(Ordering::Relaxed))
                 && strategy.check_free(ptr).is_ok();
             if !sound {

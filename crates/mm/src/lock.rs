@@ -339,12 +339,23 @@ impl<T> Locked<T> {
     /// `pthread_atfork` child: the end of [`Locked::hold_for_fork`], and the child's one
     /// thread (the one that forked) becomes the lock's single thread: no other thread
     /// exists in the child to be inside or to arrive unseen.
+    ///
+    /// Whatever state the parent's other threads left the lock in is reset, not just
+    /// `SHARED`: a thread may have been switching it to shared mode (waiting for the
+    /// forking thread, which held it alone, to leave) when `fork` copied it, and that
+    /// thread does not exist in the child to finish the switch.
     pub fn release_after_fork_in_child(&self) {
         self.release_after_fork();
-        if self.mode.load(Ordering::Relaxed) == SHARED && membarrier::available() {
+        self.owner.store(0, Ordering::Relaxed);
+        self.inside.store(0, Ordering::Relaxed);
+        // The forking thread held the lock alone or through the futex, so nobody else
+        // holds the futex: the child's lock is free.
+        self.state.store(FREE, Ordering::Relaxed);
+        if membarrier::available() {
             self.single.store(this_thread(), Ordering::Relaxed);
-            self.inside.store(0, Ordering::Relaxed);
             self.mode.store(SINGLE, Ordering::Release);
+        } else {
+            self.mode.store(SHARED, Ordering::Release);
         }
     }
 
@@ -558,6 +569,41 @@ mod tests {
         unsafe { libc::waitpid(pid, &mut status, 0) };
         assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the child");
         assert_eq!(lock.mode.load(Ordering::Relaxed), SHARED, "the parent stays shared");
+    }
+
+    #[test]
+    fn a_child_forked_while_another_thread_switches_the_lock_is_not_stuck() {
+        let lock = Arc::new(Locked::new("test:", 0u32));
+        lock.with("add", |c| *c += 1).unwrap();
+        assert_eq!(lock.mode.load(Ordering::Relaxed), SINGLE, "this thread is the single one");
+        lock.hold_for_fork();
+        // A second thread arrives while this one holds the lock alone for `fork`: it
+        // starts the switch to shared mode and waits for us to leave.
+        let other = Arc::clone(&lock);
+        let arriving = std::thread::spawn(move || other.with("add", |c| *c += 1).unwrap());
+        while lock.mode.load(Ordering::Acquire) != SWITCHING {
+            std::thread::yield_now();
+        }
+        // SAFETY: the child touches only the lock and leaves with `_exit`.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // Were the half-done switch left in place, `with` would wait for ever: the
+            // alarm turns that into a failed test.
+            // SAFETY: `alarm` only schedules a signal.
+            unsafe { libc::alarm(10) };
+            lock.release_after_fork_in_child();
+            let ok = lock.with("add", |c| *c + 1) == Ok(2) && lock.mode.load(Ordering::Relaxed) == SINGLE;
+            // SAFETY: leaving the child without running the parent's destructors.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        lock.release_after_fork();
+        arriving.join().unwrap();
+        assert!(pid > 0);
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the child: status {status:#x}");
+        assert_eq!(lock.with("read", |c| *c), Ok(2), "the parent's lock is shared and whole");
     }
 
     #[test]
