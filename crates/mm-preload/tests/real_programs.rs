@@ -335,15 +335,7 @@ fn git_builds_and_queries_a_repository() {
 
 #[test]
 fn the_c_contract_holds_under_every_strategy() {
-    let dir = scratch().join("preload-contract");
-    std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join("contract");
-    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
-    cc.args(["-O1", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
-        .arg(&exe)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/contract.c"));
-    let built = run(cc, None);
-    assert!(built.status.success(), "contract.c compiles: {}", String::from_utf8_lossy(&built.stderr));
+    let exe = compile_strict("contract", &[]);
     for &strategy in STRATEGIES {
         let got = run(Command::new(&exe), Some(&library(strategy)));
         let stdout = String::from_utf8_lossy(&got.stdout);
@@ -353,15 +345,7 @@ fn the_c_contract_holds_under_every_strategy() {
 
 #[test]
 fn eight_threads_pass_blocks_and_fork_under_every_strategy() {
-    let dir = scratch().join("preload-stress");
-    std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join("stress");
-    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
-    cc.args(["-O1", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
-        .arg(&exe)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/stress.c"));
-    let built = run(cc, None);
-    assert!(built.status.success(), "stress.c compiles: {}", String::from_utf8_lossy(&built.stderr));
+    let exe = compile_strict("stress", &[]);
     for &strategy in STRATEGIES {
         let got = run(Command::new(&exe), Some(&library(strategy)));
         let stdout = String::from_utf8_lossy(&got.stdout);
@@ -374,27 +358,8 @@ fn eight_threads_pass_blocks_and_fork_under_every_strategy() {
 /// `malloc_trim`, `fork` while threads churn, and a process alone before its threads.
 #[test]
 fn thread_caches_give_back_what_exited_threads_held_and_survive_fork() {
-    let dir = scratch().join("preload-tcache");
-    std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join("tcache");
-    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
-    cc.args(["-O1", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
-        .arg(&exe)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tcache.c"))
-        .arg("-ldl");
-    let built = run(cc, None);
-    assert!(built.status.success(), "tcache.c compiles: {}", String::from_utf8_lossy(&built.stderr));
-    let reference = run(Command::new(&exe), None);
-    assert_eq!(reference.stdout, b"ok\n", "glibc: {reference:?}");
-    for feature in every_build() {
-        let got = run(Command::new(&exe), Some(&library(&feature)));
-        assert!(
-            got.status.success() && got.stdout == b"ok\n",
-            "{feature}: {}{}",
-            String::from_utf8_lossy(&got.stdout),
-            String::from_utf8_lossy(&got.stderr)
-        );
-    }
+    let exe = compile_strict("tcache", &["-ldl"]);
+    prints_ok_under_glibc_and_every_build(&exe);
 }
 
 #[test]
@@ -492,17 +457,7 @@ fn the_recorder_logs_a_process_before_its_first_allocation() {
 #[test]
 fn gigabyte_blocks_freed_side_by_side_leave_a_working_heap() {
     let exe = compile_c("gigabytes");
-    let reference = run(Command::new(&exe), None);
-    assert_eq!(reference.stdout, b"ok\n", "glibc: {reference:?}");
-    for feature in every_build() {
-        let got = run(Command::new(&exe), Some(&library(&feature)));
-        assert!(
-            got.status.success() && got.stdout == b"ok\n",
-            "{feature}: {}{}",
-            String::from_utf8_lossy(&got.stdout),
-            String::from_utf8_lossy(&got.stderr)
-        );
-    }
+    prints_ok_under_glibc_and_every_build(&exe);
 }
 
 /// `tests/c/misuse.c`, compiled once.
@@ -513,6 +468,37 @@ fn misuse_program() -> PathBuf {
 
 /// `tests/c/NAME.c`, compiled without optimization (so that every call it makes is
 /// made) into the test's scratch directory.
+/// Compiles `tests/c/NAME.c` with every warning an error, as the contract, stress and
+/// thread-cache programs are, linking `libs` too.
+fn compile_strict(name: &str, libs: &[&str]) -> PathBuf {
+    let dir = scratch().join(format!("preload-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join(name);
+    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".to_owned()));
+    cc.args(["-O1", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/c/{name}.c")))
+        .args(libs);
+    let built = run(cc, None);
+    assert!(built.status.success(), "{name}.c compiles: {}", String::from_utf8_lossy(&built.stderr));
+    exe
+}
+
+/// Runs `exe` under glibc and under every build of the library: each prints `ok`.
+fn prints_ok_under_glibc_and_every_build(exe: &Path) {
+    let reference = run(Command::new(exe), None);
+    assert_eq!(reference.stdout, b"ok\n", "glibc: {reference:?}");
+    for feature in every_build() {
+        let got = run(Command::new(exe), Some(&library(&feature)));
+        assert!(
+            got.status.success() && got.stdout == b"ok\n",
+            "{feature}: {}{}",
+            String::from_utf8_lossy(&got.stdout),
+            String::from_utf8_lossy(&got.stderr)
+        );
+    }
+}
+
 fn compile_c(name: &str) -> PathBuf {
     let dir = scratch().join(format!("preload-{name}"));
     std::fs::create_dir_all(&dir).unwrap();
