@@ -592,6 +592,11 @@ impl Allocator for Segregated {
     /// `free`'s checks without freeing: a payload position of the heap, an allocated
     /// header, a possible size (one that is not goes to `free`, which stops on it).
     fn check_free(&self, ptr: NonNull<u8>) -> Result<(), Misuse> {
+        self.check_free_sized(ptr).map(|_| ())
+    }
+
+    /// The checks of `check_free` read the header, which holds the size too.
+    fn check_free_sized(&self, ptr: NonNull<u8>) -> Result<Option<usize>, Misuse> {
         let block = self.block_of(ptr)?;
         let header = block.header(&self.heap);
         if !header.is_allocated() {
@@ -600,7 +605,7 @@ impl Allocator for Segregated {
         if !self.is_block_size(block, header.size()) {
             return Err(Misuse::InvalidPointer { offset: block.payload() });
         }
-        Ok(())
+        Ok(Some(header.size() - HEADER))
     }
 
     /// The block's header and size; its right neighbour's header (and, when it is

@@ -7,10 +7,12 @@
 //! * [`double_free`]: a block freed twice, also after it merged with free neighbours,
 //!   is refused and reported ([`Misuse::DoubleFree`]), in every build, and the heap
 //!   stays sound: the next two `malloc`s do not return the same block; `check_free`
-//!   (free's checks, asked by a thread cache) says the same;
+//!   and `check_free_sized` (free's checks, asked by a thread cache) say the same, and
+//!   a size the latter gives is `usable_size`'s;
 //! * [`wild_pointers`]: pointers that are no payload of the heap (misaligned, below the
 //!   first payload, past the break, outside the heap) are refused and reported
-//!   ([`Misuse::InvalidPointer`]), by `check_free` too; `usable_size` says 0 for them
+//!   ([`Misuse::InvalidPointer`]), by `check_free` and `check_free_sized` too;
+//!   `usable_size` says 0 for them
 //!   and reads nothing outside the heap;
 //! * [`overflows_stay_inside_the_heap`]: every overflow of 1 to 16 bytes of `0x00`,
 //!   `0x41` or `0xFF` past the end of a block, into a free or an allocated neighbour,
@@ -122,6 +124,16 @@ pub fn double_free<A: Allocator, F: Fn(MemLib, Align) -> A>(factory: F, align: A
         // `free`: the live neighbour passes, the freed block is a double free.
         assert_eq!(a.check_free(blocks[3]), Ok(()), "{what}: check_free of a live block");
         assert_eq!(a.check_free(p), Err(Misuse::DoubleFree { offset }), "{what}: check_free");
+        // `check_free_sized` says the same, and a size it gives is `usable_size`'s.
+        // SAFETY: `blocks[3]` is live.
+        let usable = unsafe { a.usable_size(blocks[3]) };
+        assert!(
+            matches!(a.check_free_sized(blocks[3]), Ok(None))
+                || a.check_free_sized(blocks[3]) == Ok(Some(usable)),
+            "{what}: check_free_sized of a live block: {:?}, usable_size {usable}",
+            a.check_free_sized(blocks[3])
+        );
+        assert_eq!(a.check_free_sized(p), Err(Misuse::DoubleFree { offset }), "{what}: check_free_sized");
         // SAFETY: deliberately misused: `p` was freed. The strategy must refuse it.
         unsafe { a.free(p) };
         assert_eq!(a.take_misuse(), Some(Misuse::DoubleFree { offset }), "{what}: free");
@@ -157,6 +169,10 @@ pub fn wild_pointers<A: Allocator, F: Fn(MemLib, Align) -> A>(factory: F, align:
         assert!(
             matches!(a.check_free(ptr), Err(Misuse::InvalidPointer { .. })),
             "{what}: check_free({ptr:p})"
+        );
+        assert!(
+            matches!(a.check_free_sized(ptr), Err(Misuse::InvalidPointer { .. })),
+            "{what}: check_free_sized({ptr:p})"
         );
         // SAFETY: deliberately misused: none of these is a live block; the strategy must
         // refuse each without touching anything.

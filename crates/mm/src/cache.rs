@@ -679,18 +679,20 @@ impl ThreadCaches {
             // Only a block the strategy's checks accept is kept (its `usable_size` is
             // then to be trusted); anything else gets the strategy's `free`, which
             // reports it as it always did. A default build checks the alignment only
-            // plus the strategy's `check_free` (its `free`'s checks of the header: ours
+            // plus the strategy's `check_free_sized` (its `free`'s checks of the header: ours
             // answer it; the peers check nothing, and their headers are trusted, as
             // glibc's tcache trusts a chunk's).
-            let sound = strategy.alignment().is_aligned(block as usize - self.lo.load(Ordering::Relaxed))
-                && strategy.check_free(ptr).is_ok();
-            if !sound {
-                // SAFETY: the program freed it.
-                unsafe { backend.free_uncached(ptr) };
-                continue;
-            }
-            // SAFETY: a plain block the strategy's checks accept as live.
-            let usable = unsafe { strategy.usable_size(ptr) };
+            let aligned = strategy.alignment().is_aligned(block as usize - self.lo.load(Ordering::Relaxed));
+            let usable = match aligned.then(|| strategy.check_free_sized(ptr)) {
+                Some(Ok(Some(usable))) => usable,
+                // SAFETY: a plain block the strategy's checks accept as live.
+                Some(Ok(None)) => unsafe { strategy.usable_size(ptr) },
+                None | Some(Err(_)) => {
+                    // SAFETY: the program freed it.
+                    unsafe { backend.free_uncached(ptr) };
+                    continue;
+                }
+            };
             let offset = self.offset.load(Ordering::Relaxed);
             match block_class(usable, offset) {
                 Some(class)
