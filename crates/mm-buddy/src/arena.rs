@@ -1,16 +1,19 @@
 //! Where everything lives in the heap, and the only code that reads or writes it.
 //!
 //! ```text
-//!  heap offset 0                                          base           base + F     brk
-//!  | frontier | nonempty | head[min] ... head[top] | pad | arena: blocks  | untouched |
-//!  |  usize   |   u64    |  u32 per order          |     | tile [0, F)    | [F, E)    |
-//!  |<------------------ the control area ---------------->|
+//!  heap offset 0                                                     base           base + F     brk
+//!  | frontier | nonempty | segments | head[min] ... head[top] | pad | arena: blocks  | untouched |
+//!  |  usize   |   u64    | u32 x 8  |  u32 per order          |     | tile [0, F)    | [F, E)    |
+//!  |<---------------------------- the control area ------------->|
 //! ```
 //!
 //! * Blocks are named by their **arena offset** ([`Block`]), the distance from `base`.
-//!   A block of order `k` starts at a multiple of `2^k`, so its buddy is at
-//!   `offset XOR 2^k`: that is the whole point of measuring from `base` and not from
-//!   `heap_lo`.
+//! * The arena is cut into at most [`MAX_SEGMENTS`] **segments** (`segments` holds their
+//!   count, then the start of every segment but the first, which starts at 0, in link
+//!   units). A segment `[s, e)` is a sequence of buddy trees of its own: a block of
+//!   order `k` in it starts at `s` plus a multiple of `2^k`, so its buddy is at
+//!   `s + ((offset - s) XOR 2^k)`, and a buddy that does not lie wholly inside `[s, e)`
+//!   is no buddy ([`Segment`]). The last segment ends at the frontier.
 //! * `base` is chosen so that `base + HEADER_BYTES` is a multiple of the alignment:
 //!   every block starts at a multiple of the minimum block (itself a multiple of the
 //!   alignment), so every payload, two bytes into its block, is aligned.
@@ -36,14 +39,22 @@ use std::fmt;
 
 use mm_core::{Align, Corruption, MemLib};
 
+use crate::check::BuddyRule;
 use crate::header::{HEADER_BYTES, Header};
 
 /// Heap offset of the frontier word (a `usize`, in a slot of 8 bytes).
 pub(crate) const FRONTIER_AT: usize = 0;
 /// Heap offset of the non-empty-lists mask (a `u64`).
 pub(crate) const NONEMPTY_AT: usize = FRONTIER_AT + size_of::<u64>();
+/// Heap offset of the segment table: a `u32` count, then the start of every segment but
+/// the first, in link units.
+pub(crate) const SEGMENTS_AT: usize = NONEMPTY_AT + size_of::<u64>();
+/// The most segments the arena is ever cut into: the table has a fixed size, so all
+/// state stays inside the heap; a growth that would need one more carves an aligned
+/// block in the last segment instead.
+pub const MAX_SEGMENTS: usize = 8;
 /// Heap offset of the first free-list head.
-pub(crate) const HEADS_AT: usize = NONEMPTY_AT + size_of::<u64>();
+pub(crate) const HEADS_AT: usize = SEGMENTS_AT + size_of::<u32>() * MAX_SEGMENTS;
 /// Bytes per free-list head or link.
 const LINK_BYTES: usize = size_of::<u32>();
 
@@ -66,7 +77,7 @@ const MAX_ORDER_CAP: u32 = if usize::BITS > LINK_REACH_BITS { LINK_REACH_BITS - 
 pub(crate) const ARENA_REACH: usize = (u32::MAX as usize) << LINK_SHIFT;
 
 // The numbers the docs quote: 16-byte smallest blocks, links reaching 2^36 - 16 bytes.
-const _: () = assert!(MIN_ORDER_FLOOR == 4 && LINK_REACH_BITS == 36 && HEADS_AT == 16);
+const _: () = assert!(MIN_ORDER_FLOOR == 4 && LINK_REACH_BITS == 36 && HEADS_AT == 48);
 
 /// Where things are, fixed by the alignment and the heap's maximum size alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,17 +137,6 @@ impl Block {
         self.0
     }
 
-    /// The buddy of this block at `order`: the other half of the block of `order + 1`
-    /// that contains it.
-    pub(crate) const fn buddy(self, order: u32) -> Block {
-        Block(self.0 ^ (1 << order))
-    }
-
-    /// True when this block is the left (lower) half of its parent at `order`.
-    pub(crate) const fn is_left(self, order: u32) -> bool {
-        self.0 & (1 << order) == 0
-    }
-
     /// The block `bytes` further on.
     pub(crate) const fn plus(self, bytes: usize) -> Block {
         Block(self.0 + bytes)
@@ -152,6 +152,42 @@ impl fmt::Debug for Block {
 /// `2^order` bytes.
 pub(crate) const fn size_of_order(order: u32) -> usize {
     1 << order
+}
+
+/// A segment of the arena, `[base, end)`: a sequence of buddy trees whose blocks are
+/// aligned to their size counted from `base`, and whose merges stay inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Segment {
+    /// The arena offset where it starts.
+    pub(crate) base: usize,
+    /// The arena offset where it ends: the next segment's start, or the frontier.
+    pub(crate) end: usize,
+    /// True for the last segment, which ends at the frontier and grows into the tail.
+    pub(crate) last: bool,
+}
+
+impl Segment {
+    /// True when a block of `order` can start at `block` in this segment: at `base`
+    /// plus a multiple of its size.
+    pub(crate) const fn aligns(&self, block: Block, order: u32) -> bool {
+        (block.0 - self.base) & (size_of_order(order) - 1) == 0
+    }
+
+    /// The buddy of `block` at `order`: the other half of the block of `order + 1`
+    /// that contains it, counted from the segment's start.
+    pub(crate) const fn buddy(&self, block: Block, order: u32) -> Block {
+        Block(self.base + ((block.0 - self.base) ^ size_of_order(order)))
+    }
+
+    /// The block of `order` that contains `block` (its ancestor in the tree).
+    pub(crate) const fn ancestor(&self, block: Block, order: u32) -> Block {
+        Block(self.base + ((block.0 - self.base) & !(size_of_order(order) - 1)))
+    }
+
+    /// True when the block of `order` at `block` lies wholly inside the segment.
+    pub(crate) const fn holds(&self, block: Block, order: u32) -> bool {
+        block.0 >= self.base && block.0 < self.end && size_of_order(order) <= self.end - block.0
+    }
 }
 
 /// A link word for `block` (`0` for none).
@@ -188,6 +224,70 @@ impl Arena<'_> {
 
     pub(crate) fn nonempty(&self) -> u64 {
         self.heap.read(NONEMPTY_AT)
+    }
+
+    /// The segment count word as stored (`check_heap` verifies it).
+    pub(crate) fn segment_count_word(&self) -> u32 {
+        self.heap.read(SEGMENTS_AT)
+    }
+
+    /// How many segments there are: the stored count, kept within `1..=MAX_SEGMENTS`
+    /// so that a damaged word never makes a lookup read past the table.
+    #[inline]
+    pub(crate) fn segment_count(&self) -> usize {
+        (self.segment_count_word() as usize).clamp(1, MAX_SEGMENTS)
+    }
+
+    /// Where segment `i` starts (segment 0 at 0).
+    #[inline]
+    pub(crate) fn segment_base(&self, i: usize) -> usize {
+        if i == 0 { 0 } else { (self.heap.read::<u32>(SEGMENTS_AT + LINK_BYTES * i) as usize) << LINK_SHIFT }
+    }
+
+    /// The segment holding arena offset `at` (below the frontier): the last one that
+    /// starts at or before it. O(MAX_SEGMENTS), one word when there is one segment.
+    #[inline]
+    pub(crate) fn segment_of(&self, at: usize) -> Segment {
+        let count = self.segment_count();
+        let mut end = self.frontier();
+        for i in (1..count).rev() {
+            let base = self.segment_base(i);
+            if base <= at {
+                return Segment { base, end, last: i + 1 == count };
+            }
+            end = base;
+        }
+        Segment { base: 0, end, last: count == 1 }
+    }
+
+    /// Checks the segment table against the frontier (rule 3 of the crate docs): a
+    /// count in `1..=MAX_SEGMENTS`, and starts that are multiples of the smallest block,
+    /// increasing, and below the frontier (an empty last segment is dropped). `Err`
+    /// holds the heap offset of the first bad word and the broken rule.
+    pub(crate) fn check_segments(&self) -> Result<(), (usize, BuddyRule)> {
+        let count = self.segment_count_word();
+        if !(1..=MAX_SEGMENTS).contains(&(count as usize)) {
+            return Err((SEGMENTS_AT, BuddyRule::SegmentCount { count, max: MAX_SEGMENTS }));
+        }
+        let frontier = self.frontier();
+        let min_block = size_of_order(self.layout.min_order);
+        let mut previous = 0;
+        for index in 1..count as usize {
+            let start = self.segment_base(index);
+            if start <= previous || start >= frontier || !start.is_multiple_of(min_block) {
+                let rule = BuddyRule::SegmentStart { index, start, previous, frontier };
+                return Err((SEGMENTS_AT + LINK_BYTES * index, rule));
+            }
+            previous = start;
+        }
+        Ok(())
+    }
+
+    /// The last segment, which ends at the frontier.
+    #[inline]
+    pub(crate) fn last_segment(&self) -> Segment {
+        let base = self.segment_base(self.segment_count() - 1);
+        Segment { base, end: self.frontier().max(base), last: true }
     }
 
     pub(crate) fn head_word(&self, order: u32) -> u32 {
@@ -267,12 +367,13 @@ impl Arena<'_> {
             }
     }
 
-    /// The block that ends at `end` (a block boundary, `0 < end <= frontier`): the
-    /// node `[end - 2^t, end)` with `t = trailing_zeros(end)` starts a block, and if that
-    /// block is smaller the node is split, so its right half starts one, and so on down.
-    /// `None` only in a damaged heap.
-    pub(crate) fn block_ending_at(&self, end: usize) -> Option<(Block, u32)> {
-        let mut order = end.trailing_zeros().min(self.layout.max_order);
+    /// The block that ends at `end` (a block boundary of the segment starting at
+    /// `base`, `base < end <= frontier`): the node `[end - 2^t, end)` with
+    /// `t = trailing_zeros(end - base)` starts a block, and if that block is smaller the
+    /// node is split, so its right half starts one, and so on down. `None` only in a
+    /// damaged heap.
+    pub(crate) fn block_ending_at(&self, base: usize, end: usize) -> Option<(Block, u32)> {
+        let mut order = (end - base).trailing_zeros().min(self.layout.max_order);
         loop {
             let block = Block(end - size_of_order(order));
             if self.header(block).order() == order {
@@ -301,6 +402,21 @@ impl ArenaMut<'_> {
         self.heap.write(FRONTIER_AT, frontier);
     }
 
+    /// Starts a new last segment at arena offset `base` (the caller checked that the
+    /// table has room).
+    pub(crate) fn push_segment(&mut self, base: usize) {
+        let count = self.view().segment_count();
+        debug_assert!(count < MAX_SEGMENTS);
+        self.heap.write(SEGMENTS_AT + LINK_BYTES * count, encode(Some(Block(base))) - 1);
+        self.heap.write(SEGMENTS_AT, count as u32 + 1);
+    }
+
+    /// Drops the last segment (empty: the frontier went back to its start).
+    pub(crate) fn pop_segment(&mut self) {
+        let count = self.view().segment_count();
+        self.heap.write(SEGMENTS_AT, count.saturating_sub(1).max(1) as u32);
+    }
+
     pub(crate) fn set_nonempty(&mut self, mask: u64) {
         self.heap.write(NONEMPTY_AT, mask);
     }
@@ -325,6 +441,7 @@ impl ArenaMut<'_> {
     pub(crate) fn clear(&mut self) {
         self.set_frontier(0);
         self.set_nonempty(0);
+        self.heap.write(SEGMENTS_AT, 1u32);
         for i in 0..self.layout.lists {
             self.set_head(self.layout.min_order + i as u32, None);
         }
@@ -397,17 +514,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buddies_are_found_by_xor() {
+    fn buddies_are_found_by_xor_from_the_segment_start() {
+        let first = Segment { base: 0, end: 0x1000, last: false };
         let b = Block::at(0x40);
-        assert_eq!(b.buddy(6), Block::at(0x00));
-        assert_eq!(b.buddy(4), Block::at(0x50));
-        assert_eq!(b.buddy(5), Block::at(0x60));
-        assert!(b.is_left(4) && b.is_left(5) && !b.is_left(6));
+        assert_eq!(first.buddy(b, 6), Block::at(0x00));
+        assert_eq!(first.buddy(b, 4), Block::at(0x50));
+        assert_eq!(first.buddy(b, 5), Block::at(0x60));
+        assert_eq!(first.ancestor(Block::at(0x70), 6), Block::at(0x40));
         // Buddy of the buddy is the block.
         for order in 4..10 {
             let x = Block::at(0x400);
-            assert_eq!(x.buddy(order).buddy(order), x);
+            assert_eq!(first.buddy(first.buddy(x, order), order), x);
         }
+        // A segment starting at 0x30 counts from there: 0x40 is 0x10 into it.
+        let second = Segment { base: 0x30, end: 0x130, last: true };
+        assert_eq!(second.buddy(b, 4), Block::at(0x30));
+        assert!(second.aligns(Block::at(0xb0), 7) && !second.aligns(b, 5));
+        assert_eq!(second.ancestor(Block::at(0x70), 6), Block::at(0x70));
+        assert!(second.holds(Block::at(0xb0), 7) && !second.holds(Block::at(0xc0), 7));
     }
 
     #[test]
@@ -422,9 +546,9 @@ mod tests {
     #[test]
     fn the_layout_aligns_payloads_and_sizes_the_lists() {
         let l = Layout::new(Align::MIN, 20 << 20);
-        // 20 MiB: orders 4..=24, 21 heads; 16 + 84 = 100 bytes, then 2 of pad.
-        assert_eq!((l.min_order, l.max_order, l.lists, l.base), (4, 24, 21, 102));
-        assert_eq!(l.capacity, (20 << 20) - 102);
+        // 20 MiB: orders 4..=24, 21 heads; 48 + 84 = 132 bytes, then 2 of pad.
+        assert_eq!((l.min_order, l.max_order, l.lists, l.base), (4, 24, 21, 134));
+        assert_eq!(l.capacity, (20 << 20) - 134);
         for bytes in [8, 16, 32, 64, 4096] {
             let align = Align::new(bytes).unwrap();
             let l = Layout::new(align, 1 << 20);

@@ -15,7 +15,7 @@
 use std::ptr::NonNull;
 
 use crate::Buddy;
-use crate::arena::{Block, size_of_order};
+use crate::arena::{Block, Segment, size_of_order};
 use crate::header::{HEADER_BYTES, Header};
 
 impl Buddy {
@@ -26,7 +26,7 @@ impl Buddy {
     /// As [`Allocator::resize`](mm_core::Allocator::resize): `ptr` is a live block of
     /// this allocator.
     pub(crate) unsafe fn resize_block(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
-        let (block, order) = self.live_block(ptr)?;
+        let (block, order, segment) = self.live_block(ptr)?;
         let want = self.order_for(size)?;
         if want <= order {
             if want < order && self.config.release_on_shrink {
@@ -34,7 +34,7 @@ impl Buddy {
             }
             return Some(ptr);
         }
-        if let Some(grown) = self.grow_into_buddies(block, order, want) {
+        if let Some(grown) = self.grow_into_buddies(block, order, want, segment) {
             return Some(self.payload_ptr(grown));
         }
         // SAFETY: the caller guarantees `ptr` is live, and nothing above changed it.
@@ -54,27 +54,32 @@ impl Buddy {
             arena.push(block.plus(size_of_order(k)), k);
         }
         if block.offset() + size_of_order(order) == self.arena().frontier() {
+            // The released halves end at the frontier: the topmost goes back to the tail.
             self.trim();
         }
     }
 
     /// Grows the allocated `block` from `order` to `want` by merging: the block of
     /// `want` that contains it (its ancestor in the tree) is taken whole when, at every
-    /// order on the way up, the other half is a whole free block, or lies in the
-    /// untouched tail (then the heap grows to the new end). When the ancestor starts
+    /// order on the way up, the other half is a whole free block of the block's
+    /// segment, or lies in the untouched tail (then the heap grows to the new end). When the ancestor starts
     /// below the block (some of those halves were on its left) the payload slides
     /// down. Returns the grown block, or `None` with nothing changed.
-    fn grow_into_buddies(&mut self, block: Block, order: u32, want: u32) -> Option<Block> {
+    fn grow_into_buddies(&mut self, block: Block, order: u32, want: u32, segment: Segment) -> Option<Block> {
         let frontier = self.arena().frontier();
         // The other half of the block's ancestor of each order from `order` up.
-        let halves =
-            || (order..want).map(|k| (Block::at(block.offset() & !(size_of_order(k) - 1)).buddy(k), k));
-        let in_tail = |half: Block| half.offset() >= frontier;
+        let halves = || (order..want).map(|k| (segment.buddy(segment.ancestor(block, k), k), k));
+        // Only the last segment has a tail to grow into; other segments end where the
+        // next one starts.
+        let in_tail = |half: Block| segment.last && half.offset() >= frontier;
+        let start = segment.ancestor(block, want);
+        let end = start.offset() + size_of_order(want);
+        if !segment.last && end > segment.end {
+            return None;
+        }
         if halves().any(|(half, k)| !in_tail(half) && self.arena().header(half) != Header::free(k)) {
             return None;
         }
-        let start = Block::at(block.offset() & !(size_of_order(want) - 1));
-        let end = start.offset() + size_of_order(want);
         if end > frontier {
             let materialized = self.arena().materialized();
             if end > self.layout.capacity

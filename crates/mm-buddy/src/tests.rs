@@ -19,7 +19,16 @@ fn buddy_with(config: BuddyConfig) -> Buddy {
     a
 }
 
+/// The white-box tests of placement below were written for growth by aligned blocks in
+/// one arena (each block at a multiple of its size from the arena's start), which
+/// [`BuddyConfig::aligned_growth`] keeps; the default growth by segments has tests of its
+/// own ("growth by segments").
 fn buddy() -> Buddy {
+    buddy_with(BuddyConfig { aligned_growth: true, ..BuddyConfig::default() })
+}
+
+/// The default configuration: a growth that would leave a gap starts a new segment.
+fn segmented() -> Buddy {
     buddy_with(BuddyConfig::default())
 }
 
@@ -198,14 +207,13 @@ fn a_request_beyond_the_current_root_doubles_the_arena() {
     let mut a = buddy();
     let base = a.layout.base;
     let small = malloc(&mut a, 100);
-    assert_eq!(a.stats().root_order, Some(7));
     // 200 000 bytes need an order-18 block (256 KiB): the arena doubles from 2^7 to
     // 2^19, the old arena being the left buddy at every step, and the block is the
     // first multiple of 2^18 above the frontier.
     let big = malloc(&mut a, 200_000);
     assert_eq!(off(&a, big), 1 << 18);
     let stats = a.stats();
-    assert_eq!(stats.root_order, Some(19));
+    assert_eq!(stats.segments, 1);
     assert_eq!(a.heap.heap_size(), base + (1 << 19));
     // The gap [128, 2^18) is one free block per order from 7 to 17.
     for k in 7..18 {
@@ -237,6 +245,138 @@ fn running_out_of_heap_changes_nothing() {
     }
     assert_eq!((a.heap.heap_size(), blocks(&a)), (heap, blocks_before));
     a.check_heap().unwrap();
+}
+
+// --- growth by segments (the default) -----------------------------------------------------
+
+#[test]
+fn a_block_that_would_leave_a_gap_starts_a_segment_at_the_break() {
+    let mut a = segmented();
+    let base = a.layout.base;
+    assert_eq!(malloc_at(&mut a, 1), 0);
+    // 128 bytes would start at 128 in the first segment; it starts a segment at 16.
+    assert_eq!(malloc_at(&mut a, 100), 16);
+    assert_eq!((frontier(&a), a.heap.heap_size(), a.stats().segments), (144, base + 144, 2));
+    assert_eq!(a.arena().nonempty(), 0, "no gap was filled");
+    // Inside the new segment blocks align from its start: 144 is 128 into it, a
+    // multiple of 32, so a 32-byte block just follows.
+    assert_eq!(malloc_at(&mut a, 30), 144);
+    assert_eq!(a.stats().segments, 2);
+    a.check_heap().unwrap();
+}
+
+#[test]
+fn merges_never_cross_from_one_segment_into_the_next() {
+    let mut a = segmented();
+    let first = malloc(&mut a, 1); // [0, 16): segment 0
+    let second = malloc(&mut a, 1); // [16, 32): segment 0, its buddy
+    let big = malloc(&mut a, 100); // [32, 160): segment 1
+    let _fence = malloc(&mut a, 100); // [160, 288): segment 1
+    assert_eq!((off(&a, big), a.stats().segments), (32, 2));
+    free(&mut a, first);
+    free(&mut a, second);
+    // [0, 32) is all of segment 0: it stays a 32-byte free block, never merging with
+    // [32, 64), whose offset XOR 32 from arena offset 0 would name it.
+    assert_eq!(blocks(&a)[0], (0, 5, true));
+    free(&mut a, big);
+    assert_eq!((list(&a, 5), list(&a, 7)), (vec![0], vec![32]));
+    a.check_heap().unwrap();
+}
+
+#[test]
+fn an_empty_last_segment_is_dropped_and_the_tail_reused() {
+    let mut a = segmented();
+    let small = malloc(&mut a, 1);
+    let big = malloc(&mut a, 100);
+    assert_eq!(a.stats().segments, 2);
+    let high = a.heap.heap_size();
+    free(&mut a, big);
+    assert_eq!((frontier(&a), a.stats().segments), (16, 1));
+    free(&mut a, small);
+    assert_eq!((frontier(&a), a.stats().segments, a.heap.heap_size()), (0, 1, high));
+    a.check_heap().unwrap();
+}
+
+#[test]
+fn a_full_segment_table_falls_back_to_aligned_blocks() {
+    let mut a = segmented();
+    // A 16-byte block, then each block twice the last: every growth would leave a gap,
+    // so each starts a segment until the table is full.
+    malloc(&mut a, 1);
+    let mut size = 32;
+    while a.stats().segments < MAX_SEGMENTS {
+        malloc(&mut a, size - HEADER_BYTES);
+        size *= 2;
+    }
+    let before = frontier(&a);
+    let p = malloc(&mut a, size - HEADER_BYTES);
+    assert_eq!(a.stats().segments, MAX_SEGMENTS);
+    let last = a.arena().last_segment().base;
+    assert!((off(&a, p) - last).is_multiple_of(size) && off(&a, p) > before, "aligned in the last segment");
+    assert!(a.arena().nonempty() != 0, "the gap is on the free lists");
+    a.check_heap().unwrap();
+}
+
+/// Allocates blocks of `size` bytes until `malloc` fails, checking the heap at the end;
+/// returns them.
+fn fill_up(a: &mut Buddy, size: usize) -> Vec<NonNull<u8>> {
+    let mut live = Vec::new();
+    while let Some(p) = a.malloc(size) {
+        live.push(p);
+    }
+    a.check_heap().unwrap();
+    live
+}
+
+#[test]
+fn exhaustion_uses_the_last_bytes_of_the_heap() {
+    // A power of two, and a size whose binary digits make several trees.
+    for max in [1 << 20, (3 << 20) + 4096] {
+        for size in [1, 14, 100, 1000, 4000] {
+            let mut a = Buddy::new(MemLib::new(max).unwrap(), BuddyConfig::default());
+            a.init().unwrap();
+            let block = a.block_size_for(size).unwrap();
+            let live = fill_up(&mut a, size);
+            let left = max - a.heap.heap_size();
+            assert!(left < block, "{max} / {size}: {left} bytes left, a block is {block}");
+            // Then smaller and smaller blocks fill the rest, to the last minimum block.
+            let mut rest = Vec::new();
+            for smaller in (a.min_order()..block.trailing_zeros()).rev() {
+                rest.extend(fill_up(&mut a, size_of_order(smaller) - HEADER_BYTES));
+            }
+            let left = max - a.heap.heap_size();
+            assert!(left < 16, "{max} / {size}: {left} bytes left after the small blocks");
+            // Everything freed: the heap checks out, and the largest block fits again.
+            for p in live.into_iter().chain(rest) {
+                // SAFETY: each block is live and freed once (checked once, below: a
+                // check after each of thousands of frees would take minutes).
+                unsafe { a.free(p) };
+            }
+            a.check_heap().unwrap();
+            assert_eq!((frontier(&a), a.stats().segments), (0, 1), "{max} / {size}");
+            let largest = size_of_order(a.max_order()) - HEADER_BYTES;
+            let p = malloc(&mut a, largest);
+            assert_eq!(off(&a, p), 0);
+            a.check_heap().unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_large_block_after_small_ones_needs_only_its_own_size_of_heap() {
+    // The corner case of a heap just big enough: small blocks, then one block of half
+    // the heap's largest order, which aligned growth would put at a multiple of its
+    // size, past the end.
+    let max = (1 << 20) + 4096;
+    for (aligned_growth, fits) in [(false, true), (true, false)] {
+        let mut a =
+            Buddy::new(MemLib::new(max).unwrap(), BuddyConfig { aligned_growth, ..BuddyConfig::default() });
+        a.init().unwrap();
+        let small: Vec<_> = (0..10).map(|i| malloc(&mut a, 10 + 50 * i)).collect();
+        assert_eq!(a.malloc((1 << 20) - HEADER_BYTES).is_some(), fits, "aligned growth: {aligned_growth}");
+        a.check_heap().unwrap();
+        small.into_iter().for_each(|p| free(&mut a, p));
+    }
 }
 
 // --- realloc ----------------------------------------------------------------------------------
@@ -349,7 +489,11 @@ fn huge_reallocs_fail_without_touching_the_block() {
 fn init_starts_over_and_a_one_page_heap_refuses_every_request() {
     // What the contract says of before `init` is the conformance kit's `before_init`.
     let mut a = Buddy::new(MemLib::new(HEAP).unwrap(), BuddyConfig::default());
-    assert_eq!(a.describe(), "binary buddy, orders 2^4..2^19, 2-byte header per block, lazily doubled arena");
+    assert_eq!(
+        a.describe(),
+        "binary buddy, orders 2^4..2^19, 2-byte header per block, grown by each block at the break, up to 8 \
+         segments"
+    );
     a.init().unwrap();
     let first: Vec<_> = [100, 5000, 1].into_iter().map(|s| malloc_at(&mut a, s)).collect();
     a.heap_mut().reset_brk();
@@ -421,7 +565,7 @@ fn the_checker_names_each_broken_header() {
             "not aligned to its size",
             |a| write_header(a, 16, Header::allocated(5).word()),
             16,
-            Invariant::rule_of(BuddyRule::Misplaced { order: 5, offset: 16 }),
+            Invariant::rule_of(BuddyRule::Misplaced { order: 5, offset: 16, segment: 0 }),
         ),
         ("past the frontier", |a| write_header(a, 0, Header::allocated(8).word()), 0, {
             Invariant::PastHeapEnd { size: 256 }
@@ -440,12 +584,12 @@ fn the_checker_names_each_broken_header() {
     let mut a = small_heap();
     write_header(&mut a, 16, Header::allocated(5).word());
     let err = a.check_heap().unwrap_err();
-    assert_eq!(rule(&err).map(|r| r.number()), Some(5));
+    assert_eq!(rule(&err).map(|r| r.number()), Some(6));
     assert_eq!(
         err.to_string(),
         format!(
-            "heap check: block at heap offset {:#x}: rule 5: a block of order 5 at arena offset 0x10 is not \
-             aligned to its size 32",
+            "heap check: block at heap offset {:#x}: rule 6: a block of order 5 at arena offset 0x10 is not \
+             aligned to its size 32 from its segment's start 0x0",
             a.layout.base + 16
         )
     );
@@ -554,6 +698,47 @@ fn the_checker_guards_the_control_area() {
     let err = a.check_heap().unwrap_err();
     assert_eq!((err.offset, rule(&err)), (0, Some(BuddyRule::ControlArea { heap_bytes: 0, control_bytes })));
     assert_eq!(err.invariant.rule::<BuddyRule>().map(Rule::number), Some(1));
+}
+
+#[test]
+fn the_checker_holds_blocks_to_their_segments() {
+    use crate::arena::SEGMENTS_AT;
+    // [0, 16) in segment 0; [16, 144) and [144, 176) in segment 1.
+    let two_segments = || {
+        let mut a = segmented();
+        malloc(&mut a, 1);
+        malloc(&mut a, 100);
+        malloc(&mut a, 30);
+        assert_eq!(a.stats().segments, 2);
+        a
+    };
+    let mut a = two_segments();
+    a.heap_mut().write::<u32>(SEGMENTS_AT, 0);
+    let err = a.check_heap().unwrap_err();
+    assert_eq!((err.offset, rule(&err)), (SEGMENTS_AT, Some(BuddyRule::SegmentCount { count: 0, max: 8 })));
+    assert_eq!(rule(&err).map(|r| r.number()), Some(3));
+
+    // The second segment said to start at 32: the block at 16 is then in segment 0,
+    // and the walk finds [16, 144) misplaced there.
+    let mut a = two_segments();
+    a.heap_mut().write::<u32>(SEGMENTS_AT + 4, 2);
+    let err = a.check_heap().unwrap_err();
+    let misplaced = BuddyRule::Misplaced { order: 7, offset: 16, segment: 0 };
+    assert_eq!((err.offset, rule(&err)), (a.layout.base + 16, Some(misplaced)));
+
+    // Past the frontier.
+    let mut a = two_segments();
+    a.heap_mut().write::<u32>(SEGMENTS_AT + 4, 100);
+    let err = a.check_heap().unwrap_err();
+    let start = BuddyRule::SegmentStart { index: 1, start: 1600, previous: 0, frontier: 176 };
+    assert_eq!((err.offset, rule(&err)), (SEGMENTS_AT + 4, Some(start)));
+
+    // A block of segment 0 grown over the start of segment 1.
+    let mut a = two_segments();
+    write_header(&mut a, 0, Header::allocated(5).word());
+    let err = a.check_heap().unwrap_err();
+    let crosses = BuddyRule::CrossesSegment { order: 5, segment_end: 16 };
+    assert_eq!((err.offset, rule(&err)), (a.layout.base, Some(crosses)));
 }
 
 // --- limits: link width, header width, the largest heap --------------------------------
