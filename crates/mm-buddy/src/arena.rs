@@ -46,15 +46,22 @@ use crate::header::{HEADER_BYTES, Header};
 pub(crate) const FRONTIER_AT: usize = 0;
 /// Heap offset of the non-empty-lists mask (a `u64`).
 pub(crate) const NONEMPTY_AT: usize = FRONTIER_AT + size_of::<u64>();
-/// Heap offset of the segment table: a `u32` count, then the start of every segment but
-/// the first, in link units.
+/// Heap offset of the segment table: the start of segment `i` (a `u32` in link units,
+/// [`NO_SEGMENT`] past the last segment) for `i` in `0..=MAX_SEGMENTS`. Segment 0
+/// starts at 0; the one entry past the last segment marks where it ends (at the
+/// frontier), so that the end of segment `i` is entry `i + 1` or the frontier, whichever
+/// is lower, for every `i` a header can name.
 pub(crate) const SEGMENTS_AT: usize = NONEMPTY_AT + size_of::<u64>();
 /// The most segments the arena is ever cut into: the table has a fixed size, so all
 /// state stays inside the heap; a growth that would need one more carves an aligned
 /// block in the last segment instead.
 pub const MAX_SEGMENTS: usize = 8;
+/// The segment table's word for "no segment starts here": above every arena offset.
+pub(crate) const NO_SEGMENT: u32 = u32::MAX;
+/// Heap offset of the segment count (a `u32`), after the table.
+pub(crate) const SEGMENT_COUNT_AT: usize = SEGMENTS_AT + LINK_BYTES * (MAX_SEGMENTS + 1);
 /// Heap offset of the first free-list head.
-pub(crate) const HEADS_AT: usize = SEGMENTS_AT + size_of::<u32>() * MAX_SEGMENTS;
+pub(crate) const HEADS_AT: usize = SEGMENT_COUNT_AT + size_of::<u32>();
 /// Bytes per free-list head or link.
 const LINK_BYTES: usize = size_of::<u32>();
 
@@ -77,7 +84,7 @@ const MAX_ORDER_CAP: u32 = if usize::BITS > LINK_REACH_BITS { LINK_REACH_BITS - 
 pub(crate) const ARENA_REACH: usize = (u32::MAX as usize) << LINK_SHIFT;
 
 // The numbers the docs quote: 16-byte smallest blocks, links reaching 2^36 - 16 bytes.
-const _: () = assert!(MIN_ORDER_FLOOR == 4 && LINK_REACH_BITS == 36 && HEADS_AT == 48);
+const _: () = assert!(MIN_ORDER_FLOOR == 4 && LINK_REACH_BITS == 36 && HEADS_AT == 56);
 
 /// Where things are, fixed by the alignment and the heap's maximum size alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +165,8 @@ pub(crate) const fn size_of_order(order: u32) -> usize {
 /// aligned to their size counted from `base`, and whose merges stay inside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Segment {
+    /// Its number: its entry in the segment table, and what its blocks' headers say.
+    pub(crate) index: usize,
     /// The arena offset where it starts.
     pub(crate) base: usize,
     /// The arena offset where it ends: the next segment's start, or the frontier.
@@ -228,7 +237,13 @@ impl Arena<'_> {
 
     /// The segment count word as stored (`check_heap` verifies it).
     pub(crate) fn segment_count_word(&self) -> u32 {
-        self.heap.read(SEGMENTS_AT)
+        self.heap.read(SEGMENT_COUNT_AT)
+    }
+
+    /// Entry `i` of the segment table as stored (`i <= MAX_SEGMENTS`).
+    #[inline]
+    pub(crate) fn segment_word(&self, i: usize) -> u32 {
+        self.heap.read(SEGMENTS_AT + LINK_BYTES * i)
     }
 
     /// How many segments there are: the stored count, kept within `1..=MAX_SEGMENTS`
@@ -238,39 +253,58 @@ impl Arena<'_> {
         (self.segment_count_word() as usize).clamp(1, MAX_SEGMENTS)
     }
 
-    /// Where segment `i` starts (segment 0 at 0).
+    /// Where segment `i` starts (`i <= MAX_SEGMENTS`; past the last segment, above
+    /// every arena offset).
     #[inline]
     pub(crate) fn segment_base(&self, i: usize) -> usize {
-        if i == 0 { 0 } else { (self.heap.read::<u32>(SEGMENTS_AT + LINK_BYTES * i) as usize) << LINK_SHIFT }
+        (self.segment_word(i) as usize) << LINK_SHIFT
+    }
+
+    /// Segment number `index` (below [`MAX_SEGMENTS`], as a header's three bits are),
+    /// from two table entries and the frontier: what `free` uses, given the number in the
+    /// block's header. A number past the last segment gives a segment that starts above
+    /// the frontier, and so holds no block.
+    #[inline(always)]
+    pub(crate) fn segment(&self, index: usize) -> Segment {
+        let frontier = self.frontier();
+        let base = self.segment_base(index);
+        let end = self.segment_base(index + 1).min(frontier);
+        Segment { index, base, end, last: end == frontier }
     }
 
     /// The segment holding arena offset `at` (below the frontier): the last one that
-    /// starts at or before it. O(MAX_SEGMENTS), one word when there is one segment.
-    #[inline]
+    /// starts at or before it. O(MAX_SEGMENTS), for the checker and the cold paths; a
+    /// block's header names its segment for the hot ones.
     pub(crate) fn segment_of(&self, at: usize) -> Segment {
         let count = self.segment_count();
         let mut end = self.frontier();
-        for i in (1..count).rev() {
-            let base = self.segment_base(i);
+        for index in (1..count).rev() {
+            let base = self.segment_base(index);
             if base <= at {
-                return Segment { base, end, last: i + 1 == count };
+                return Segment { index, base, end, last: index + 1 == count };
             }
             end = base;
         }
-        Segment { base: 0, end, last: count == 1 }
+        Segment { index: 0, base: 0, end, last: count == 1 }
     }
 
     /// Checks the segment table against the frontier (rule 3 of the crate docs): a
-    /// count in `1..=MAX_SEGMENTS`, and starts that are multiples of the smallest block,
-    /// increasing, and below the frontier (an empty last segment is dropped). `Err`
-    /// holds the heap offset of the first bad word and the broken rule.
+    /// count in `1..=MAX_SEGMENTS`, segment 0 at 0, later starts that are multiples of
+    /// the smallest block, increasing, and below the frontier (an empty last segment is
+    /// dropped), and every entry past the last segment [`NO_SEGMENT`]. `Err` holds the
+    /// heap offset of the first bad word and the broken rule.
     pub(crate) fn check_segments(&self) -> Result<(), (usize, BuddyRule)> {
         let count = self.segment_count_word();
         if !(1..=MAX_SEGMENTS).contains(&(count as usize)) {
-            return Err((SEGMENTS_AT, BuddyRule::SegmentCount { count, max: MAX_SEGMENTS }));
+            return Err((SEGMENT_COUNT_AT, BuddyRule::SegmentCount { count, max: MAX_SEGMENTS }));
         }
         let frontier = self.frontier();
         let min_block = size_of_order(self.layout.min_order);
+        let first = self.segment_base(0);
+        if first != 0 {
+            let rule = BuddyRule::SegmentStart { index: 0, start: first, previous: 0, frontier };
+            return Err((SEGMENTS_AT, rule));
+        }
         let mut previous = 0;
         for index in 1..count as usize {
             let start = self.segment_base(index);
@@ -280,14 +314,21 @@ impl Arena<'_> {
             }
             previous = start;
         }
+        for index in count as usize..=MAX_SEGMENTS {
+            let word = self.segment_word(index);
+            if word != NO_SEGMENT {
+                return Err((SEGMENTS_AT + LINK_BYTES * index, BuddyRule::SegmentEndMark { index, word }));
+            }
+        }
         Ok(())
     }
 
     /// The last segment, which ends at the frontier.
     #[inline]
     pub(crate) fn last_segment(&self) -> Segment {
-        let base = self.segment_base(self.segment_count() - 1);
-        Segment { base, end: self.frontier().max(base), last: true }
+        let index = self.segment_count() - 1;
+        let base = self.segment_base(index);
+        Segment { index, base, end: self.frontier().max(base), last: true }
     }
 
     pub(crate) fn head_word(&self, order: u32) -> u32 {
@@ -342,7 +383,8 @@ impl Arena<'_> {
     pub(crate) fn check_listed(&self, block: Block, order: u32) -> Result<(), Corruption> {
         let at = self.layout.base + block.0;
         let listable = (self.layout.min_order..=self.layout.max_order).contains(&order);
-        if !listable || !self.can_hold_links(block) || self.header(block) != Header::free(order) {
+        let header = self.header(block).without_segment();
+        if !listable || !self.can_hold_links(block) || header != Header::free(order, 0) {
             return Err(Corruption::new("free block's header is corrupted", at));
         }
         let linked_back = self.linked_back(block, order, self.next(block), self.prev(block));
@@ -404,17 +446,23 @@ impl ArenaMut<'_> {
 
     /// Starts a new last segment at arena offset `base` (the caller checked that the
     /// table has room).
-    pub(crate) fn push_segment(&mut self, base: usize) {
+    /// Starts a new last segment at arena offset `base` (the caller checked that the
+    /// table has room), and returns its number.
+    pub(crate) fn push_segment(&mut self, base: usize) -> usize {
         let count = self.view().segment_count();
         debug_assert!(count < MAX_SEGMENTS);
         self.heap.write(SEGMENTS_AT + LINK_BYTES * count, encode(Some(Block(base))) - 1);
-        self.heap.write(SEGMENTS_AT, count as u32 + 1);
+        self.heap.write(SEGMENT_COUNT_AT, count as u32 + 1);
+        count
     }
 
     /// Drops the last segment (empty: the frontier went back to its start).
     pub(crate) fn pop_segment(&mut self) {
         let count = self.view().segment_count();
-        self.heap.write(SEGMENTS_AT, count.saturating_sub(1).max(1) as u32);
+        if count > 1 {
+            self.heap.write(SEGMENTS_AT + LINK_BYTES * (count - 1), NO_SEGMENT);
+            self.heap.write(SEGMENT_COUNT_AT, count as u32 - 1);
+        }
     }
 
     pub(crate) fn set_nonempty(&mut self, mask: u64) {
@@ -441,16 +489,21 @@ impl ArenaMut<'_> {
     pub(crate) fn clear(&mut self) {
         self.set_frontier(0);
         self.set_nonempty(0);
-        self.heap.write(SEGMENTS_AT, 1u32);
+        self.heap.write(SEGMENTS_AT, 0u32);
+        for i in 1..=MAX_SEGMENTS {
+            self.heap.write(SEGMENTS_AT + LINK_BYTES * i, NO_SEGMENT);
+        }
+        self.heap.write(SEGMENT_COUNT_AT, 1u32);
         for i in 0..self.layout.lists {
             self.set_head(self.layout.min_order + i as u32, None);
         }
     }
 
-    /// Makes `block` a free block of `order` at the head of its list.
-    pub(crate) fn push(&mut self, block: Block, order: u32) {
+    /// Makes `block`, in segment number `segment`, a free block of `order` at the head
+    /// of its list.
+    pub(crate) fn push(&mut self, block: Block, order: u32, segment: usize) {
         let head = self.view().head(order);
-        self.set_header(block, Header::free(order));
+        self.set_header(block, Header::free(order, segment));
         self.set_next(block, head);
         self.set_prev(block, None);
         if let Some(head) = head {
@@ -462,19 +515,21 @@ impl ArenaMut<'_> {
     }
 
     /// Takes the free `block` off the list of `order` (its header is left as it was:
-    /// the caller re-labels the block). `block` is a list head or a block the caller
-    /// found below the frontier, so its header and links lie inside the heap.
+    /// the caller re-labels the block), and returns the number of its segment, as its
+    /// header says. `block` is a list head or a block the caller found below the
+    /// frontier, so its header and links lie inside the heap.
     ///
     /// # Panics
     /// With a [`Corruption`] when the block is not what the list says
     /// ([`Arena::check_listed`]): unlinking through a forged link would write where a
     /// program chose (the classic unlink attack), so the operation stops instead.
     #[inline]
-    pub(crate) fn unlink(&mut self, block: Block, order: u32) {
+    pub(crate) fn unlink(&mut self, block: Block, order: u32) -> usize {
         // The checks of `check_listed`, on the words the unlink reads anyway.
         let view = self.view();
         let (next, prev) = (view.next(block), view.prev(block));
-        if view.header(block) != Header::free(order) || !view.linked_back(block, order, next, prev) {
+        let header = view.header(block);
+        if header.without_segment() != Header::free(order, 0) || !view.linked_back(block, order, next, prev) {
             self.refuse_unlink(block, order);
         }
         match prev {
@@ -488,6 +543,7 @@ impl ArenaMut<'_> {
             let mask = self.view().nonempty() & !self.layout.list_bit(order);
             self.set_nonempty(mask);
         }
+        header.segment()
     }
 
     /// Stops an unlink that [`ArenaMut::unlink`] found unsafe, naming what is wrong.
@@ -500,12 +556,12 @@ impl ArenaMut<'_> {
             .panic()
     }
 
-    /// Takes the first block off the list of `order`.
+    /// Takes the first block off the list of `order`, with its segment's number.
     #[inline]
-    pub(crate) fn pop(&mut self, order: u32) -> Option<Block> {
+    pub(crate) fn pop(&mut self, order: u32) -> Option<(Block, usize)> {
         let block = self.view().head(order)?;
-        self.unlink(block, order);
-        Some(block)
+        let segment = self.unlink(block, order);
+        Some((block, segment))
     }
 }
 
@@ -515,7 +571,7 @@ mod tests {
 
     #[test]
     fn buddies_are_found_by_xor_from_the_segment_start() {
-        let first = Segment { base: 0, end: 0x1000, last: false };
+        let first = Segment { index: 0, base: 0, end: 0x1000, last: false };
         let b = Block::at(0x40);
         assert_eq!(first.buddy(b, 6), Block::at(0x00));
         assert_eq!(first.buddy(b, 4), Block::at(0x50));
@@ -527,7 +583,7 @@ mod tests {
             assert_eq!(first.buddy(first.buddy(x, order), order), x);
         }
         // A segment starting at 0x30 counts from there: 0x40 is 0x10 into it.
-        let second = Segment { base: 0x30, end: 0x130, last: true };
+        let second = Segment { index: 1, base: 0x30, end: 0x130, last: true };
         assert_eq!(second.buddy(b, 4), Block::at(0x30));
         assert!(second.aligns(Block::at(0xb0), 7) && !second.aligns(b, 5));
         assert_eq!(second.ancestor(Block::at(0x70), 6), Block::at(0x70));
@@ -546,9 +602,9 @@ mod tests {
     #[test]
     fn the_layout_aligns_payloads_and_sizes_the_lists() {
         let l = Layout::new(Align::MIN, 20 << 20);
-        // 20 MiB: orders 4..=24, 21 heads; 48 + 84 = 132 bytes, then 2 of pad.
-        assert_eq!((l.min_order, l.max_order, l.lists, l.base), (4, 24, 21, 134));
-        assert_eq!(l.capacity, (20 << 20) - 134);
+        // 20 MiB: orders 4..=24, 21 heads; 56 + 84 = 140 bytes, then 2 of pad.
+        assert_eq!((l.min_order, l.max_order, l.lists, l.base), (4, 24, 21, 142));
+        assert_eq!(l.capacity, (20 << 20) - 142);
         for bytes in [8, 16, 32, 64, 4096] {
             let align = Align::new(bytes).unwrap();
             let l = Layout::new(align, 1 << 20);

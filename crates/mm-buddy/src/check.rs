@@ -65,8 +65,8 @@ pub enum BuddyRule {
         /// The most segments there can be ([`MAX_SEGMENTS`](crate::MAX_SEGMENTS)).
         max: usize,
     },
-    /// Rule 3: a segment does not start above the one before it, below the frontier, at
-    /// a multiple of the smallest block.
+    /// Rule 3: segment 0 does not start at 0, or a later segment does not start above
+    /// the one before it, below the frontier, at a multiple of the smallest block.
     SegmentStart {
         /// The segment's index (segment 0 starts at 0).
         index: usize,
@@ -77,11 +77,28 @@ pub enum BuddyRule {
         /// The frontier.
         frontier: usize,
     },
+    /// Rule 3: an entry of the segment table past the last segment is not the mark that
+    /// no segment starts there (the entry after the last segment is where `free` finds
+    /// that segment's end).
+    SegmentEndMark {
+        /// The entry's index.
+        index: usize,
+        /// The word it holds.
+        word: u32,
+    },
     /// Rule 4: a header is not sound: not exactly one of `ALLOCATED` and `FREE`, or bits
     /// no [`HeaderFlags`](crate::HeaderFlags) constant names.
     BadHeader {
         /// The header.
         header: Header,
+    },
+    /// Rule 4: a header's segment number is not the number of the segment the block
+    /// lies in.
+    SegmentNumber {
+        /// The number in the header.
+        found: usize,
+        /// The number of the segment the block lies in.
+        expected: usize,
     },
     /// Rule 5: a block's order is above the largest order of this heap.
     OrderTooLarge {
@@ -154,8 +171,8 @@ impl Rule for BuddyRule {
         match self {
             BuddyRule::ControlArea { .. } => 1,
             BuddyRule::Frontier { .. } => 2,
-            BuddyRule::SegmentCount { .. } | BuddyRule::SegmentStart { .. } => 3,
-            BuddyRule::BadHeader { .. } => 4,
+            BuddyRule::SegmentCount { .. } | BuddyRule::SegmentStart { .. } | BuddyRule::SegmentEndMark { .. } => 3,
+            BuddyRule::BadHeader { .. } | BuddyRule::SegmentNumber { .. } => 4,
             BuddyRule::OrderTooLarge { .. } => 5,
             BuddyRule::Misplaced { .. } => 6,
             BuddyRule::CrossesSegment { .. } => 7,
@@ -188,12 +205,24 @@ impl fmt::Display for BuddyRule {
             BuddyRule::SegmentCount { count, max } => {
                 write!(f, "the segment count is {count}, not between 1 and {max}")
             }
+            BuddyRule::SegmentStart { index: 0, start, .. } => {
+                write!(f, "segment 0 starts at arena offset {start:#x}, not at 0")
+            }
             BuddyRule::SegmentStart { index, start, previous, frontier } => write!(
                 f,
                 "segment {index} starts at arena offset {start:#x}, not above the previous start {previous:#x} \
                  and below the frontier {frontier:#x} at a multiple of the smallest block"
             ),
+            BuddyRule::SegmentEndMark { index, word } => write!(
+                f,
+                "entry {index} of the segment table is past the last segment but holds {word:#x}, not the \
+                 no-segment mark {:#x}",
+                crate::arena::NO_SEGMENT
+            ),
             BuddyRule::BadHeader { header } => write!(f, "unsound header: {header:?}"),
+            BuddyRule::SegmentNumber { found, expected } => {
+                write!(f, "the header names segment {found}, but the block lies in segment {expected}")
+            }
             BuddyRule::OrderTooLarge { order, max_order } => {
                 write!(f, "order {order} is above the largest order {max_order} of this heap")
             }
@@ -333,6 +362,12 @@ impl Buddy {
             let fail = |invariant| Err(HeapCheckError::new(layout.base + at, invariant));
             if header.unknown_bits() != 0 || !(header.is_free() || header.is_allocated()) {
                 return fail(Invariant::rule_of(BuddyRule::BadHeader { header }));
+            }
+            if header.segment() != segment.index {
+                return fail(Invariant::rule_of(BuddyRule::SegmentNumber {
+                    found: header.segment(),
+                    expected: segment.index,
+                }));
             }
             let order = header.order();
             if order < layout.min_order {

@@ -56,14 +56,17 @@ impl Buddy {
         }
         let block = Block::at(at);
         let header = self.arena().header(block);
-        if header != Header::from_word(header.order() as u16 | HeaderFlags::ALLOCATED.bits()) {
+        if header.without_segment() != Header::from_word(header.order() as u16 | HeaderFlags::ALLOCATED.bits()) {
             return self.refuse(ptr);
         }
         let order = header.order();
-        // Within the arena bytes the heap holds, which keeps every merge and unlink
-        // inside the heap; the frontier, a word away, is `check_neighbourhood`'s.
-        let segment = self.arena().segment_of(at);
+        // The segment the header names, whose start the buddy arithmetic counts from:
+        // the block must lie inside it (so a header naming another segment, or none,
+        // is caught), at a multiple of its size from its start, and within the arena
+        // bytes the heap holds, which keeps every merge and unlink inside the heap.
+        let segment = self.arena().segment(header.segment());
         let in_arena = (self.layout.min_order..=self.layout.max_order).contains(&order)
+            && segment.holds(block, order)
             && segment.aligns(block, order)
             && size_of_order(order) <= self.arena().materialized() - at;
         if !in_arena {
@@ -109,11 +112,13 @@ impl Buddy {
         segment.aligns(block, order) && segment.holds(block, order)
     }
 
-    /// True when `header` is a sound header of a block that can start at `block`.
+    /// True when `header` is a sound header of a block that can start at `block`, naming
+    /// the segment the block lies in.
     fn is_sound(&self, block: Block, header: Header) -> bool {
         (header.is_allocated() || header.is_free())
             && header.unknown_bits() == 0
             && self.is_block(block, header.order())
+            && self.arena().segment_of(block.offset()).index == header.segment()
     }
 
     /// Verifies, reading only inside the heap and changing nothing, what freeing or
@@ -147,7 +152,7 @@ impl Buddy {
                 break;
             }
             let buddy_header = arena.header(buddy);
-            if buddy_header != Header::free(k) {
+            if buddy_header != Header::free(k, segment.index) {
                 // What starts there is a block of the buddy's order or a smaller one.
                 if !self.is_sound(buddy, buddy_header) || buddy_header.order() > k {
                     return Err(Corruption::new("invalid buddy header", at(buddy)));

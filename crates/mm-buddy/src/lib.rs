@@ -342,33 +342,34 @@ impl Buddy {
     // ---- malloc: find_fit, split, place, or extend_heap ------------------------------
 
     /// The first block of the smallest non-empty list of at least `order`, taken off
-    /// its list, with that list's order. `None` when every list from `order` up is
-    /// empty.
+    /// its list, with that list's order and its segment's number. `None` when every
+    /// list from `order` up is empty.
     #[inline]
-    fn find_fit(&mut self, order: u32) -> Option<(Block, u32)> {
+    fn find_fit(&mut self, order: u32) -> Option<(Block, u32, usize)> {
         let above = self.arena().nonempty() >> (order - self.layout.min_order);
         if above == 0 {
             return None;
         }
         let from = order + above.trailing_zeros();
-        let block = self.arena_mut().pop(from)?;
-        Some((block, from))
+        let (block, segment) = self.arena_mut().pop(from)?;
+        Some((block, from, segment))
     }
 
-    /// Splits the free `block` of order `from` down to `order`: its left half at each
-    /// order is kept (`block` itself), its right half goes onto the list of its order.
+    /// Splits the free `block` of order `from` in segment number `segment` down to
+    /// `order`: its left half at each order is kept (`block` itself), its right half
+    /// goes onto the list of its order.
     #[inline]
-    fn split(&mut self, block: Block, from: u32, order: u32) {
+    fn split(&mut self, block: Block, from: u32, order: u32, segment: usize) {
         let mut arena = self.arena_mut();
         for k in (order..from).rev() {
-            arena.push(block.plus(size_of_order(k)), k);
+            arena.push(block.plus(size_of_order(k)), k, segment);
         }
     }
 
-    /// Hands out `block` as an allocated block of `order`.
+    /// Hands out `block`, in segment number `segment`, as an allocated block of `order`.
     #[inline]
-    fn place(&mut self, block: Block, order: u32) {
-        self.arena_mut().set_header(block, Header::allocated(order));
+    fn place(&mut self, block: Block, order: u32, segment: usize) {
+        self.arena_mut().set_header(block, Header::allocated(order, segment));
     }
 
     /// The buddy system's `extend_heap`: a block of `order` made at the end of the
@@ -381,10 +382,10 @@ impl Buddy {
     /// when the segment table is full is the gap filled with free blocks (each the
     /// largest aligned block that fits where it starts, which is what splitting the tree
     /// down to the new block would leave). `None`, with nothing changed, when the heap
-    /// cannot grow.
+    /// cannot grow. Returns the block with its segment's number.
     #[cold]
     #[inline(never)]
-    fn extend_heap(&mut self, order: u32) -> Option<Block> {
+    fn extend_heap(&mut self, order: u32) -> Option<(Block, usize)> {
         let arena = self.arena();
         let frontier = arena.frontier();
         let segment = arena.last_segment();
@@ -399,17 +400,15 @@ impl Buddy {
             self.heap.extend(end - materialized).ok()?;
         }
         let mut arena = self.arena_mut();
-        if new_segment {
-            arena.push_segment(frontier);
-        }
+        let index = if new_segment { arena.push_segment(frontier) } else { segment.index };
         let mut at = frontier;
         while at < start {
             let k = (at - segment.base).trailing_zeros();
-            arena.push(Block::at(at), k);
+            arena.push(Block::at(at), k, segment.index);
             at += size_of_order(k);
         }
         arena.set_frontier(end);
-        Some(Block::at(start))
+        Some((Block::at(start), index))
     }
 
     // ---- free: coalesce --------------------------------------------------------------
@@ -440,12 +439,12 @@ impl Buddy {
     /// inside the block's segment (the neighbour on the other side is never merged
     /// with, nor a block of another segment), then lists the result, or gives it to the
     /// untouched tail if it ends at the frontier. `segment` is the block's, as
-    /// [`Buddy::live_block`] found it (looked up once per free).
+    /// [`Buddy::live_block`] found it from the number in its header.
     fn coalesce(&mut self, mut block: Block, mut order: u32, segment: Segment) {
         // The block's own header says free from now on, wherever the block ends up:
         // merged into a buddy on its left, it would otherwise keep saying "allocated",
         // and a second `free` of the same pointer would be taken for a first.
-        self.arena_mut().set_header(block, Header::free(order));
+        self.arena_mut().set_header(block, Header::free(order, segment.index));
         while order < self.layout.max_order {
             let buddy = segment.buddy(block, order);
             // A right buddy must lie inside the segment: past the frontier is the tail,
@@ -455,7 +454,7 @@ impl Buddy {
             if buddy.offset() + size_of_order(order) > segment.end {
                 break;
             }
-            if self.arena().header(buddy) != Header::free(order) {
+            if self.arena().header(buddy) != Header::free(order, segment.index) {
                 break;
             }
             self.arena_mut().unlink(buddy, order);
@@ -466,7 +465,7 @@ impl Buddy {
             self.arena_mut().set_frontier(block.offset());
             self.trim();
         } else {
-            self.arena_mut().push(block, order);
+            self.arena_mut().push(block, order, segment.index);
         }
     }
 }
@@ -513,14 +512,14 @@ impl Allocator for Buddy {
             return None;
         }
         let order = self.order_for(size)?;
-        let block = match self.find_fit(order) {
-            Some((block, from)) => {
-                self.split(block, from, order);
-                block
+        let (block, segment) = match self.find_fit(order) {
+            Some((block, from, segment)) => {
+                self.split(block, from, order, segment);
+                (block, segment)
             }
             None => self.extend_heap(order)?,
         };
-        self.place(block, order);
+        self.place(block, order, segment);
         Some(self.payload_ptr(block))
     }
 
@@ -571,9 +570,11 @@ impl Allocator for Buddy {
             return Err(Misuse::DoubleFree { offset });
         }
         let order = header.order();
-        let well_formed = header == Header::from_word(order as u16 | HeaderFlags::ALLOCATED.bits())
+        let segment = self.arena().segment(header.segment());
+        let well_formed = header == Header::allocated(order, header.segment())
             && (self.layout.min_order..=self.layout.max_order).contains(&order)
-            && self.arena().segment_of(block.offset()).aligns(block, order)
+            && segment.holds(block, order)
+            && segment.aligns(block, order)
             && size_of_order(order) <= self.arena().materialized().saturating_sub(block.offset());
         if well_formed { Ok(()) } else { Err(Misuse::InvalidPointer { offset }) }
     }

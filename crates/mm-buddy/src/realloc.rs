@@ -30,7 +30,7 @@ impl Buddy {
         let want = self.order_for(size)?;
         if want <= order {
             if want < order && self.config.release_on_shrink {
-                self.shrink_in_place(block, order, want);
+                self.shrink_in_place(block, order, want, segment.index);
             }
             return Some(ptr);
         }
@@ -47,11 +47,11 @@ impl Buddy {
     /// default a shrinking block is kept whole.
     #[cold]
     #[inline(never)]
-    fn shrink_in_place(&mut self, block: Block, order: u32, want: u32) {
+    fn shrink_in_place(&mut self, block: Block, order: u32, want: u32, segment: usize) {
         let mut arena = self.arena_mut();
-        arena.set_header(block, Header::allocated(want));
+        arena.set_header(block, Header::allocated(want, segment));
         for k in want..order {
-            arena.push(block.plus(size_of_order(k)), k);
+            arena.push(block.plus(size_of_order(k)), k, segment);
         }
         if block.offset() + size_of_order(order) == self.arena().frontier() {
             // The released halves end at the frontier: the topmost goes back to the tail.
@@ -77,7 +77,7 @@ impl Buddy {
         if !segment.last && end > segment.end {
             return None;
         }
-        if halves().any(|(half, k)| !in_tail(half) && self.arena().header(half) != Header::free(k)) {
+        if halves().any(|(half, k)| !in_tail(half) && self.arena().header(half) != Header::free(k, segment.index)) {
             return None;
         }
         if end > frontier {
@@ -99,9 +99,9 @@ impl Buddy {
             // The old header lies past the bytes the slide copies (the block is at least
             // its size above `start`): mark it free, so that a `free` of the old pointer
             // is seen as the double free it is.
-            arena.set_header(block, Header::free(order));
+            arena.set_header(block, Header::free(order, segment.index));
         }
-        arena.set_header(start, Header::allocated(want));
+        arena.set_header(start, Header::allocated(want, segment.index));
         if start < block {
             let base = self.layout.base + HEADER_BYTES;
             let len = size_of_order(order) - HEADER_BYTES;

@@ -80,26 +80,26 @@ mod tests {
         let mut a = Buddy::new(MemLib::new(20 << 20).unwrap(), BuddyConfig::new(Align::MIN));
         assert_eq!(a.heap_spans(), None, "not initialised");
         a.init().unwrap();
-        // 20 MiB: a 132-byte control area, then 2 bytes so that payloads are aligned.
+        // 20 MiB: a 140-byte control area, then 2 bytes so that payloads are aligned.
         assert_eq!(
             a.heap_spans().unwrap(),
-            [HeapSpan::new(0, 132, SpanKind::Metadata), HeapSpan::new(132, 2, SpanKind::Padding)]
+            [HeapSpan::new(0, 140, SpanKind::Metadata), HeapSpan::new(140, 2, SpanKind::Padding)]
         );
         a.malloc(14).unwrap(); // 16 bytes at arena offset 0
         a.malloc(30).unwrap(); // 32 bytes at 16, the start of a second segment
         assert_eq!(
             a.heap_spans().unwrap(),
             [
-                HeapSpan::new(0, 132, SpanKind::Metadata),
-                HeapSpan::new(132, 2, SpanKind::Padding),
-                HeapSpan::new(134, 2, SpanKind::Metadata),
-                HeapSpan::new(136, 14, SpanKind::Payload),
-                HeapSpan::new(150, 2, SpanKind::Metadata),
-                HeapSpan::new(152, 30, SpanKind::Payload),
+                HeapSpan::new(0, 140, SpanKind::Metadata),
+                HeapSpan::new(140, 2, SpanKind::Padding),
+                HeapSpan::new(142, 2, SpanKind::Metadata),
+                HeapSpan::new(144, 14, SpanKind::Payload),
+                HeapSpan::new(158, 2, SpanKind::Metadata),
+                HeapSpan::new(160, 30, SpanKind::Payload),
             ]
         );
         // The 32-byte block does not wait for a multiple of 32: it starts a segment of
         // its own at the frontier, so the heap grows by exactly 32 bytes.
-        assert_eq!(a.heap().heap_size(), 134 + 48);
+        assert_eq!(a.heap().heap_size(), 142 + 48);
     }
 }

@@ -389,7 +389,7 @@ fn realloc_keeps_the_block_while_the_new_size_fits_it() {
     fill(p, 1000, 0x11);
     for size in [1022, 600, 100, 1, 513] {
         assert_eq!(realloc(&mut a, p, size), p, "realloc to {size}");
-        assert_eq!(a.arena().header(a.payload_block(p).unwrap()), Header::allocated(10));
+        assert_eq!(a.arena().header(a.payload_block(p).unwrap()), Header::allocated(10, 0));
     }
     assert!(holds(p, 1, 0x11));
 }
@@ -401,7 +401,7 @@ fn realloc_can_release_the_halves_it_no_longer_needs() {
     let _fence = malloc(&mut a, 8);
     fill(p, 1000, 0x22);
     assert_eq!(realloc(&mut a, p, 100), p);
-    assert_eq!(a.arena().header(a.payload_block(p).unwrap()), Header::allocated(7));
+    assert_eq!(a.arena().header(a.payload_block(p).unwrap()), Header::allocated(7, 0));
     assert_eq!((list(&a, 7), list(&a, 8), list(&a, 9)), (vec![128], vec![256], vec![512]));
     assert!(holds(p, 100, 0x22));
     // And grows back into them in place.
@@ -539,7 +539,7 @@ fn the_checker_names_each_broken_header() {
     let cases: [(&str, Damage, usize, Invariant); 6] = [
         (
             "stray bits",
-            |a| write_header(a, 16, Header::allocated(4).word() | 0x4000),
+            |a| write_header(a, 16, Header::allocated(4, 0).word() | 0x4000),
             16,
             Invariant::rule_of(BuddyRule::BadHeader { header: Header::from_word(0x4104) }),
         ),
@@ -551,23 +551,23 @@ fn the_checker_names_each_broken_header() {
         ),
         (
             "order below the minimum",
-            |a| write_header(a, 16, Header::allocated(3).word()),
+            |a| write_header(a, 16, Header::allocated(3, 0).word()),
             16,
             Invariant::TooSmall { size: 8, min: 16 },
         ),
         (
             "order above the maximum",
-            |a| write_header(a, 0, Header::allocated(20).word()),
+            |a| write_header(a, 0, Header::allocated(20, 0).word()),
             0,
             Invariant::rule_of(BuddyRule::OrderTooLarge { order: 20, max_order: 19 }),
         ),
         (
             "not aligned to its size",
-            |a| write_header(a, 16, Header::allocated(5).word()),
+            |a| write_header(a, 16, Header::allocated(5, 0).word()),
             16,
             Invariant::rule_of(BuddyRule::Misplaced { order: 5, offset: 16, segment: 0 }),
         ),
-        ("past the frontier", |a| write_header(a, 0, Header::allocated(8).word()), 0, {
+        ("past the frontier", |a| write_header(a, 0, Header::allocated(8, 0).word()), 0, {
             Invariant::PastHeapEnd { size: 256 }
         }),
     ];
@@ -582,7 +582,7 @@ fn the_checker_names_each_broken_header() {
         }
     }
     let mut a = small_heap();
-    write_header(&mut a, 16, Header::allocated(5).word());
+    write_header(&mut a, 16, Header::allocated(5, 0).word());
     let err = a.check_heap().unwrap_err();
     assert_eq!(rule(&err).map(|r| r.number()), Some(6));
     assert_eq!(
@@ -599,7 +599,7 @@ fn the_checker_names_each_broken_header() {
 fn the_checker_finds_unmerged_buddies_and_a_free_block_at_the_frontier() {
     let mut a = small_heap();
     // [32, 48) marked free next to its free buddy [48, 64).
-    write_header(&mut a, 32, Header::free(4).word());
+    write_header(&mut a, 32, Header::free(4, 0).word());
     let err = a.check_heap().unwrap_err();
     assert_eq!((err.offset, &err.invariant), (a.layout.base + 32, &Invariant::Uncoalesced));
     assert_eq!(
@@ -611,7 +611,7 @@ fn the_checker_finds_unmerged_buddies_and_a_free_block_at_the_frontier() {
     );
 
     let mut a = small_heap();
-    write_header(&mut a, 64, Header::free(6).word());
+    write_header(&mut a, 64, Header::free(6, 0).word());
     let err = a.check_heap().unwrap_err();
     assert_eq!((err.offset, rule(&err)), (a.layout.base + 64, Some(BuddyRule::FreeAtFrontier { order: 6 })));
 }
@@ -702,7 +702,7 @@ fn the_checker_guards_the_control_area() {
 
 #[test]
 fn the_checker_holds_blocks_to_their_segments() {
-    use crate::arena::SEGMENTS_AT;
+    use crate::arena::{SEGMENT_COUNT_AT, SEGMENTS_AT};
     // [0, 16) in segment 0; [16, 144) and [144, 176) in segment 1.
     let two_segments = || {
         let mut a = segmented();
@@ -713,18 +713,39 @@ fn the_checker_holds_blocks_to_their_segments() {
         a
     };
     let mut a = two_segments();
-    a.heap_mut().write::<u32>(SEGMENTS_AT, 0);
+    a.heap_mut().write::<u32>(SEGMENT_COUNT_AT, 0);
     let err = a.check_heap().unwrap_err();
-    assert_eq!((err.offset, rule(&err)), (SEGMENTS_AT, Some(BuddyRule::SegmentCount { count: 0, max: 8 })));
+    assert_eq!((err.offset, rule(&err)), (SEGMENT_COUNT_AT, Some(BuddyRule::SegmentCount { count: 0, max: 8 })));
     assert_eq!(rule(&err).map(|r| r.number()), Some(3));
 
     // The second segment said to start at 32: the block at 16 is then in segment 0,
-    // and the walk finds [16, 144) misplaced there.
+    // though its header names segment 1; with the header made to agree, the walk finds
+    // [16, 144) misplaced there.
     let mut a = two_segments();
     a.heap_mut().write::<u32>(SEGMENTS_AT + 4, 2);
     let err = a.check_heap().unwrap_err();
+    let number = BuddyRule::SegmentNumber { found: 1, expected: 0 };
+    assert_eq!((err.offset, rule(&err)), (a.layout.base + 16, Some(number)));
+    assert_eq!(rule(&err).map(|r| r.number()), Some(4));
+    write_header(&mut a, 16, Header::allocated(7, 0).word());
+    let err = a.check_heap().unwrap_err();
     let misplaced = BuddyRule::Misplaced { order: 7, offset: 16, segment: 0 };
     assert_eq!((err.offset, rule(&err)), (a.layout.base + 16, Some(misplaced)));
+
+    // Segment 0 must start at 0, and every entry past the last segment must say that
+    // no segment starts there: `free` reads the entry after a block's segment as its end.
+    let mut a = two_segments();
+    a.heap_mut().write::<u32>(SEGMENTS_AT, 1);
+    let err = a.check_heap().unwrap_err();
+    let start = BuddyRule::SegmentStart { index: 0, start: 16, previous: 0, frontier: 176 };
+    assert_eq!((err.offset, rule(&err)), (SEGMENTS_AT, Some(start)));
+    assert!(err.to_string().contains("segment 0 starts at arena offset 0x10, not at 0"), "{err}");
+    let mut a = two_segments();
+    a.heap_mut().write::<u32>(SEGMENTS_AT + 4 * 2, 9);
+    let err = a.check_heap().unwrap_err();
+    let mark = BuddyRule::SegmentEndMark { index: 2, word: 9 };
+    assert_eq!((err.offset, rule(&err)), (SEGMENTS_AT + 8, Some(mark)));
+    assert_eq!(rule(&err).map(|r| r.number()), Some(3));
 
     // Past the frontier.
     let mut a = two_segments();
@@ -735,7 +756,7 @@ fn the_checker_holds_blocks_to_their_segments() {
 
     // A block of segment 0 grown over the start of segment 1.
     let mut a = two_segments();
-    write_header(&mut a, 0, Header::allocated(5).word());
+    write_header(&mut a, 0, Header::allocated(5, 0).word());
     let err = a.check_heap().unwrap_err();
     let crosses = BuddyRule::CrossesSegment { order: 5, segment_end: 16 };
     assert_eq!((err.offset, rule(&err)), (a.layout.base, Some(crosses)));
@@ -777,9 +798,11 @@ fn every_block_of_the_largest_arena_can_be_linked() {
 
 #[test]
 fn a_header_never_takes_an_order_it_cannot_hold() {
-    assert_eq!(Header::allocated(63).order(), 63);
+    assert_eq!(Header::allocated(63, 0).order(), 63);
+    assert_eq!(Header::free(4, 7).segment(), 7);
     for make in [Header::allocated, Header::free] {
-        assert!(std::panic::catch_unwind(|| make(64)).is_err(), "order 64 would be truncated to 0");
+        assert!(std::panic::catch_unwind(|| make(64, 0)).is_err(), "order 64 would be truncated to 0");
+        assert!(std::panic::catch_unwind(|| make(4, 8)).is_err(), "segment 8 would be truncated to 0");
     }
 }
 
@@ -883,13 +906,31 @@ fn a_write_into_a_freed_block_never_leads_outside_the_heap() {
 }
 
 #[test]
+fn a_header_naming_another_segment_stops_free() {
+    // [0, 16) in segment 0; [16, 144) and [144, 176) in segment 1. The last block's
+    // header rewritten to name segment 0: `free` counts buddies from the segment the
+    // header names, so it must find that the block does not lie there, and stop.
+    let mut a = segmented();
+    malloc(&mut a, 1);
+    malloc(&mut a, 100);
+    let p = malloc(&mut a, 30);
+    assert_eq!(a.arena().header(a.payload_block(p).unwrap()), Header::allocated(5, 1));
+    write_header(&mut a, 144, Header::allocated(5, 0).word());
+    assert_eq!(a.check_free(p), Err(Misuse::InvalidPointer { offset: a.layout.base + 146 }));
+    misuse::stops_inside_the_heap(&mut a, "buddy", "invalid block size", |a| {
+        // SAFETY: `p` is live (its header was overwritten).
+        unsafe { a.free(p) };
+    });
+}
+
+#[test]
 fn a_forged_free_header_is_not_merged_with() {
     // An overflow that makes the right buddy look free: freeing the block must not
     // unlink a block that is not on the list.
     let mut a = buddy();
     let (p, n, _guard) = (malloc(&mut a, 40), malloc(&mut a, 40), malloc(&mut a, 40));
     // SAFETY: the two bytes past `p`'s usable size are `n`'s header, inside the heap.
-    unsafe { p.as_ptr().add(a.usable_size(p)).cast::<u16>().write_unaligned(Header::free(6).word()) };
+    unsafe { p.as_ptr().add(a.usable_size(p)).cast::<u16>().write_unaligned(Header::free(6, 0).word()) };
     misuse::stops_inside_the_heap(&mut a, "buddy", "corrupted double-linked list", |a| {
         // SAFETY: `p` is live.
         unsafe { a.free(p) };
