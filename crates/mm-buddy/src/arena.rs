@@ -1,19 +1,23 @@
 //! Where everything lives in the heap, and the only code that reads or writes it.
 //!
 //! ```text
-//!  heap offset 0                                                     base           base + F     brk
-//!  | frontier | nonempty | segments | head[min] ... head[top] | pad | arena: blocks  | untouched |
-//!  |  usize   |   u64    | u32 x 8  |  u32 per order          |     | tile [0, F)    | [F, E)    |
-//!  |<---------------------------- the control area ------------->|
+//!  heap offset 0                                                              base           base + F     brk
+//!  | frontier | nonempty | starts  | count | head[min] ... head[top] | pad | arena: blocks  | untouched |
+//!  |  usize   |   u64    | u32 x 9 |  u32  |  u32 per order          |     | tile [0, F)    | [F, E)    |
+//!  |<-------------------------------- the control area ----------------->|
 //! ```
 //!
 //! * Blocks are named by their **arena offset** ([`Block`]), the distance from `base`.
-//! * The arena is cut into at most [`MAX_SEGMENTS`] **segments** (`segments` holds their
-//!   count, then the start of every segment but the first, which starts at 0, in link
-//!   units). A segment `[s, e)` is a sequence of buddy trees of its own: a block of
+//! * The arena is cut into at most [`MAX_SEGMENTS`] **segments** (`starts` holds the
+//!   start of each, in link units, the first at 0, then [`NO_SEGMENT`] past the last
+//!   one; `count` says how many there are). A segment `[s, e)` is a sequence of buddy
+//!   trees of its own: a block of
 //!   order `k` in it starts at `s` plus a multiple of `2^k`, so its buddy is at
 //!   `s + ((offset - s) XOR 2^k)`, and a buddy that does not lie wholly inside `[s, e)`
-//!   is no buddy ([`Segment`]). The last segment ends at the frontier.
+//!   is no buddy ([`Segment`]). The last segment ends at the frontier. Every block's
+//!   header names its segment, so `free` reads the segment's start and end
+//!   ([`Arena::segment`]: entries `i` and `i + 1`, the frontier if lower) without a
+//!   search; the checker and the cold paths search the table ([`Arena::segment_of`]).
 //! * `base` is chosen so that `base + HEADER_BYTES` is a multiple of the alignment:
 //!   every block starts at a multiple of the minimum block (itself a multiple of the
 //!   alignment), so every payload, two bytes into its block, is aligned.
@@ -186,6 +190,22 @@ impl Segment {
     /// that contains it, counted from the segment's start.
     pub(crate) const fn buddy(&self, block: Block, order: u32) -> Block {
         Block(self.base + ((block.0 - self.base) ^ size_of_order(order)))
+    }
+
+    /// True when `block`, of `order`, is the upper (right) half of its parent: its buddy
+    /// lies below it. What its header's right-half bit must say.
+    pub(crate) const fn is_right(&self, block: Block, order: u32) -> bool {
+        (block.0 - self.base) & size_of_order(order) != 0
+    }
+
+    /// The header of a free block of `order` at `block` in this segment.
+    pub(crate) const fn free_header(&self, block: Block, order: u32) -> Header {
+        Header::free(order, self.index).with_right(self.is_right(block, order))
+    }
+
+    /// The header of an allocated block of `order` at `block` in this segment.
+    pub(crate) const fn allocated_header(&self, block: Block, order: u32) -> Header {
+        Header::allocated(order, self.index).with_right(self.is_right(block, order))
     }
 
     /// The block of `order` that contains `block` (its ancestor in the tree).
@@ -383,7 +403,7 @@ impl Arena<'_> {
     pub(crate) fn check_listed(&self, block: Block, order: u32) -> Result<(), Corruption> {
         let at = self.layout.base + block.0;
         let listable = (self.layout.min_order..=self.layout.max_order).contains(&order);
-        let header = self.header(block).without_segment();
+        let header = self.header(block).without_place();
         if !listable || !self.can_hold_links(block) || header != Header::free(order, 0) {
             return Err(Corruption::new("free block's header is corrupted", at));
         }
@@ -499,11 +519,13 @@ impl ArenaMut<'_> {
         }
     }
 
-    /// Makes `block`, in segment number `segment`, a free block of `order` at the head
-    /// of its list.
-    pub(crate) fn push(&mut self, block: Block, order: u32, segment: usize) {
+    /// Makes `block` a free block with the free `header` at the head of its order's
+    /// list.
+    pub(crate) fn push(&mut self, block: Block, header: Header) {
+        debug_assert!(header.is_free(), "only a free block is listed: {header:?}");
+        let order = header.order();
         let head = self.view().head(order);
-        self.set_header(block, Header::free(order, segment));
+        self.set_header(block, header);
         self.set_next(block, head);
         self.set_prev(block, None);
         if let Some(head) = head {
@@ -515,8 +537,8 @@ impl ArenaMut<'_> {
     }
 
     /// Takes the free `block` off the list of `order` (its header is left as it was:
-    /// the caller re-labels the block), and returns the number of its segment, as its
-    /// header says. `block` is a list head or a block the caller found below the
+    /// the caller re-labels the block), and returns that header (which says where the
+    /// block lies: its segment, and which half of its parent it is). `block` is a list head or a block the caller found below the
     /// frontier, so its header and links lie inside the heap.
     ///
     /// # Panics
@@ -524,12 +546,12 @@ impl ArenaMut<'_> {
     /// ([`Arena::check_listed`]): unlinking through a forged link would write where a
     /// program chose (the classic unlink attack), so the operation stops instead.
     #[inline]
-    pub(crate) fn unlink(&mut self, block: Block, order: u32) -> usize {
+    pub(crate) fn unlink(&mut self, block: Block, order: u32) -> Header {
         // The checks of `check_listed`, on the words the unlink reads anyway.
         let view = self.view();
         let (next, prev) = (view.next(block), view.prev(block));
         let header = view.header(block);
-        if header.without_segment() != Header::free(order, 0) || !view.linked_back(block, order, next, prev) {
+        if header.without_place() != Header::free(order, 0) || !view.linked_back(block, order, next, prev) {
             self.refuse_unlink(block, order);
         }
         match prev {
@@ -543,7 +565,7 @@ impl ArenaMut<'_> {
             let mask = self.view().nonempty() & !self.layout.list_bit(order);
             self.set_nonempty(mask);
         }
-        header.segment()
+        header
     }
 
     /// Stops an unlink that [`ArenaMut::unlink`] found unsafe, naming what is wrong.
@@ -556,12 +578,12 @@ impl ArenaMut<'_> {
             .panic()
     }
 
-    /// Takes the first block off the list of `order`, with its segment's number.
+    /// Takes the first block off the list of `order`, with its header.
     #[inline]
-    pub(crate) fn pop(&mut self, order: u32) -> Option<(Block, usize)> {
+    pub(crate) fn pop(&mut self, order: u32) -> Option<(Block, Header)> {
         let block = self.view().head(order)?;
-        let segment = self.unlink(block, order);
-        Some((block, segment))
+        let header = self.unlink(block, order);
+        Some((block, header))
     }
 }
 

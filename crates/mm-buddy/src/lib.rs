@@ -3,11 +3,13 @@
 //! Every block is a power of two, `2^k` bytes for an *order* `k` between a minimum (16
 //! bytes, or the alignment if larger) and a maximum (the largest power of two the heap
 //! could hold), and starts at a multiple of its own size, counted from the start of
-//! the *arena*. Cut a block of order `k + 1` in two and you get two *buddies* of order
-//! `k`; the buddy of the block at offset `o` is at `o XOR 2^k`. That one XOR is the
-//! whole trick: a freed block finds its buddy by arithmetic, checks one header, and
-//! merges if the buddy is free and whole, then tries again one order up. There is a
-//! free list per order, so `malloc` and `free` cost O(number of orders).
+//! its *segment* of the arena (see "Growth"; a heap that grew block by block from
+//! small requests has only a few). Cut a block of order `k + 1` in two and you get two
+//! *buddies* of order `k`; the buddy of the block at offset `o` of a segment starting
+//! at `s` is at `s + ((o - s) XOR 2^k)`. That one XOR is the whole trick: a freed block
+//! finds its buddy by arithmetic, checks one header, and merges if the buddy is free
+//! and whole, then tries again one order up. There is a free list per order, so
+//! `malloc` and `free` cost O(number of orders).
 //!
 //! Build it with [`Buddy::new`]`(heap, config)`, where `config` is a [`BuddyConfig`] or
 //! just an [`Align`], as every strategy crate of the workspace is built; then call
@@ -29,11 +31,11 @@
 //! ## Layout
 //!
 //! ```text
-//!  heap_lo                                        base                  base+F       brk
-//!  | frontier | nonempty | segments | heads[min..=top] | pad | blocks tiling [0, F)  | untouched |
-//!  '------------------- control area (init) --------------'
+//!  heap_lo                                                 base                  base+F       brk
+//!  | frontier | nonempty | segment starts, count | heads[min..=top] | pad | blocks tiling [0, F)  | untouched |
+//!  '------------------------ control area (init) ---------------------'
 //!
-//!  the arena as a tree of buddies (arena offsets; the buddy of (o, k) is o XOR 2^k):
+//!  one segment's buddy tree (offsets from its start; the buddy of (o, k) is o XOR 2^k):
 //!   offset  0       16      32              64                              128
 //!   order 7 |                        split (the root)                       |
 //!   order 6 |             split             |        free, on list 6        |
@@ -44,10 +46,16 @@
 //!  a free block:  | hdr | next | prev | (unused) ............|
 //!                   u16 ^ u32    u32
 //!                       payload: aligned to `align`
+//!  the header:    order (6 bits) | allocated, free | segment number (3) | right half (1)
 //! ```
 //!
-//! * **Header, not bitmap.** Each block starts with a 2-byte [`Header`] (order and
-//!   free/allocated). `base` is placed so that the byte after every header is aligned
+//! * **Header, not bitmap.** Each block starts with a 2-byte [`Header`]: its order,
+//!   free or allocated, the number of its segment and whether it is the right (upper)
+//!   half of its parent. The last two are what `free` needs besides the order, so it
+//!   finds them in the word it reads anyway: the right-half bit says on which side
+//!   the first buddy lies, and the segment number which table entries hold the
+//!   segment's start (for the buddies after a merge) and end (which no buddy may cross).
+//!   `base` is placed so that the byte after every header is aligned
 //!   (blocks start at multiples of the minimum block, which is a multiple of the
 //!   alignment), so the header costs 2 bytes and never a whole alignment unit. Side
 //!   bitmaps would make payload = block start, and save the doubling of requests of
@@ -81,8 +89,11 @@
 //!   large block after small ones costs its own size of heap, not up to twice that.
 //!   Merges stay inside a segment (a buddy past its end is no buddy), so a segment's
 //!   free blocks never merge with the next one's; a segment left empty at the frontier
-//!   is dropped. The table has [`MAX_SEGMENTS`] entries (it lives in the control area,
-//!   so all state stays in the heap); with it full, growth carves the block at the next
+//!   is dropped. The table has [`MAX_SEGMENTS`] entries, the start of each segment and
+//!   a mark past the last one, so that the end of segment `i` is entry `i + 1` or the
+//!   frontier, whichever is lower: two loads for `free`, whatever the segment. It
+//!   lives in the control area, so all state stays in the heap; with it full, growth
+//!   carves the block at the next
 //!   aligned place and puts the gap on the free lists, which is also what
 //!   [`BuddyConfig::aligned_growth`] always does: one arena, a single sequence of trees
 //!   that grows as if doubled lazily (the old arena is the left buddy of the new root).
@@ -149,13 +160,18 @@
 //!    holds ([`BuddyRule::Frontier`]).
 //! 3. The segment table holds 1 to [`MAX_SEGMENTS`] segments, the first at 0, each
 //!    later one starting above the one before it, below the frontier, at a multiple of
-//!    the smallest block ([`BuddyRule::SegmentCount`], [`BuddyRule::SegmentStart`]).
+//!    the smallest block, and every entry past the last segment is the no-segment mark
+//!    ([`BuddyRule::SegmentCount`], [`BuddyRule::SegmentStart`],
+//!    [`BuddyRule::SegmentEndMark`]).
 //! 4. Every header below the frontier is sound: exactly one of `ALLOCATED` and `FREE`,
-//!    and no other bits ([`BuddyRule::BadHeader`]).
+//!    and no bits but those of the order, the segment number and the right-half bit
+//!    ([`BuddyRule::BadHeader`]); its segment number is the segment the block lies in
+//!    ([`BuddyRule::SegmentNumber`]).
 //! 5. A block's order is at least the smallest order (`TooSmall`) and at most the
 //!    largest order of this heap ([`BuddyRule::OrderTooLarge`]).
 //! 6. A block starts at a multiple of its size from its segment's start
-//!    ([`BuddyRule::Misplaced`]).
+//!    ([`BuddyRule::Misplaced`]), and its header's right-half bit says which half of its
+//!    parent it is ([`BuddyRule::WrongHalf`]).
 //! 7. Every block lies wholly below the frontier (`PastHeapEnd`) and inside its
 //!    segment ([`BuddyRule::CrossesSegment`]), and its payload is aligned
 //!    (`PayloadMisaligned`).
@@ -342,34 +358,37 @@ impl Buddy {
     // ---- malloc: find_fit, split, place, or extend_heap ------------------------------
 
     /// The first block of the smallest non-empty list of at least `order`, taken off
-    /// its list, with that list's order and its segment's number. `None` when every
-    /// list from `order` up is empty.
+    /// its list, with that list's order and the block's (free) header. `None` when
+    /// every list from `order` up is empty.
     #[inline]
-    fn find_fit(&mut self, order: u32) -> Option<(Block, u32, usize)> {
+    fn find_fit(&mut self, order: u32) -> Option<(Block, u32, Header)> {
         let above = self.arena().nonempty() >> (order - self.layout.min_order);
         if above == 0 {
             return None;
         }
         let from = order + above.trailing_zeros();
-        let (block, segment) = self.arena_mut().pop(from)?;
-        Some((block, from, segment))
+        let (block, header) = self.arena_mut().pop(from)?;
+        Some((block, from, header))
     }
 
-    /// Splits the free `block` of order `from` in segment number `segment` down to
+    /// Splits the free `block` of order `from`, whose header is `header`, down to
     /// `order`: its left half at each order is kept (`block` itself), its right half
-    /// goes onto the list of its order.
+    /// goes onto the list of its order. Returns the header the kept block takes when
+    /// allocated: in the same segment, and a left half if it was split at all.
     #[inline]
-    fn split(&mut self, block: Block, from: u32, order: u32, segment: usize) {
+    fn split(&mut self, block: Block, from: u32, order: u32, header: Header) -> Header {
+        let segment = header.segment();
         let mut arena = self.arena_mut();
         for k in (order..from).rev() {
-            arena.push(block.plus(size_of_order(k)), k, segment);
+            arena.push(block.plus(size_of_order(k)), Header::free(k, segment).with_right(true));
         }
+        Header::allocated(order, segment).with_right(from == order && header.is_right())
     }
 
-    /// Hands out `block`, in segment number `segment`, as an allocated block of `order`.
+    /// Hands out `block` with its allocated `header`.
     #[inline]
-    fn place(&mut self, block: Block, order: u32, segment: usize) {
-        self.arena_mut().set_header(block, Header::allocated(order, segment));
+    fn place(&mut self, block: Block, header: Header) {
+        self.arena_mut().set_header(block, header);
     }
 
     /// The buddy system's `extend_heap`: a block of `order` made at the end of the
@@ -382,10 +401,10 @@ impl Buddy {
     /// when the segment table is full is the gap filled with free blocks (each the
     /// largest aligned block that fits where it starts, which is what splitting the tree
     /// down to the new block would leave). `None`, with nothing changed, when the heap
-    /// cannot grow. Returns the block with its segment's number.
+    /// cannot grow. Returns the block with the header it takes when allocated.
     #[cold]
     #[inline(never)]
-    fn extend_heap(&mut self, order: u32) -> Option<(Block, usize)> {
+    fn extend_heap(&mut self, order: u32) -> Option<(Block, Header)> {
         let arena = self.arena();
         let frontier = arena.frontier();
         let segment = arena.last_segment();
@@ -400,15 +419,20 @@ impl Buddy {
             self.heap.extend(end - materialized).ok()?;
         }
         let mut arena = self.arena_mut();
-        let index = if new_segment { arena.push_segment(frontier) } else { segment.index };
         let mut at = frontier;
         while at < start {
             let k = (at - segment.base).trailing_zeros();
-            arena.push(Block::at(at), k, segment.index);
+            arena.push(Block::at(at), segment.free_header(Block::at(at), k));
             at += size_of_order(k);
         }
+        let header = if new_segment {
+            // The first block of its segment: a left half.
+            Header::allocated(order, arena.push_segment(frontier))
+        } else {
+            segment.allocated_header(Block::at(start), order)
+        };
         arena.set_frontier(end);
-        Some((Block::at(start), index))
+        Some((Block::at(start), header))
     }
 
     // ---- free: coalesce --------------------------------------------------------------
@@ -439,33 +463,41 @@ impl Buddy {
     /// inside the block's segment (the neighbour on the other side is never merged
     /// with, nor a block of another segment), then lists the result, or gives it to the
     /// untouched tail if it ends at the frontier. `segment` is the block's, as
-    /// [`Buddy::live_block`] found it from the number in its header.
-    fn coalesce(&mut self, mut block: Block, mut order: u32, segment: Segment) {
+    /// [`Buddy::live_block`] found it from the number in its header, and `right` the
+    /// header's right-half bit, which `live_block` checked against it.
+    ///
+    /// The first buddy is found from `right` alone (below the block if it is a right
+    /// half, above it if not), so the first and commonest step waits for no table
+    /// entry; only after a merge is the segment's start needed, to tell which half the
+    /// merged block is.
+    fn coalesce(&mut self, mut block: Block, mut order: u32, segment: Segment, mut right: bool) {
         // The block's own header says free from now on, wherever the block ends up:
         // merged into a buddy on its left, it would otherwise keep saying "allocated",
         // and a second `free` of the same pointer would be taken for a first.
-        self.arena_mut().set_header(block, Header::free(order, segment.index));
+        let free = Header::free(order, segment.index);
+        self.arena_mut().set_header(block, free.with_right(right));
         while order < self.layout.max_order {
-            let buddy = segment.buddy(block, order);
-            // A right buddy must lie inside the segment: past the frontier is the tail,
-            // past a segment's end the next segment. One compare covers both sides: a
-            // left buddy ends where the block starts, inside the segment (the block is
-            // aligned from the segment's start, so the left buddy starts at or after it).
-            if buddy.offset() + size_of_order(order) > segment.end {
+            let size = size_of_order(order);
+            // A right half's buddy is below it, inside the segment (the block is aligned
+            // from the segment's start). A left half's buddy must lie inside the segment:
+            // past the frontier is the tail, past a segment's end the next segment.
+            let buddy = if right { Block::at(block.offset() - size) } else { block.plus(size) };
+            if !right && buddy.offset() + size > segment.end {
                 break;
             }
-            if self.arena().header(buddy) != Header::free(order, segment.index) {
+            if self.arena().header(buddy) != Header::free(order, segment.index).with_right(!right) {
                 break;
             }
             self.arena_mut().unlink(buddy, order);
             block = block.min(buddy);
             order += 1;
+            right = segment.is_right(block, order);
         }
         if segment.last && block.offset() + size_of_order(order) == segment.end {
             self.arena_mut().set_frontier(block.offset());
             self.trim();
         } else {
-            self.arena_mut().push(block, order, segment.index);
+            self.arena_mut().push(block, Header::free(order, segment.index).with_right(right));
         }
     }
 }
@@ -512,14 +544,11 @@ impl Allocator for Buddy {
             return None;
         }
         let order = self.order_for(size)?;
-        let (block, segment) = match self.find_fit(order) {
-            Some((block, from, segment)) => {
-                self.split(block, from, order, segment);
-                (block, segment)
-            }
+        let (block, header) = match self.find_fit(order) {
+            Some((block, from, free)) => (block, self.split(block, from, order, free)),
             None => self.extend_heap(order)?,
         };
-        self.place(block, order, segment);
+        self.place(block, header);
         Some(self.payload_ptr(block))
     }
 
@@ -527,8 +556,8 @@ impl Allocator for Buddy {
     /// of the heap, or whose header does not say allocated, is kept for
     /// [`Allocator::take_misuse`] and nothing changes.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
-        if let Some((block, order, segment)) = self.live_block(ptr) {
-            self.coalesce(block, order, segment);
+        if let Some((block, header, segment)) = self.live_block(ptr) {
+            self.coalesce(block, header.order(), segment, header.is_right());
         }
     }
 
@@ -571,10 +600,11 @@ impl Allocator for Buddy {
         }
         let order = header.order();
         let segment = self.arena().segment(header.segment());
-        let well_formed = header == Header::allocated(order, header.segment())
+        let well_formed = header.without_place() == Header::allocated(order, 0)
             && (self.layout.min_order..=self.layout.max_order).contains(&order)
             && segment.holds(block, order)
             && segment.aligns(block, order)
+            && segment.is_right(block, order) == header.is_right()
             && size_of_order(order) <= self.arena().materialized().saturating_sub(block.offset());
         if well_formed { Ok(()) } else { Err(Misuse::InvalidPointer { offset }) }
     }

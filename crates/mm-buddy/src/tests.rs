@@ -363,6 +363,76 @@ fn exhaustion_uses_the_last_bytes_of_the_heap() {
 }
 
 #[test]
+fn the_default_heap_is_used_to_its_last_minimum_block_after_a_large_block() {
+    // The classic 20 MiB heap: small blocks, then a 16 MiB block (which aligned growth
+    // would put at 16 MiB, past the end), then smaller and smaller blocks until nothing
+    // fits: the last block ends within one minimum block of the heap's end.
+    let mut a = Buddy::new(MemLib::with_default_size().unwrap(), BuddyConfig::default());
+    a.init().unwrap();
+    let max = a.heap().max_size();
+    assert_eq!(max, 20 << 20);
+    let mut live: Vec<_> = (0..100).map(|i| malloc(&mut a, 1 + 37 * i)).collect();
+    live.push(malloc(&mut a, (16 << 20) - HEADER_BYTES));
+    for order in (a.min_order()..=22).rev() {
+        live.extend(fill_up(&mut a, size_of_order(order) - HEADER_BYTES));
+    }
+    a.check_heap().unwrap();
+    // The frontier is the end of the last block, which is allocated (rule 9).
+    let left = max - a.layout.base - frontier(&a);
+    assert!(left < 16, "the last block ends {left} bytes before the heap's end");
+    assert_eq!(
+        a.heap().heap_size(),
+        a.layout.base + frontier(&a),
+        "the heap grew only as far as the last block"
+    );
+    live.into_iter().for_each(|p| free(&mut a, p));
+    assert_eq!((frontier(&a), a.stats().segments), (0, 1));
+}
+
+#[test]
+fn a_trace_of_18_mib_with_a_large_block_after_small_ones_fits_the_default_heap() {
+    // 2 MiB of 1 KiB blocks, then a 12 MiB buffer (a 16 MiB block): 18 MiB in all. With
+    // growth by segments the buffer starts a segment at 2 MiB; a single arena grown by
+    // aligned blocks (the lazily doubled arena) must put it at 16 MiB and needs 32 MiB.
+    let small = 2048;
+    let mut text = format!("0\n{}\n{}\n1\n", small + 1, 2 * (small + 1));
+    for id in 0..small {
+        text += &format!("a {id} 1000\n");
+    }
+    text += &format!("a {small} {}\n", 12 << 20);
+    for id in 0..=small {
+        text += &format!("f {id}\n");
+    }
+    let trace = mm_trace::Trace::parse("large-after-small", text.as_bytes()).unwrap();
+    for (aligned_growth, fits) in [(false, true), (true, false)] {
+        let config = BuddyConfig { aligned_growth, ..BuddyConfig::default() };
+        let mut a = Buddy::new(MemLib::with_default_size().unwrap(), config);
+        a.init().unwrap();
+        let mut live = vec![None; trace.id_bound()];
+        let mut served = true;
+        for op in &trace.ops {
+            match *op {
+                mm_trace::Op::Alloc { id, size } => match a.malloc(size) {
+                    Some(p) => live[id] = Some(p),
+                    None => {
+                        served = false;
+                        break;
+                    }
+                },
+                mm_trace::Op::Free { id } => free(&mut a, live[id].take().unwrap()),
+                _ => unreachable!("the trace only allocates and frees"),
+            }
+        }
+        assert_eq!(served, fits, "aligned growth: {aligned_growth}");
+        a.check_heap().unwrap();
+        if fits {
+            let high_water = a.heap().heap_size();
+            assert!((18 << 20..19 << 20).contains(&high_water), "{high_water} bytes of heap");
+        }
+    }
+}
+
+#[test]
 fn a_large_block_after_small_ones_needs_only_its_own_size_of_heap() {
     // The corner case of a heap just big enough: small blocks, then one block of half
     // the heap's largest order, which aligned growth would put at a multiple of its
@@ -611,7 +681,7 @@ fn the_checker_finds_unmerged_buddies_and_a_free_block_at_the_frontier() {
     );
 
     let mut a = small_heap();
-    write_header(&mut a, 64, Header::free(6, 0).word());
+    write_header(&mut a, 64, Header::free(6, 0).with_right(true).word());
     let err = a.check_heap().unwrap_err();
     assert_eq!((err.offset, rule(&err)), (a.layout.base + 64, Some(BuddyRule::FreeAtFrontier { order: 6 })));
 }
@@ -715,7 +785,10 @@ fn the_checker_holds_blocks_to_their_segments() {
     let mut a = two_segments();
     a.heap_mut().write::<u32>(SEGMENT_COUNT_AT, 0);
     let err = a.check_heap().unwrap_err();
-    assert_eq!((err.offset, rule(&err)), (SEGMENT_COUNT_AT, Some(BuddyRule::SegmentCount { count: 0, max: 8 })));
+    assert_eq!(
+        (err.offset, rule(&err)),
+        (SEGMENT_COUNT_AT, Some(BuddyRule::SegmentCount { count: 0, max: 8 }))
+    );
     assert_eq!(rule(&err).map(|r| r.number()), Some(3));
 
     // The second segment said to start at 32: the block at 16 is then in segment 0,
@@ -731,6 +804,14 @@ fn the_checker_holds_blocks_to_their_segments() {
     let err = a.check_heap().unwrap_err();
     let misplaced = BuddyRule::Misplaced { order: 7, offset: 16, segment: 0 };
     assert_eq!((err.offset, rule(&err)), (a.layout.base + 16, Some(misplaced)));
+
+    // The block at 144 is the left half of [144, 208) in segment 1 (128 from its start):
+    // a header saying it is the right half would make `free` look for its buddy below it.
+    let mut a = two_segments();
+    write_header(&mut a, 144, Header::allocated(5, 1).with_right(true).word());
+    let err = a.check_heap().unwrap_err();
+    assert_eq!((err.offset, rule(&err)), (a.layout.base + 144, Some(BuddyRule::WrongHalf { right: true })));
+    assert!(err.to_string().contains("says the block is the right half of its parent, but it is the left"));
 
     // Segment 0 must start at 0, and every entry past the last segment must say that
     // no segment starts there: `free` reads the entry after a block's segment as its end.
@@ -930,7 +1011,12 @@ fn a_forged_free_header_is_not_merged_with() {
     let mut a = buddy();
     let (p, n, _guard) = (malloc(&mut a, 40), malloc(&mut a, 40), malloc(&mut a, 40));
     // SAFETY: the two bytes past `p`'s usable size are `n`'s header, inside the heap.
-    unsafe { p.as_ptr().add(a.usable_size(p)).cast::<u16>().write_unaligned(Header::free(6, 0).word()) };
+    unsafe {
+        p.as_ptr()
+            .add(a.usable_size(p))
+            .cast::<u16>()
+            .write_unaligned(Header::free(6, 0).with_right(true).word())
+    };
     misuse::stops_inside_the_heap(&mut a, "buddy", "corrupted double-linked list", |a| {
         // SAFETY: `p` is live.
         unsafe { a.free(p) };
