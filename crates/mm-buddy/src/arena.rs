@@ -192,22 +192,6 @@ impl Segment {
         Block(self.base + ((block.0 - self.base) ^ size_of_order(order)))
     }
 
-    /// True when `block`, of `order`, is the upper (right) half of its parent: its buddy
-    /// lies below it. What its header's right-half bit must say.
-    pub(crate) const fn is_right(&self, block: Block, order: u32) -> bool {
-        (block.0 - self.base) & size_of_order(order) != 0
-    }
-
-    /// The header of a free block of `order` at `block` in this segment.
-    pub(crate) const fn free_header(&self, block: Block, order: u32) -> Header {
-        Header::free(order, self.index).with_right(self.is_right(block, order))
-    }
-
-    /// The header of an allocated block of `order` at `block` in this segment.
-    pub(crate) const fn allocated_header(&self, block: Block, order: u32) -> Header {
-        Header::allocated(order, self.index).with_right(self.is_right(block, order))
-    }
-
     /// The block of `order` that contains `block` (its ancestor in the tree).
     pub(crate) const fn ancestor(&self, block: Block, order: u32) -> Block {
         Block(self.base + ((block.0 - self.base) & !(size_of_order(order) - 1)))
@@ -403,7 +387,7 @@ impl Arena<'_> {
     pub(crate) fn check_listed(&self, block: Block, order: u32) -> Result<(), Corruption> {
         let at = self.layout.base + block.0;
         let listable = (self.layout.min_order..=self.layout.max_order).contains(&order);
-        let header = self.header(block).without_place();
+        let header = self.header(block).without_segment();
         if !listable || !self.can_hold_links(block) || header != Header::free(order, 0) {
             return Err(Corruption::new("free block's header is corrupted", at));
         }
@@ -519,13 +503,11 @@ impl ArenaMut<'_> {
         }
     }
 
-    /// Makes `block` a free block with the free `header` at the head of its order's
-    /// list.
-    pub(crate) fn push(&mut self, block: Block, header: Header) {
-        debug_assert!(header.is_free(), "only a free block is listed: {header:?}");
-        let order = header.order();
+    /// Makes `block`, in segment number `segment`, a free block of `order` at the head
+    /// of its list.
+    pub(crate) fn push(&mut self, block: Block, order: u32, segment: usize) {
         let head = self.view().head(order);
-        self.set_header(block, header);
+        self.set_header(block, Header::free(order, segment));
         self.set_next(block, head);
         self.set_prev(block, None);
         if let Some(head) = head {
@@ -537,8 +519,8 @@ impl ArenaMut<'_> {
     }
 
     /// Takes the free `block` off the list of `order` (its header is left as it was:
-    /// the caller re-labels the block), and returns that header (which says where the
-    /// block lies: its segment, and which half of its parent it is). `block` is a list head or a block the caller found below the
+    /// the caller re-labels the block), and returns the number of its segment, as its
+    /// header says. `block` is a list head or a block the caller found below the
     /// frontier, so its header and links lie inside the heap.
     ///
     /// # Panics
@@ -546,12 +528,12 @@ impl ArenaMut<'_> {
     /// ([`Arena::check_listed`]): unlinking through a forged link would write where a
     /// program chose (the classic unlink attack), so the operation stops instead.
     #[inline]
-    pub(crate) fn unlink(&mut self, block: Block, order: u32) -> Header {
+    pub(crate) fn unlink(&mut self, block: Block, order: u32) -> usize {
         // The checks of `check_listed`, on the words the unlink reads anyway.
         let view = self.view();
         let (next, prev) = (view.next(block), view.prev(block));
         let header = view.header(block);
-        if header.without_place() != Header::free(order, 0) || !view.linked_back(block, order, next, prev) {
+        if header.without_segment() != Header::free(order, 0) || !view.linked_back(block, order, next, prev) {
             self.refuse_unlink(block, order);
         }
         match prev {
@@ -565,7 +547,7 @@ impl ArenaMut<'_> {
             let mask = self.view().nonempty() & !self.layout.list_bit(order);
             self.set_nonempty(mask);
         }
-        header
+        header.segment()
     }
 
     /// Stops an unlink that [`ArenaMut::unlink`] found unsafe, naming what is wrong.
@@ -578,12 +560,12 @@ impl ArenaMut<'_> {
             .panic()
     }
 
-    /// Takes the first block off the list of `order`, with its header.
+    /// Takes the first block off the list of `order`, with its segment's number.
     #[inline]
-    pub(crate) fn pop(&mut self, order: u32) -> Option<(Block, Header)> {
+    pub(crate) fn pop(&mut self, order: u32) -> Option<(Block, usize)> {
         let block = self.view().head(order)?;
-        let header = self.unlink(block, order);
-        Some((block, header))
+        let segment = self.unlink(block, order);
+        Some((block, segment))
     }
 }
 

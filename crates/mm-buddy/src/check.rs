@@ -116,12 +116,6 @@ pub enum BuddyRule {
         /// The arena offset where its segment starts.
         segment: usize,
     },
-    /// Rule 6: a header's right-half bit does not say which half of its parent the block
-    /// is.
-    WrongHalf {
-        /// What the header says (true: the right, upper half).
-        right: bool,
-    },
     /// Rule 7: a block runs past the end of its segment into the next one.
     CrossesSegment {
         /// The block's order.
@@ -182,7 +176,7 @@ impl Rule for BuddyRule {
             | BuddyRule::SegmentEndMark { .. } => 3,
             BuddyRule::BadHeader { .. } | BuddyRule::SegmentNumber { .. } => 4,
             BuddyRule::OrderTooLarge { .. } => 5,
-            BuddyRule::Misplaced { .. } | BuddyRule::WrongHalf { .. } => 6,
+            BuddyRule::Misplaced { .. } => 6,
             BuddyRule::CrossesSegment { .. } => 7,
             BuddyRule::FreeAtFrontier { .. } => 9,
             BuddyRule::NotAFreeBlock { .. } => 10,
@@ -228,13 +222,6 @@ impl fmt::Display for BuddyRule {
                 crate::arena::NO_SEGMENT
             ),
             BuddyRule::BadHeader { header } => write!(f, "unsound header: {header:?}"),
-            BuddyRule::WrongHalf { right } => {
-                let (says, is) = if right { ("right", "left") } else { ("left", "right") };
-                write!(
-                    f,
-                    "the header says the block is the {says} half of its parent, but it is the {is} half"
-                )
-            }
             BuddyRule::SegmentNumber { found, expected } => {
                 write!(f, "the header names segment {found}, but the block lies in segment {expected}")
             }
@@ -402,9 +389,6 @@ impl Buddy {
                     segment: segment.base,
                 }));
             }
-            if header.is_right() != segment.is_right(block, order) {
-                return fail(Invariant::rule_of(BuddyRule::WrongHalf { right: header.is_right() }));
-            }
             if size > frontier - at {
                 return fail(Invariant::PastHeapEnd { size });
             }
@@ -421,7 +405,7 @@ impl Buddy {
                 && let Some((left, left_header)) = previous
                 && left < block
                 && segment.buddy(block, order) == left
-                && left_header.without_place() == header.without_place()
+                && left_header == header
             {
                 return Err(HeapCheckError::new(layout.base + left.offset(), Invariant::Uncoalesced));
             }

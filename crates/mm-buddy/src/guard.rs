@@ -45,7 +45,7 @@ impl Buddy {
     /// When the header says allocated but its order cannot be right: it was overwritten,
     /// and freeing on its word would merge or list memory that is not this block's.
     #[inline(always)]
-    pub(crate) fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, Header, Segment)> {
+    pub(crate) fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32, Segment)> {
         // `payload_block`'s checks in two compares: below the first payload the
         // subtraction wraps, and a multiple of the smallest block is aligned.
         let first_payload = self.layout.base + HEADER_BYTES;
@@ -56,32 +56,31 @@ impl Buddy {
         }
         let block = Block::at(at);
         let header = self.arena().header(block);
-        if header.without_place() != Header::from_word(header.order() as u16 | HeaderFlags::ALLOCATED.bits())
+        if header.without_segment()
+            != Header::from_word(header.order() as u16 | HeaderFlags::ALLOCATED.bits())
         {
             return self.refuse(ptr);
         }
         let order = header.order();
         // The segment the header names, whose start the buddy arithmetic counts from:
         // the block must lie inside it (so a header naming another segment, or none,
-        // is caught), at a multiple of its size from its start, be the half of its
-        // parent the header says, and lie within the arena bytes the heap holds, which
-        // keeps every merge and unlink inside the heap.
+        // is caught), at a multiple of its size from its start, and within the arena
+        // bytes the heap holds, which keeps every merge and unlink inside the heap.
         let segment = self.arena().segment(header.segment());
         let in_arena = (self.layout.min_order..=self.layout.max_order).contains(&order)
             && segment.holds(block, order)
             && segment.aligns(block, order)
-            && segment.is_right(block, order) == header.is_right()
             && size_of_order(order) <= self.arena().materialized() - at;
         if !in_arena {
             Corruption::new("invalid block size", self.layout.base + at).panic();
         }
-        Some((block, header, segment))
+        Some((block, order, segment))
     }
 
     /// Records why `live_block` refused `ptr`, for `take_misuse`.
     #[cold]
     #[inline(never)]
-    fn refuse(&mut self, ptr: NonNull<u8>) -> Option<(Block, Header, Segment)> {
+    fn refuse(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32, Segment)> {
         let misuse = match self.payload_block(ptr) {
             Err(misuse) => misuse,
             Ok(block) => {
@@ -116,16 +115,12 @@ impl Buddy {
     }
 
     /// True when `header` is a sound header of a block that can start at `block`, naming
-    /// the segment the block lies in and the half of its parent it is.
+    /// the segment the block lies in.
     fn is_sound(&self, block: Block, header: Header) -> bool {
         (header.is_allocated() || header.is_free())
             && header.unknown_bits() == 0
             && self.is_block(block, header.order())
-            && {
-                let segment = self.arena().segment_of(block.offset());
-                segment.index == header.segment()
-                    && segment.is_right(block, header.order()) == header.is_right()
-            }
+            && self.arena().segment_of(block.offset()).index == header.segment()
     }
 
     /// Verifies, reading only inside the heap and changing nothing, what freeing or
@@ -159,7 +154,7 @@ impl Buddy {
                 break;
             }
             let buddy_header = arena.header(buddy);
-            if buddy_header != segment.free_header(buddy, k) {
+            if buddy_header != Header::free(k, segment.index) {
                 // What starts there is a block of the buddy's order or a smaller one.
                 if !self.is_sound(buddy, buddy_header) || buddy_header.order() > k {
                     return Err(Corruption::new("invalid buddy header", at(buddy)));

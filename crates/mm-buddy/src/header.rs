@@ -1,10 +1,10 @@
 //! The block header: one 16-bit word in front of every block's payload.
 //!
 //! ```text
-//!   15  14   13   12     10    9     8    7   6   5                 0
-//!  +-------+-----+---------+------+-----+-------+---------------------+
-//!  |   0   |RIGHT| segment | FREE |ALLOC|   0   | order (log2 of size) |
-//!  +-------+-----+---------+------+-----+-------+---------------------+
+//!   15     13 12     10    9     8    7   6   5                 0
+//!  +---------+---------+------+-----+-------+---------------------+
+//!  |0 (spare)| segment | FREE |ALLOC|   0   | order (log2 of size) |
+//!  +---------+---------+------+-----+-------+---------------------+
 //! ```
 //!
 //! The order is six bits (blocks of up to 2^63 bytes can be named); exactly one of
@@ -12,10 +12,7 @@
 //! all-zero word (memory never written) is never mistaken for a block. The three
 //! segment bits name the segment the block lies in (see the crate docs' "Growth"), so
 //! that `free` finds the segment, whose start its buddy arithmetic counts from, in the
-//! word it reads anyway, instead of searching the segment table. The `RIGHT` bit says
-//! which half of its parent the block is (the upper one when set): its buddy is then
-//! `2^order` bytes below it, else above it, so the first buddy `free` looks at is known
-//! from the header alone, and the segment's start is needed only for a merge.
+//! word it reads anyway, instead of searching the segment table.
 
 use std::fmt;
 
@@ -38,13 +35,6 @@ const SEGMENT_SHIFT: u32 = 10;
 const SEGMENT_BITS: u32 = 3;
 /// The bits of a header that hold the segment number.
 const SEGMENT_MASK: u16 = ((1 << SEGMENT_BITS) - 1) << SEGMENT_SHIFT;
-
-/// Where the right-half bit is in a header.
-const RIGHT_SHIFT: u32 = 13;
-/// The bit of a header that says the block is the upper (right) half of its parent.
-const RIGHT_BIT: u16 = 1 << RIGHT_SHIFT;
-/// The bits that say where a block lies: its segment and which half it is.
-const PLACE_MASK: u16 = SEGMENT_MASK | RIGHT_BIT;
 
 // Every segment the table can hold has a number the header can carry.
 const _: () = assert!(crate::arena::MAX_SEGMENTS == 1 << SEGMENT_BITS);
@@ -106,28 +96,16 @@ impl Header {
         ((self.0 & SEGMENT_MASK) >> SEGMENT_SHIFT) as usize
     }
 
-    /// True when the block is the upper (right) half of its parent: its buddy lies below
-    /// it.
-    pub const fn is_right(self) -> bool {
-        self.0 & RIGHT_BIT != 0
-    }
-
-    /// The same header with the right-half bit set as `right` says.
-    #[inline]
-    pub const fn with_right(self, right: bool) -> Header {
-        Header(self.0 & !RIGHT_BIT | (right as u16) << RIGHT_SHIFT)
-    }
-
-    /// The same header with its segment number and right-half bit cleared: what `free`
-    /// and unlinking compare when they do not care where in the arena a block lies.
-    pub const fn without_place(self) -> Header {
-        Header(self.0 & !PLACE_MASK)
+    /// The same header with its segment number cleared: what `free` and unlinking
+    /// compare when they do not care which segment a block lies in.
+    pub const fn without_segment(self) -> Header {
+        Header(self.0 & !SEGMENT_MASK)
     }
 
     /// The state flags, including any bits no [`HeaderFlags`] constant names (the order
     /// and the segment number excluded).
     pub const fn flags(self) -> HeaderFlags {
-        HeaderFlags::from_bits_retain(self.0 & !ORDER_MASK & !PLACE_MASK)
+        HeaderFlags::from_bits_retain(self.0 & !ORDER_MASK & !SEGMENT_MASK)
     }
 
     /// True for a free block (and only a sound header says so: the allocated bit is clear).
@@ -140,10 +118,10 @@ impl Header {
         self.0 & STATE_BITS == ALLOCATED_BIT
     }
 
-    /// Bits that are neither the order, nor the segment number, nor the right-half bit,
-    /// nor a known flag; a sound header has none.
+    /// Bits that are neither the order, nor the segment number, nor a known flag; a
+    /// sound header has none.
     pub const fn unknown_bits(self) -> u16 {
-        self.0 & !ORDER_MASK & !PLACE_MASK & !STATE_BITS
+        self.0 & !ORDER_MASK & !SEGMENT_MASK & !STATE_BITS
     }
 }
 
@@ -169,9 +147,9 @@ const FREE_BIT: u16 = HeaderFlags::FREE.bits();
 const STATE_BITS: u16 = ALLOCATED_BIT | FREE_BIT;
 
 impl fmt::Debug for Header {
-    /// `Header { order: 7, allocated }`, with the segment when it is not the first and
-    /// the half when it is the right one (`Header { order: 7, free, segment 2, right
-    /// half }`), and a broken state or stray bits spelled out.
+    /// `Header { order: 7, allocated }`, with the segment when it is not the first
+    /// (`Header { order: 7, free, segment 2 }`) and a broken state or stray bits spelled
+    /// out.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.0 & STATE_BITS {
             ALLOCATED_BIT => "allocated",
@@ -182,9 +160,6 @@ impl fmt::Debug for Header {
         write!(f, "Header {{ order: {}, {state}", self.order())?;
         if self.segment() != 0 {
             write!(f, ", segment {}", self.segment())?;
-        }
-        if self.is_right() {
-            write!(f, ", right half")?;
         }
         if self.unknown_bits() != 0 {
             write!(f, ", unknown bits: {:#06x}", self.unknown_bits())?;
@@ -209,16 +184,8 @@ mod tests {
         // The segment number: bits 10 to 12, no flag and no unknown bit.
         let s = Header::free(5, 7);
         assert_eq!((s.word(), s.segment(), s.order(), s.flags()), (0x1e05, 7, 5, HeaderFlags::FREE));
-        assert_eq!((s.unknown_bits(), s.without_place()), (0, Header::free(5, 0)));
+        assert_eq!((s.unknown_bits(), s.without_segment()), (0, Header::free(5, 0)));
         assert_eq!(format!("{s:?}"), "Header { order: 5, free, segment 7 }");
-        // The right-half bit: bit 13.
-        let r = Header::allocated(5, 2).with_right(true);
-        assert_eq!((r.word(), r.is_right(), r.segment(), r.unknown_bits()), (0x2905, true, 2, 0));
-        assert_eq!(
-            (r.with_right(false), r.without_place()),
-            (Header::allocated(5, 2), Header::allocated(5, 0))
-        );
-        assert_eq!(format!("{r:?}"), "Header { order: 5, allocated, segment 2, right half }");
         let zero = Header::from_word(0);
         assert!(!zero.is_free() && !zero.is_allocated());
         assert_eq!(format!("{zero:?}"), "Header { order: 0, neither allocated nor free }");

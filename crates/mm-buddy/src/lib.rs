@@ -46,16 +46,14 @@
 //!  a free block:  | hdr | next | prev | (unused) ............|
 //!                   u16 ^ u32    u32
 //!                       payload: aligned to `align`
-//!  the header:    order (6 bits) | allocated, free | segment number (3) | right half (1)
+//!  the header:    order (6 bits) | allocated, free | segment number (3 bits)
 //! ```
 //!
 //! * **Header, not bitmap.** Each block starts with a 2-byte [`Header`]: its order,
-//!   free or allocated, the number of its segment and whether it is the right (upper)
-//!   half of its parent. The last two are what `free` needs besides the order, so it
-//!   finds them in the word it reads anyway: the right-half bit says on which side
-//!   the first buddy lies, and the segment number which table entries hold the
-//!   segment's start (for the buddies after a merge) and end (which no buddy may cross).
-//!   `base` is placed so that the byte after every header is aligned
+//!   free or allocated, and the number of its segment, which `free` needs besides the
+//!   order and so finds in the word it reads anyway: it names the two table entries
+//!   that hold the segment's start (which the buddy arithmetic counts from) and end
+//!   (which no buddy may cross). `base` is placed so that the byte after every header is aligned
 //!   (blocks start at multiples of the minimum block, which is a multiple of the
 //!   alignment), so the header costs 2 bytes and never a whole alignment unit. Side
 //!   bitmaps would make payload = block start, and save the doubling of requests of
@@ -164,14 +162,13 @@
 //!    ([`BuddyRule::SegmentCount`], [`BuddyRule::SegmentStart`],
 //!    [`BuddyRule::SegmentEndMark`]).
 //! 4. Every header below the frontier is sound: exactly one of `ALLOCATED` and `FREE`,
-//!    and no bits but those of the order, the segment number and the right-half bit
+//!    and no bits but those of the order and the segment number
 //!    ([`BuddyRule::BadHeader`]); its segment number is the segment the block lies in
 //!    ([`BuddyRule::SegmentNumber`]).
 //! 5. A block's order is at least the smallest order (`TooSmall`) and at most the
 //!    largest order of this heap ([`BuddyRule::OrderTooLarge`]).
 //! 6. A block starts at a multiple of its size from its segment's start
-//!    ([`BuddyRule::Misplaced`]), and its header's right-half bit says which half of its
-//!    parent it is ([`BuddyRule::WrongHalf`]).
+//!    ([`BuddyRule::Misplaced`]).
 //! 7. Every block lies wholly below the frontier (`PastHeapEnd`) and inside its
 //!    segment ([`BuddyRule::CrossesSegment`]), and its payload is aligned
 //!    (`PayloadMisaligned`).
@@ -358,37 +355,34 @@ impl Buddy {
     // ---- malloc: find_fit, split, place, or extend_heap ------------------------------
 
     /// The first block of the smallest non-empty list of at least `order`, taken off
-    /// its list, with that list's order and the block's (free) header. `None` when
-    /// every list from `order` up is empty.
+    /// its list, with that list's order and its segment's number. `None` when every
+    /// list from `order` up is empty.
     #[inline]
-    fn find_fit(&mut self, order: u32) -> Option<(Block, u32, Header)> {
+    fn find_fit(&mut self, order: u32) -> Option<(Block, u32, usize)> {
         let above = self.arena().nonempty() >> (order - self.layout.min_order);
         if above == 0 {
             return None;
         }
         let from = order + above.trailing_zeros();
-        let (block, header) = self.arena_mut().pop(from)?;
-        Some((block, from, header))
+        let (block, segment) = self.arena_mut().pop(from)?;
+        Some((block, from, segment))
     }
 
-    /// Splits the free `block` of order `from`, whose header is `header`, down to
+    /// Splits the free `block` of order `from` in segment number `segment` down to
     /// `order`: its left half at each order is kept (`block` itself), its right half
-    /// goes onto the list of its order. Returns the header the kept block takes when
-    /// allocated: in the same segment, and a left half if it was split at all.
+    /// goes onto the list of its order.
     #[inline]
-    fn split(&mut self, block: Block, from: u32, order: u32, header: Header) -> Header {
-        let segment = header.segment();
+    fn split(&mut self, block: Block, from: u32, order: u32, segment: usize) {
         let mut arena = self.arena_mut();
         for k in (order..from).rev() {
-            arena.push(block.plus(size_of_order(k)), Header::free(k, segment).with_right(true));
+            arena.push(block.plus(size_of_order(k)), k, segment);
         }
-        Header::allocated(order, segment).with_right(from == order && header.is_right())
     }
 
-    /// Hands out `block` with its allocated `header`.
+    /// Hands out `block`, in segment number `segment`, as an allocated block of `order`.
     #[inline]
-    fn place(&mut self, block: Block, header: Header) {
-        self.arena_mut().set_header(block, header);
+    fn place(&mut self, block: Block, order: u32, segment: usize) {
+        self.arena_mut().set_header(block, Header::allocated(order, segment));
     }
 
     /// The buddy system's `extend_heap`: a block of `order` made at the end of the
@@ -401,10 +395,10 @@ impl Buddy {
     /// when the segment table is full is the gap filled with free blocks (each the
     /// largest aligned block that fits where it starts, which is what splitting the tree
     /// down to the new block would leave). `None`, with nothing changed, when the heap
-    /// cannot grow. Returns the block with the header it takes when allocated.
+    /// cannot grow. Returns the block with its segment's number.
     #[cold]
     #[inline(never)]
-    fn extend_heap(&mut self, order: u32) -> Option<(Block, Header)> {
+    fn extend_heap(&mut self, order: u32) -> Option<(Block, usize)> {
         let arena = self.arena();
         let frontier = arena.frontier();
         let segment = arena.last_segment();
@@ -419,20 +413,15 @@ impl Buddy {
             self.heap.extend(end - materialized).ok()?;
         }
         let mut arena = self.arena_mut();
+        let index = if new_segment { arena.push_segment(frontier) } else { segment.index };
         let mut at = frontier;
         while at < start {
             let k = (at - segment.base).trailing_zeros();
-            arena.push(Block::at(at), segment.free_header(Block::at(at), k));
+            arena.push(Block::at(at), k, segment.index);
             at += size_of_order(k);
         }
-        let header = if new_segment {
-            // The first block of its segment: a left half.
-            Header::allocated(order, arena.push_segment(frontier))
-        } else {
-            segment.allocated_header(Block::at(start), order)
-        };
         arena.set_frontier(end);
-        Some((Block::at(start), header))
+        Some((Block::at(start), index))
     }
 
     // ---- free: coalesce --------------------------------------------------------------
@@ -463,41 +452,33 @@ impl Buddy {
     /// inside the block's segment (the neighbour on the other side is never merged
     /// with, nor a block of another segment), then lists the result, or gives it to the
     /// untouched tail if it ends at the frontier. `segment` is the block's, as
-    /// [`Buddy::live_block`] found it from the number in its header, and `right` the
-    /// header's right-half bit, which `live_block` checked against it.
-    ///
-    /// The first buddy is found from `right` alone (below the block if it is a right
-    /// half, above it if not), so the first and commonest step waits for no table
-    /// entry; only after a merge is the segment's start needed, to tell which half the
-    /// merged block is.
-    fn coalesce(&mut self, mut block: Block, mut order: u32, segment: Segment, mut right: bool) {
+    /// [`Buddy::live_block`] found it from the number in its header.
+    fn coalesce(&mut self, mut block: Block, mut order: u32, segment: Segment) {
         // The block's own header says free from now on, wherever the block ends up:
         // merged into a buddy on its left, it would otherwise keep saying "allocated",
         // and a second `free` of the same pointer would be taken for a first.
-        let free = Header::free(order, segment.index);
-        self.arena_mut().set_header(block, free.with_right(right));
+        self.arena_mut().set_header(block, Header::free(order, segment.index));
         while order < self.layout.max_order {
-            let size = size_of_order(order);
-            // A right half's buddy is below it, inside the segment (the block is aligned
-            // from the segment's start). A left half's buddy must lie inside the segment:
-            // past the frontier is the tail, past a segment's end the next segment.
-            let buddy = if right { Block::at(block.offset() - size) } else { block.plus(size) };
-            if !right && buddy.offset() + size > segment.end {
+            let buddy = segment.buddy(block, order);
+            // A right buddy must lie inside the segment: past the frontier is the tail,
+            // past a segment's end the next segment. One compare covers both sides: a
+            // left buddy ends where the block starts, inside the segment (the block is
+            // aligned from the segment's start, so the left buddy starts at or after it).
+            if buddy.offset() + size_of_order(order) > segment.end {
                 break;
             }
-            if self.arena().header(buddy) != Header::free(order, segment.index).with_right(!right) {
+            if self.arena().header(buddy) != Header::free(order, segment.index) {
                 break;
             }
             self.arena_mut().unlink(buddy, order);
             block = block.min(buddy);
             order += 1;
-            right = segment.is_right(block, order);
         }
         if segment.last && block.offset() + size_of_order(order) == segment.end {
             self.arena_mut().set_frontier(block.offset());
             self.trim();
         } else {
-            self.arena_mut().push(block, Header::free(order, segment.index).with_right(right));
+            self.arena_mut().push(block, order, segment.index);
         }
     }
 }
@@ -544,11 +525,14 @@ impl Allocator for Buddy {
             return None;
         }
         let order = self.order_for(size)?;
-        let (block, header) = match self.find_fit(order) {
-            Some((block, from, free)) => (block, self.split(block, from, order, free)),
+        let (block, segment) = match self.find_fit(order) {
+            Some((block, from, segment)) => {
+                self.split(block, from, order, segment);
+                (block, segment)
+            }
             None => self.extend_heap(order)?,
         };
-        self.place(block, header);
+        self.place(block, order, segment);
         Some(self.payload_ptr(block))
     }
 
@@ -556,8 +540,8 @@ impl Allocator for Buddy {
     /// of the heap, or whose header does not say allocated, is kept for
     /// [`Allocator::take_misuse`] and nothing changes.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
-        if let Some((block, header, segment)) = self.live_block(ptr) {
-            self.coalesce(block, header.order(), segment, header.is_right());
+        if let Some((block, order, segment)) = self.live_block(ptr) {
+            self.coalesce(block, order, segment);
         }
     }
 
@@ -600,11 +584,10 @@ impl Allocator for Buddy {
         }
         let order = header.order();
         let segment = self.arena().segment(header.segment());
-        let well_formed = header.without_place() == Header::allocated(order, 0)
+        let well_formed = header == Header::allocated(order, header.segment())
             && (self.layout.min_order..=self.layout.max_order).contains(&order)
             && segment.holds(block, order)
             && segment.aligns(block, order)
-            && segment.is_right(block, order) == header.is_right()
             && size_of_order(order) <= self.arena().materialized().saturating_sub(block.offset());
         if well_formed { Ok(()) } else { Err(Misuse::InvalidPointer { offset }) }
     }

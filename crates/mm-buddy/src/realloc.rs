@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 
 use crate::Buddy;
 use crate::arena::{Block, Segment, size_of_order};
-use crate::header::HEADER_BYTES;
+use crate::header::{HEADER_BYTES, Header};
 
 impl Buddy {
     /// Resizes the live block at `ptr` to hold `size > 0` bytes, refusing a misused
@@ -26,12 +26,11 @@ impl Buddy {
     /// As [`Allocator::resize`](mm_core::Allocator::resize): `ptr` is a live block of
     /// this allocator.
     pub(crate) unsafe fn resize_block(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
-        let (block, header, segment) = self.live_block(ptr)?;
-        let order = header.order();
+        let (block, order, segment) = self.live_block(ptr)?;
         let want = self.order_for(size)?;
         if want <= order {
             if want < order && self.config.release_on_shrink {
-                self.shrink_in_place(block, order, want, segment);
+                self.shrink_in_place(block, order, want, segment.index);
             }
             return Some(ptr);
         }
@@ -48,12 +47,11 @@ impl Buddy {
     /// default a shrinking block is kept whole.
     #[cold]
     #[inline(never)]
-    fn shrink_in_place(&mut self, block: Block, order: u32, want: u32, segment: Segment) {
+    fn shrink_in_place(&mut self, block: Block, order: u32, want: u32, segment: usize) {
         let mut arena = self.arena_mut();
-        arena.set_header(block, segment.allocated_header(block, want));
+        arena.set_header(block, Header::allocated(want, segment));
         for k in want..order {
-            let half = block.plus(size_of_order(k));
-            arena.push(half, segment.free_header(half, k));
+            arena.push(block.plus(size_of_order(k)), k, segment);
         }
         if block.offset() + size_of_order(order) == self.arena().frontier() {
             // The released halves end at the frontier: the topmost goes back to the tail.
@@ -80,7 +78,7 @@ impl Buddy {
             return None;
         }
         if halves()
-            .any(|(half, k)| !in_tail(half) && self.arena().header(half) != segment.free_header(half, k))
+            .any(|(half, k)| !in_tail(half) && self.arena().header(half) != Header::free(k, segment.index))
         {
             return None;
         }
@@ -103,9 +101,9 @@ impl Buddy {
             // The old header lies past the bytes the slide copies (the block is at least
             // its size above `start`): mark it free, so that a `free` of the old pointer
             // is seen as the double free it is.
-            arena.set_header(block, segment.free_header(block, order));
+            arena.set_header(block, Header::free(order, segment.index));
         }
-        arena.set_header(start, segment.allocated_header(start, want));
+        arena.set_header(start, Header::allocated(want, segment.index));
         if start < block {
             let base = self.layout.base + HEADER_BYTES;
             let len = size_of_order(order) - HEADER_BYTES;

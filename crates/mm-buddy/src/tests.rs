@@ -681,7 +681,7 @@ fn the_checker_finds_unmerged_buddies_and_a_free_block_at_the_frontier() {
     );
 
     let mut a = small_heap();
-    write_header(&mut a, 64, Header::free(6, 0).with_right(true).word());
+    write_header(&mut a, 64, Header::free(6, 0).word());
     let err = a.check_heap().unwrap_err();
     assert_eq!((err.offset, rule(&err)), (a.layout.base + 64, Some(BuddyRule::FreeAtFrontier { order: 6 })));
 }
@@ -804,14 +804,6 @@ fn the_checker_holds_blocks_to_their_segments() {
     let err = a.check_heap().unwrap_err();
     let misplaced = BuddyRule::Misplaced { order: 7, offset: 16, segment: 0 };
     assert_eq!((err.offset, rule(&err)), (a.layout.base + 16, Some(misplaced)));
-
-    // The block at 144 is the left half of [144, 208) in segment 1 (128 from its start):
-    // a header saying it is the right half would make `free` look for its buddy below it.
-    let mut a = two_segments();
-    write_header(&mut a, 144, Header::allocated(5, 1).with_right(true).word());
-    let err = a.check_heap().unwrap_err();
-    assert_eq!((err.offset, rule(&err)), (a.layout.base + 144, Some(BuddyRule::WrongHalf { right: true })));
-    assert!(err.to_string().contains("says the block is the right half of its parent, but it is the left"));
 
     // Segment 0 must start at 0, and every entry past the last segment must say that
     // no segment starts there: `free` reads the entry after a block's segment as its end.
@@ -1011,12 +1003,7 @@ fn a_forged_free_header_is_not_merged_with() {
     let mut a = buddy();
     let (p, n, _guard) = (malloc(&mut a, 40), malloc(&mut a, 40), malloc(&mut a, 40));
     // SAFETY: the two bytes past `p`'s usable size are `n`'s header, inside the heap.
-    unsafe {
-        p.as_ptr()
-            .add(a.usable_size(p))
-            .cast::<u16>()
-            .write_unaligned(Header::free(6, 0).with_right(true).word())
-    };
+    unsafe { p.as_ptr().add(a.usable_size(p)).cast::<u16>().write_unaligned(Header::free(6, 0).word()) };
     misuse::stops_inside_the_heap(&mut a, "buddy", "corrupted double-linked list", |a| {
         // SAFETY: `p` is live.
         unsafe { a.free(p) };
