@@ -115,8 +115,12 @@
 //! two wastes almost half. Blocks must also sit at multiples of their size, so a big
 //! block after small ones leaves a gap (on the free lists, but only reusable by
 //! requests that fit its pieces); growth by segments avoids that gap at the end of the
-//! heap, at the price of a boundary no merge crosses. Freed blocks merge only with
-//! their own buddy, never with the free neighbour on the other side.
+//! heap, at the price of a boundary no merge crosses, and of some time: `free` reads
+//! two table entries after the header (a load that waits for it) and counts each buddy
+//! from the segment's start, and `malloc` carries the segment number into every half
+//! it lists (`docs/buddy.md` measures what that costs against the single arena, and
+//! what searching the table instead would). Freed blocks merge only with their own
+//! buddy, never with the free neighbour on the other side.
 //!
 //! Links of 32 bits in units of 16 bytes name arena offsets below 2^36 - 16, so the
 //! arena stops there, however large the heap; the 6-bit order of a header names blocks
