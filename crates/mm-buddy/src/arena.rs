@@ -1,16 +1,23 @@
 //! Where everything lives in the heap, and the only code that reads or writes it.
 //!
 //! ```text
-//!  heap offset 0                                          base           base + F     brk
-//!  | frontier | nonempty | head[min] ... head[top] | pad | arena: blocks  | untouched |
-//!  |  usize   |   u64    |  u32 per order          |     | tile [0, F)    | [F, E)    |
-//!  |<------------------ the control area ---------------->|
+//!  heap offset 0                                                              base           base + F     brk
+//!  | frontier | nonempty | starts  | count | head[min] ... head[top] | pad | arena: blocks  | untouched |
+//!  |  usize   |   u64    | u32 x 9 |  u32  |  u32 per order          |     | tile [0, F)    | [F, E)    |
+//!  |<-------------------------------- the control area ----------------->|
 //! ```
 //!
 //! * Blocks are named by their **arena offset** ([`Block`]), the distance from `base`.
-//!   A block of order `k` starts at a multiple of `2^k`, so its buddy is at
-//!   `offset XOR 2^k`: that is the whole point of measuring from `base` and not from
-//!   `heap_lo`.
+//! * The arena is cut into at most [`MAX_SEGMENTS`] **segments** (`starts` holds the
+//!   start of each, in link units, the first at 0, then [`NO_SEGMENT`] past the last
+//!   one; `count` says how many there are). A segment `[s, e)` is a sequence of buddy
+//!   trees of its own: a block of
+//!   order `k` in it starts at `s` plus a multiple of `2^k`, so its buddy is at
+//!   `s + ((offset - s) XOR 2^k)`, and a buddy that does not lie wholly inside `[s, e)`
+//!   is no buddy ([`Segment`]). The last segment ends at the frontier. Every block's
+//!   header names its segment, so `free` reads the segment's start and end
+//!   ([`Arena::segment`]: entries `i` and `i + 1`, the frontier if lower) without a
+//!   search; the checker and the cold paths search the table ([`Arena::segment_of`]).
 //! * `base` is chosen so that `base + HEADER_BYTES` is a multiple of the alignment:
 //!   every block starts at a multiple of the minimum block (itself a multiple of the
 //!   alignment), so every payload, two bytes into its block, is aligned.
@@ -36,14 +43,29 @@ use std::fmt;
 
 use mm_core::{Align, Corruption, MemLib};
 
+use crate::check::BuddyRule;
 use crate::header::{HEADER_BYTES, Header};
 
 /// Heap offset of the frontier word (a `usize`, in a slot of 8 bytes).
 pub(crate) const FRONTIER_AT: usize = 0;
 /// Heap offset of the non-empty-lists mask (a `u64`).
 pub(crate) const NONEMPTY_AT: usize = FRONTIER_AT + size_of::<u64>();
+/// Heap offset of the segment table: the start of segment `i` (a `u32` in link units,
+/// [`NO_SEGMENT`] past the last segment) for `i` in `0..=MAX_SEGMENTS`. Segment 0
+/// starts at 0; the one entry past the last segment marks where it ends (at the
+/// frontier), so that the end of segment `i` is entry `i + 1` or the frontier, whichever
+/// is lower, for every `i` a header can name.
+pub(crate) const SEGMENTS_AT: usize = NONEMPTY_AT + size_of::<u64>();
+/// The most segments the arena is ever cut into: the table has a fixed size, so all
+/// state stays inside the heap; a growth that would need one more carves an aligned
+/// block in the last segment instead.
+pub const MAX_SEGMENTS: usize = 8;
+/// The segment table's word for "no segment starts here": above every arena offset.
+pub(crate) const NO_SEGMENT: u32 = u32::MAX;
+/// Heap offset of the segment count (a `u32`), after the table.
+pub(crate) const SEGMENT_COUNT_AT: usize = SEGMENTS_AT + LINK_BYTES * (MAX_SEGMENTS + 1);
 /// Heap offset of the first free-list head.
-pub(crate) const HEADS_AT: usize = NONEMPTY_AT + size_of::<u64>();
+pub(crate) const HEADS_AT: usize = SEGMENT_COUNT_AT + size_of::<u32>();
 /// Bytes per free-list head or link.
 const LINK_BYTES: usize = size_of::<u32>();
 
@@ -66,7 +88,7 @@ const MAX_ORDER_CAP: u32 = if usize::BITS > LINK_REACH_BITS { LINK_REACH_BITS - 
 pub(crate) const ARENA_REACH: usize = (u32::MAX as usize) << LINK_SHIFT;
 
 // The numbers the docs quote: 16-byte smallest blocks, links reaching 2^36 - 16 bytes.
-const _: () = assert!(MIN_ORDER_FLOOR == 4 && LINK_REACH_BITS == 36 && HEADS_AT == 16);
+const _: () = assert!(MIN_ORDER_FLOOR == 4 && LINK_REACH_BITS == 36 && HEADS_AT == 56);
 
 /// Where things are, fixed by the alignment and the heap's maximum size alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,17 +148,6 @@ impl Block {
         self.0
     }
 
-    /// The buddy of this block at `order`: the other half of the block of `order + 1`
-    /// that contains it.
-    pub(crate) const fn buddy(self, order: u32) -> Block {
-        Block(self.0 ^ (1 << order))
-    }
-
-    /// True when this block is the left (lower) half of its parent at `order`.
-    pub(crate) const fn is_left(self, order: u32) -> bool {
-        self.0 & (1 << order) == 0
-    }
-
     /// The block `bytes` further on.
     pub(crate) const fn plus(self, bytes: usize) -> Block {
         Block(self.0 + bytes)
@@ -152,6 +163,44 @@ impl fmt::Debug for Block {
 /// `2^order` bytes.
 pub(crate) const fn size_of_order(order: u32) -> usize {
     1 << order
+}
+
+/// A segment of the arena, `[base, end)`: a sequence of buddy trees whose blocks are
+/// aligned to their size counted from `base`, and whose merges stay inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Segment {
+    /// Its number: its entry in the segment table, and what its blocks' headers say.
+    pub(crate) index: usize,
+    /// The arena offset where it starts.
+    pub(crate) base: usize,
+    /// The arena offset where it ends: the next segment's start, or the frontier.
+    pub(crate) end: usize,
+    /// True for the last segment, which ends at the frontier and grows into the tail.
+    pub(crate) last: bool,
+}
+
+impl Segment {
+    /// True when a block of `order` can start at `block` in this segment: at `base`
+    /// plus a multiple of its size.
+    pub(crate) const fn aligns(&self, block: Block, order: u32) -> bool {
+        (block.0 - self.base) & (size_of_order(order) - 1) == 0
+    }
+
+    /// The buddy of `block` at `order`: the other half of the block of `order + 1`
+    /// that contains it, counted from the segment's start.
+    pub(crate) const fn buddy(&self, block: Block, order: u32) -> Block {
+        Block(self.base + ((block.0 - self.base) ^ size_of_order(order)))
+    }
+
+    /// The block of `order` that contains `block` (its ancestor in the tree).
+    pub(crate) const fn ancestor(&self, block: Block, order: u32) -> Block {
+        Block(self.base + ((block.0 - self.base) & !(size_of_order(order) - 1)))
+    }
+
+    /// True when the block of `order` at `block` lies wholly inside the segment.
+    pub(crate) const fn holds(&self, block: Block, order: u32) -> bool {
+        block.0 >= self.base && block.0 < self.end && size_of_order(order) <= self.end - block.0
+    }
 }
 
 /// A link word for `block` (`0` for none).
@@ -188,6 +237,102 @@ impl Arena<'_> {
 
     pub(crate) fn nonempty(&self) -> u64 {
         self.heap.read(NONEMPTY_AT)
+    }
+
+    /// The segment count word as stored (`check_heap` verifies it).
+    pub(crate) fn segment_count_word(&self) -> u32 {
+        self.heap.read(SEGMENT_COUNT_AT)
+    }
+
+    /// Entry `i` of the segment table as stored (`i <= MAX_SEGMENTS`).
+    #[inline]
+    pub(crate) fn segment_word(&self, i: usize) -> u32 {
+        self.heap.read(SEGMENTS_AT + LINK_BYTES * i)
+    }
+
+    /// How many segments there are: the stored count, kept within `1..=MAX_SEGMENTS`
+    /// so that a damaged word never makes a lookup read past the table.
+    #[inline]
+    pub(crate) fn segment_count(&self) -> usize {
+        (self.segment_count_word() as usize).clamp(1, MAX_SEGMENTS)
+    }
+
+    /// Where segment `i` starts (`i <= MAX_SEGMENTS`; past the last segment, above
+    /// every arena offset).
+    #[inline]
+    pub(crate) fn segment_base(&self, i: usize) -> usize {
+        (self.segment_word(i) as usize) << LINK_SHIFT
+    }
+
+    /// Segment number `index` (below [`MAX_SEGMENTS`], as a header's three bits are),
+    /// from two table entries and the frontier: what `free` uses, given the number in the
+    /// block's header. A number past the last segment gives a segment that starts above
+    /// the frontier, and so holds no block.
+    #[inline(always)]
+    pub(crate) fn segment(&self, index: usize) -> Segment {
+        let frontier = self.frontier();
+        let base = self.segment_base(index);
+        let end = self.segment_base(index + 1).min(frontier);
+        Segment { index, base, end, last: end == frontier }
+    }
+
+    /// The segment holding arena offset `at` (below the frontier): the last one that
+    /// starts at or before it. O(MAX_SEGMENTS), for the checker and the cold paths; a
+    /// block's header names its segment for the hot ones.
+    pub(crate) fn segment_of(&self, at: usize) -> Segment {
+        let count = self.segment_count();
+        let mut end = self.frontier();
+        for index in (1..count).rev() {
+            let base = self.segment_base(index);
+            if base <= at {
+                return Segment { index, base, end, last: index + 1 == count };
+            }
+            end = base;
+        }
+        Segment { index: 0, base: 0, end, last: count == 1 }
+    }
+
+    /// Checks the segment table against the frontier (rule 3 of the crate docs): a
+    /// count in `1..=MAX_SEGMENTS`, segment 0 at 0, later starts that are multiples of
+    /// the smallest block, increasing, and below the frontier (an empty last segment is
+    /// dropped), and every entry past the last segment [`NO_SEGMENT`]. `Err` holds the
+    /// heap offset of the first bad word and the broken rule.
+    pub(crate) fn check_segments(&self) -> Result<(), (usize, BuddyRule)> {
+        let count = self.segment_count_word();
+        if !(1..=MAX_SEGMENTS).contains(&(count as usize)) {
+            return Err((SEGMENT_COUNT_AT, BuddyRule::SegmentCount { count, max: MAX_SEGMENTS }));
+        }
+        let frontier = self.frontier();
+        let min_block = size_of_order(self.layout.min_order);
+        let first = self.segment_base(0);
+        if first != 0 {
+            let rule = BuddyRule::SegmentStart { index: 0, start: first, previous: 0, frontier };
+            return Err((SEGMENTS_AT, rule));
+        }
+        let mut previous = 0;
+        for index in 1..count as usize {
+            let start = self.segment_base(index);
+            if start <= previous || start >= frontier || !start.is_multiple_of(min_block) {
+                let rule = BuddyRule::SegmentStart { index, start, previous, frontier };
+                return Err((SEGMENTS_AT + LINK_BYTES * index, rule));
+            }
+            previous = start;
+        }
+        for index in count as usize..=MAX_SEGMENTS {
+            let word = self.segment_word(index);
+            if word != NO_SEGMENT {
+                return Err((SEGMENTS_AT + LINK_BYTES * index, BuddyRule::SegmentEndMark { index, word }));
+            }
+        }
+        Ok(())
+    }
+
+    /// The last segment, which ends at the frontier.
+    #[inline]
+    pub(crate) fn last_segment(&self) -> Segment {
+        let index = self.segment_count() - 1;
+        let base = self.segment_base(index);
+        Segment { index, base, end: self.frontier().max(base), last: true }
     }
 
     pub(crate) fn head_word(&self, order: u32) -> u32 {
@@ -242,7 +387,8 @@ impl Arena<'_> {
     pub(crate) fn check_listed(&self, block: Block, order: u32) -> Result<(), Corruption> {
         let at = self.layout.base + block.0;
         let listable = (self.layout.min_order..=self.layout.max_order).contains(&order);
-        if !listable || !self.can_hold_links(block) || self.header(block) != Header::free(order) {
+        let header = self.header(block).without_segment();
+        if !listable || !self.can_hold_links(block) || header != Header::free(order, 0) {
             return Err(Corruption::new("free block's header is corrupted", at));
         }
         let linked_back = self.linked_back(block, order, self.next(block), self.prev(block));
@@ -267,12 +413,13 @@ impl Arena<'_> {
             }
     }
 
-    /// The block that ends at `end` (a block boundary, `0 < end <= frontier`): the
-    /// node `[end - 2^t, end)` with `t = trailing_zeros(end)` starts a block, and if that
-    /// block is smaller the node is split, so its right half starts one, and so on down.
-    /// `None` only in a damaged heap.
-    pub(crate) fn block_ending_at(&self, end: usize) -> Option<(Block, u32)> {
-        let mut order = end.trailing_zeros().min(self.layout.max_order);
+    /// The block that ends at `end` (a block boundary of the segment starting at
+    /// `base`, `base < end <= frontier`): the node `[end - 2^t, end)` with
+    /// `t = trailing_zeros(end - base)` starts a block, and if that block is smaller the
+    /// node is split, so its right half starts one, and so on down. `None` only in a
+    /// damaged heap.
+    pub(crate) fn block_ending_at(&self, base: usize, end: usize) -> Option<(Block, u32)> {
+        let mut order = (end - base).trailing_zeros().min(self.layout.max_order);
         loop {
             let block = Block(end - size_of_order(order));
             if self.header(block).order() == order {
@@ -301,6 +448,27 @@ impl ArenaMut<'_> {
         self.heap.write(FRONTIER_AT, frontier);
     }
 
+    /// Starts a new last segment at arena offset `base` (the caller checked that the
+    /// table has room).
+    /// Starts a new last segment at arena offset `base` (the caller checked that the
+    /// table has room), and returns its number.
+    pub(crate) fn push_segment(&mut self, base: usize) -> usize {
+        let count = self.view().segment_count();
+        debug_assert!(count < MAX_SEGMENTS);
+        self.heap.write(SEGMENTS_AT + LINK_BYTES * count, encode(Some(Block(base))) - 1);
+        self.heap.write(SEGMENT_COUNT_AT, count as u32 + 1);
+        count
+    }
+
+    /// Drops the last segment (empty: the frontier went back to its start).
+    pub(crate) fn pop_segment(&mut self) {
+        let count = self.view().segment_count();
+        if count > 1 {
+            self.heap.write(SEGMENTS_AT + LINK_BYTES * (count - 1), NO_SEGMENT);
+            self.heap.write(SEGMENT_COUNT_AT, count as u32 - 1);
+        }
+    }
+
     pub(crate) fn set_nonempty(&mut self, mask: u64) {
         self.heap.write(NONEMPTY_AT, mask);
     }
@@ -325,15 +493,21 @@ impl ArenaMut<'_> {
     pub(crate) fn clear(&mut self) {
         self.set_frontier(0);
         self.set_nonempty(0);
+        self.heap.write(SEGMENTS_AT, 0u32);
+        for i in 1..=MAX_SEGMENTS {
+            self.heap.write(SEGMENTS_AT + LINK_BYTES * i, NO_SEGMENT);
+        }
+        self.heap.write(SEGMENT_COUNT_AT, 1u32);
         for i in 0..self.layout.lists {
             self.set_head(self.layout.min_order + i as u32, None);
         }
     }
 
-    /// Makes `block` a free block of `order` at the head of its list.
-    pub(crate) fn push(&mut self, block: Block, order: u32) {
+    /// Makes `block`, in segment number `segment`, a free block of `order` at the head
+    /// of its list.
+    pub(crate) fn push(&mut self, block: Block, order: u32, segment: usize) {
         let head = self.view().head(order);
-        self.set_header(block, Header::free(order));
+        self.set_header(block, Header::free(order, segment));
         self.set_next(block, head);
         self.set_prev(block, None);
         if let Some(head) = head {
@@ -345,19 +519,21 @@ impl ArenaMut<'_> {
     }
 
     /// Takes the free `block` off the list of `order` (its header is left as it was:
-    /// the caller re-labels the block). `block` is a list head or a block the caller
-    /// found below the frontier, so its header and links lie inside the heap.
+    /// the caller re-labels the block), and returns the number of its segment, as its
+    /// header says. `block` is a list head or a block the caller found below the
+    /// frontier, so its header and links lie inside the heap.
     ///
     /// # Panics
     /// With a [`Corruption`] when the block is not what the list says
     /// ([`Arena::check_listed`]): unlinking through a forged link would write where a
     /// program chose (the classic unlink attack), so the operation stops instead.
     #[inline]
-    pub(crate) fn unlink(&mut self, block: Block, order: u32) {
+    pub(crate) fn unlink(&mut self, block: Block, order: u32) -> usize {
         // The checks of `check_listed`, on the words the unlink reads anyway.
         let view = self.view();
         let (next, prev) = (view.next(block), view.prev(block));
-        if view.header(block) != Header::free(order) || !view.linked_back(block, order, next, prev) {
+        let header = view.header(block);
+        if header.without_segment() != Header::free(order, 0) || !view.linked_back(block, order, next, prev) {
             self.refuse_unlink(block, order);
         }
         match prev {
@@ -371,6 +547,7 @@ impl ArenaMut<'_> {
             let mask = self.view().nonempty() & !self.layout.list_bit(order);
             self.set_nonempty(mask);
         }
+        header.segment()
     }
 
     /// Stops an unlink that [`ArenaMut::unlink`] found unsafe, naming what is wrong.
@@ -383,12 +560,12 @@ impl ArenaMut<'_> {
             .panic()
     }
 
-    /// Takes the first block off the list of `order`.
+    /// Takes the first block off the list of `order`, with its segment's number.
     #[inline]
-    pub(crate) fn pop(&mut self, order: u32) -> Option<Block> {
+    pub(crate) fn pop(&mut self, order: u32) -> Option<(Block, usize)> {
         let block = self.view().head(order)?;
-        self.unlink(block, order);
-        Some(block)
+        let segment = self.unlink(block, order);
+        Some((block, segment))
     }
 }
 
@@ -397,17 +574,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buddies_are_found_by_xor() {
+    fn buddies_are_found_by_xor_from_the_segment_start() {
+        let first = Segment { index: 0, base: 0, end: 0x1000, last: false };
         let b = Block::at(0x40);
-        assert_eq!(b.buddy(6), Block::at(0x00));
-        assert_eq!(b.buddy(4), Block::at(0x50));
-        assert_eq!(b.buddy(5), Block::at(0x60));
-        assert!(b.is_left(4) && b.is_left(5) && !b.is_left(6));
+        assert_eq!(first.buddy(b, 6), Block::at(0x00));
+        assert_eq!(first.buddy(b, 4), Block::at(0x50));
+        assert_eq!(first.buddy(b, 5), Block::at(0x60));
+        assert_eq!(first.ancestor(Block::at(0x70), 6), Block::at(0x40));
         // Buddy of the buddy is the block.
         for order in 4..10 {
             let x = Block::at(0x400);
-            assert_eq!(x.buddy(order).buddy(order), x);
+            assert_eq!(first.buddy(first.buddy(x, order), order), x);
         }
+        // A segment starting at 0x30 counts from there: 0x40 is 0x10 into it.
+        let second = Segment { index: 1, base: 0x30, end: 0x130, last: true };
+        assert_eq!(second.buddy(b, 4), Block::at(0x30));
+        assert!(second.aligns(Block::at(0xb0), 7) && !second.aligns(b, 5));
+        assert_eq!(second.ancestor(Block::at(0x70), 6), Block::at(0x70));
+        assert!(second.holds(Block::at(0xb0), 7) && !second.holds(Block::at(0xc0), 7));
     }
 
     #[test]
@@ -422,9 +606,9 @@ mod tests {
     #[test]
     fn the_layout_aligns_payloads_and_sizes_the_lists() {
         let l = Layout::new(Align::MIN, 20 << 20);
-        // 20 MiB: orders 4..=24, 21 heads; 16 + 84 = 100 bytes, then 2 of pad.
-        assert_eq!((l.min_order, l.max_order, l.lists, l.base), (4, 24, 21, 102));
-        assert_eq!(l.capacity, (20 << 20) - 102);
+        // 20 MiB: orders 4..=24, 21 heads; 56 + 84 = 140 bytes, then 2 of pad.
+        assert_eq!((l.min_order, l.max_order, l.lists, l.base), (4, 24, 21, 142));
+        assert_eq!(l.capacity, (20 << 20) - 142);
         for bytes in [8, 16, 32, 64, 4096] {
             let align = Align::new(bytes).unwrap();
             let l = Layout::new(align, 1 << 20);

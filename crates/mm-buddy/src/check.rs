@@ -58,52 +58,97 @@ pub enum BuddyRule {
         /// The arena bytes the heap holds.
         arena_bytes: usize,
     },
-    /// Rule 3: a header is not sound: not exactly one of `ALLOCATED` and `FREE`, or bits
+    /// Rule 3: the segment count is not in `1..=max`.
+    SegmentCount {
+        /// The count word.
+        count: u32,
+        /// The most segments there can be ([`MAX_SEGMENTS`](crate::MAX_SEGMENTS)).
+        max: usize,
+    },
+    /// Rule 3: segment 0 does not start at 0, or a later segment does not start above
+    /// the one before it, below the frontier, at a multiple of the smallest block.
+    SegmentStart {
+        /// The segment's index (segment 0 starts at 0).
+        index: usize,
+        /// Its start (an arena offset).
+        start: usize,
+        /// The start of the segment before it.
+        previous: usize,
+        /// The frontier.
+        frontier: usize,
+    },
+    /// Rule 3: an entry of the segment table past the last segment is not the mark that
+    /// no segment starts there (the entry after the last segment is where `free` finds
+    /// that segment's end).
+    SegmentEndMark {
+        /// The entry's index.
+        index: usize,
+        /// The word it holds.
+        word: u32,
+    },
+    /// Rule 4: a header is not sound: not exactly one of `ALLOCATED` and `FREE`, or bits
     /// no [`HeaderFlags`](crate::HeaderFlags) constant names.
     BadHeader {
         /// The header.
         header: Header,
     },
-    /// Rule 4: a block's order is above the largest order of this heap.
+    /// Rule 4: a header's segment number is not the number of the segment the block
+    /// lies in.
+    SegmentNumber {
+        /// The number in the header.
+        found: usize,
+        /// The number of the segment the block lies in.
+        expected: usize,
+    },
+    /// Rule 5: a block's order is above the largest order of this heap.
     OrderTooLarge {
         /// The block's order.
         order: u32,
         /// The largest order.
         max_order: u32,
     },
-    /// Rule 5: a block does not start at a multiple of its size.
+    /// Rule 6: a block does not start at a multiple of its size from its segment's start.
     Misplaced {
         /// The block's order.
         order: u32,
         /// Its arena offset.
         offset: usize,
+        /// The arena offset where its segment starts.
+        segment: usize,
     },
-    /// Rule 8: the block that ends at the frontier is free (it should have gone back to
+    /// Rule 7: a block runs past the end of its segment into the next one.
+    CrossesSegment {
+        /// The block's order.
+        order: u32,
+        /// The arena offset where its segment ends.
+        segment_end: usize,
+    },
+    /// Rule 9: the block that ends at the frontier is free (it should have gone back to
     /// the untouched tail).
     FreeAtFrontier {
         /// The block's order.
         order: u32,
     },
-    /// Rule 9: a list names a place that is not a free block of its order.
+    /// Rule 10: a list names a place that is not a free block of its order.
     NotAFreeBlock {
         /// The list's order.
         order: u32,
         /// The heap offset the list names.
         entry: usize,
     },
-    /// Rule 10: an entry's prev link does not name the entry before it.
+    /// Rule 11: an entry's prev link does not name the entry before it.
     PrevLink {
         /// The heap offset the prev link names (`None` for no block).
         found: Option<usize>,
         /// The heap offset of the entry before it (`None` at the head).
         expected: Option<usize>,
     },
-    /// Rule 11: a block is on its list twice (the list has a cycle).
+    /// Rule 12: a block is on its list twice (the list has a cycle).
     ListedTwice {
         /// The list's order.
         order: u32,
     },
-    /// Rule 12: a list does not hold every free block of its order.
+    /// Rule 13: a list does not hold every free block of its order.
     Unlisted {
         /// The list's order.
         order: u32,
@@ -112,7 +157,7 @@ pub enum BuddyRule {
         /// The blocks the list holds.
         listed: usize,
     },
-    /// Rule 13: the non-empty mask does not have exactly the bits of the non-empty lists.
+    /// Rule 14: the non-empty mask does not have exactly the bits of the non-empty lists.
     Mask {
         /// The mask in the control area.
         stored: u64,
@@ -126,15 +171,19 @@ impl Rule for BuddyRule {
         match self {
             BuddyRule::ControlArea { .. } => 1,
             BuddyRule::Frontier { .. } => 2,
-            BuddyRule::BadHeader { .. } => 3,
-            BuddyRule::OrderTooLarge { .. } => 4,
-            BuddyRule::Misplaced { .. } => 5,
-            BuddyRule::FreeAtFrontier { .. } => 8,
-            BuddyRule::NotAFreeBlock { .. } => 9,
-            BuddyRule::PrevLink { .. } => 10,
-            BuddyRule::ListedTwice { .. } => 11,
-            BuddyRule::Unlisted { .. } => 12,
-            BuddyRule::Mask { .. } => 13,
+            BuddyRule::SegmentCount { .. }
+            | BuddyRule::SegmentStart { .. }
+            | BuddyRule::SegmentEndMark { .. } => 3,
+            BuddyRule::BadHeader { .. } | BuddyRule::SegmentNumber { .. } => 4,
+            BuddyRule::OrderTooLarge { .. } => 5,
+            BuddyRule::Misplaced { .. } => 6,
+            BuddyRule::CrossesSegment { .. } => 7,
+            BuddyRule::FreeAtFrontier { .. } => 9,
+            BuddyRule::NotAFreeBlock { .. } => 10,
+            BuddyRule::PrevLink { .. } => 11,
+            BuddyRule::ListedTwice { .. } => 12,
+            BuddyRule::Unlisted { .. } => 13,
+            BuddyRule::Mask { .. } => 14,
         }
     }
 
@@ -155,14 +204,39 @@ impl fmt::Display for BuddyRule {
                 "the frontier {frontier:#x} is not a multiple of {min_block} within the {arena_bytes} arena \
                  bytes of the heap"
             ),
+            BuddyRule::SegmentCount { count, max } => {
+                write!(f, "the segment count is {count}, not between 1 and {max}")
+            }
+            BuddyRule::SegmentStart { index: 0, start, .. } => {
+                write!(f, "segment 0 starts at arena offset {start:#x}, not at 0")
+            }
+            BuddyRule::SegmentStart { index, start, previous, frontier } => write!(
+                f,
+                "segment {index} starts at arena offset {start:#x}, not above the previous start {previous:#x} \
+                 and below the frontier {frontier:#x} at a multiple of the smallest block"
+            ),
+            BuddyRule::SegmentEndMark { index, word } => write!(
+                f,
+                "entry {index} of the segment table is past the last segment but holds {word:#x}, not the \
+                 no-segment mark {:#x}",
+                crate::arena::NO_SEGMENT
+            ),
             BuddyRule::BadHeader { header } => write!(f, "unsound header: {header:?}"),
+            BuddyRule::SegmentNumber { found, expected } => {
+                write!(f, "the header names segment {found}, but the block lies in segment {expected}")
+            }
             BuddyRule::OrderTooLarge { order, max_order } => {
                 write!(f, "order {order} is above the largest order {max_order} of this heap")
             }
-            BuddyRule::Misplaced { order, offset } => write!(
+            BuddyRule::Misplaced { order, offset, segment } => write!(
                 f,
-                "a block of order {order} at arena offset {offset:#x} is not aligned to its size {}",
+                "a block of order {order} at arena offset {offset:#x} is not aligned to its size {} from its \
+                 segment's start {segment:#x}",
                 1usize.checked_shl(order).unwrap_or(0)
+            ),
+            BuddyRule::CrossesSegment { order, segment_end } => write!(
+                f,
+                "a block of order {order} runs past the end of its segment at arena offset {segment_end:#x}"
             ),
             BuddyRule::FreeAtFrontier { order } => write!(
                 f,
@@ -196,9 +270,9 @@ fn broken(at: usize, rule: BuddyRule) -> HeapCheckError {
 
 impl Buddy {
     /// Verifies the rules of the crate docs' list of invariants on an initialised heap,
-    /// in their order: the control area and the frontier (rules 1 and 2); the walk over
-    /// every block (rules 3 to 8); every free list against the walk (rules 9 to 12);
-    /// the non-empty mask (rule 13).
+    /// in their order: the control area, the frontier and the segment table (rules 1 to
+    /// 3); the walk over every block (rules 4 to 9); every free list against the walk
+    /// (rules 10 to 13); the non-empty mask (rule 14).
     pub(crate) fn check(&self) -> Result<(), HeapCheckError> {
         let layout = self.layout;
         let heap_bytes = self.heap.heap_size();
@@ -212,8 +286,9 @@ impl Buddy {
         if frontier > arena_bytes || !frontier.is_multiple_of(min_block) {
             return Err(broken(FRONTIER_AT, BuddyRule::Frontier { frontier, min_block, arena_bytes }));
         }
+        arena.check_segments().map_err(|(at, rule)| broken(at, rule))?;
 
-        // The walk (rules 3 to 8), counting the free blocks of each order for the lists.
+        // The walk (rules 4 to 9), counting the free blocks of each order for the lists.
         let mut free = [0usize; MAX_LISTS];
         self.walk(frontier, |_, header| {
             if header.is_free() {
@@ -221,7 +296,7 @@ impl Buddy {
             }
         })?;
 
-        // The free lists against the walk (rules 9 to 12).
+        // The free lists against the walk (rules 10 to 13).
         let mut mask = 0u64;
         for (i, &expected) in free.iter().enumerate().take(layout.lists) {
             let order = layout.min_order + i as u32;
@@ -259,7 +334,7 @@ impl Buddy {
             }
         }
 
-        // The mask (rule 13).
+        // The mask (rule 14).
         let stored = arena.nonempty();
         if stored != mask {
             return Err(broken(NONEMPTY_AT, BuddyRule::Mask { stored, expected: mask }));
@@ -267,9 +342,9 @@ impl Buddy {
         Ok(())
     }
 
-    /// Rules 3 to 8 of [`Buddy::check`]: walks the blocks from arena offset 0 to `frontier`,
-    /// verifying each header before following it, and hands each verified block to
-    /// `visit`.
+    /// Rules 4 to 9 of [`Buddy::check`]: walks the blocks of every segment, from arena
+    /// offset 0 to `frontier`, verifying each header before following it, and hands
+    /// each verified block to `visit`. The segment table passed rule 3.
     fn walk(&self, frontier: usize, mut visit: impl FnMut(Block, Header)) -> Result<(), HeapCheckError> {
         let layout = self.layout;
         let arena = self.arena();
@@ -279,11 +354,22 @@ impl Buddy {
         let mut previous: Option<(Block, Header)> = None;
         let mut at = 0;
         while at < frontier {
+            let segment = arena.segment_of(at);
+            if at == segment.base {
+                // Blocks of different segments are never buddies.
+                previous = None;
+            }
             let block = Block::at(at);
             let header = arena.header(block);
             let fail = |invariant| Err(HeapCheckError::new(layout.base + at, invariant));
             if header.unknown_bits() != 0 || !(header.is_free() || header.is_allocated()) {
                 return fail(Invariant::rule_of(BuddyRule::BadHeader { header }));
+            }
+            if header.segment() != segment.index {
+                return fail(Invariant::rule_of(BuddyRule::SegmentNumber {
+                    found: header.segment(),
+                    expected: segment.index,
+                }));
             }
             let order = header.order();
             if order < layout.min_order {
@@ -296,19 +382,29 @@ impl Buddy {
                 }));
             }
             let size = size_of_order(order);
-            if !at.is_multiple_of(size) {
-                return fail(Invariant::rule_of(BuddyRule::Misplaced { order, offset: at }));
+            if !segment.aligns(block, order) {
+                return fail(Invariant::rule_of(BuddyRule::Misplaced {
+                    order,
+                    offset: at,
+                    segment: segment.base,
+                }));
             }
             if size > frontier - at {
                 return fail(Invariant::PastHeapEnd { size });
+            }
+            if !segment.holds(block, order) {
+                return fail(Invariant::rule_of(BuddyRule::CrossesSegment {
+                    order,
+                    segment_end: segment.end,
+                }));
             }
             if !align.is_aligned(heap_lo + layout.base + at + HEADER_BYTES) {
                 return fail(Invariant::PayloadMisaligned { align: align.get() });
             }
             if header.is_free()
                 && let Some((left, left_header)) = previous
-                && !block.is_left(order)
-                && left == block.buddy(order)
+                && left < block
+                && segment.buddy(block, order) == left
                 && left_header == header
             {
                 return Err(HeapCheckError::new(layout.base + left.offset(), Invariant::Uncoalesced));
@@ -330,9 +426,10 @@ impl Buddy {
 
     /// True when the walk (which passed) found a free block of `order` at `block`.
     ///
-    /// Every block lies at a multiple of its size, below the frontier, and no block is
-    /// larger than the largest order: the blocks are the leaves of a binary tree over
-    /// the arena. So every multiple of the largest block size is a block boundary, and
+    /// Every block lies at a multiple of its size from its segment's start, inside its
+    /// segment, and no block is larger than the largest order: the blocks of a segment
+    /// are the leaves of binary trees over it. So every multiple of the largest block
+    /// size from the segment's start is a block boundary, and
     /// from a boundary `start` whose block does not reach `block`, the midpoint of the
     /// aligned region of the level below is one too (no block straddles it: a block
     /// that did would contain the whole region, `start`'s block included). Descending
@@ -344,9 +441,10 @@ impl Buddy {
             return false;
         }
         let arena = self.arena();
+        let segment = arena.segment_of(at);
         let mut level = self.layout.max_order;
         loop {
-            let start = at & !(size_of_order(level) - 1);
+            let start = segment.ancestor(block, level).offset();
             let header = arena.header(Block::at(start));
             if at < start + size_of_order(header.order()) {
                 return start == at && header.is_free() && header.order() == order;

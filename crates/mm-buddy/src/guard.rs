@@ -19,7 +19,7 @@ use std::ptr::NonNull;
 use mm_core::{Corruption, Misuse};
 
 use crate::Buddy;
-use crate::arena::{Block, size_of_order};
+use crate::arena::{Block, Segment, size_of_order};
 use crate::header::{HEADER_BYTES, Header, HeaderFlags};
 
 impl Buddy {
@@ -45,7 +45,7 @@ impl Buddy {
     /// When the header says allocated but its order cannot be right: it was overwritten,
     /// and freeing on its word would merge or list memory that is not this block's.
     #[inline(always)]
-    pub(crate) fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32)> {
+    pub(crate) fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32, Segment)> {
         // `payload_block`'s checks in two compares: below the first payload the
         // subtraction wraps, and a multiple of the smallest block is aligned.
         let first_payload = self.layout.base + HEADER_BYTES;
@@ -56,25 +56,31 @@ impl Buddy {
         }
         let block = Block::at(at);
         let header = self.arena().header(block);
-        if header != Header::from_word(header.order() as u16 | HeaderFlags::ALLOCATED.bits()) {
+        if header.without_segment()
+            != Header::from_word(header.order() as u16 | HeaderFlags::ALLOCATED.bits())
+        {
             return self.refuse(ptr);
         }
         let order = header.order();
-        // Within the arena bytes the heap holds, which keeps every merge and unlink
-        // inside the heap; the frontier, a word away, is `check_neighbourhood`'s.
+        // The segment the header names, whose start the buddy arithmetic counts from:
+        // the block must lie inside it (so a header naming another segment, or none,
+        // is caught), at a multiple of its size from its start, and within the arena
+        // bytes the heap holds, which keeps every merge and unlink inside the heap.
+        let segment = self.arena().segment(header.segment());
         let in_arena = (self.layout.min_order..=self.layout.max_order).contains(&order)
-            && at.is_multiple_of(size_of_order(order))
+            && segment.holds(block, order)
+            && segment.aligns(block, order)
             && size_of_order(order) <= self.arena().materialized() - at;
         if !in_arena {
             Corruption::new("invalid block size", self.layout.base + at).panic();
         }
-        Some((block, order))
+        Some((block, order, segment))
     }
 
     /// Records why `live_block` refused `ptr`, for `take_misuse`.
     #[cold]
     #[inline(never)]
-    fn refuse(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32)> {
+    fn refuse(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32, Segment)> {
         let misuse = match self.payload_block(ptr) {
             Err(misuse) => misuse,
             Ok(block) => {
@@ -94,20 +100,27 @@ impl Buddy {
         None
     }
 
-    /// True when a block of `order` can start at `block`: an order this heap has, at a
-    /// multiple of its size, ending at or before the frontier.
+    /// True when a block of `order` can start at `block`: an order this heap has, below
+    /// the frontier, at a multiple of its size from its segment's start, and wholly
+    /// inside that segment.
     #[inline]
     pub(crate) fn is_block(&self, block: Block, order: u32) -> bool {
-        (self.layout.min_order..=self.layout.max_order).contains(&order)
-            && block.offset().is_multiple_of(size_of_order(order))
-            && size_of_order(order) <= self.arena().frontier().saturating_sub(block.offset())
+        if !(self.layout.min_order..=self.layout.max_order).contains(&order)
+            || block.offset() >= self.arena().frontier()
+        {
+            return false;
+        }
+        let segment = self.arena().segment_of(block.offset());
+        segment.aligns(block, order) && segment.holds(block, order)
     }
 
-    /// True when `header` is a sound header of a block that can start at `block`.
+    /// True when `header` is a sound header of a block that can start at `block`, naming
+    /// the segment the block lies in.
     fn is_sound(&self, block: Block, header: Header) -> bool {
         (header.is_allocated() || header.is_free())
             && header.unknown_bits() == 0
             && self.is_block(block, header.order())
+            && self.arena().segment_of(block.offset()).index == header.segment()
     }
 
     /// Verifies, reading only inside the heap and changing nothing, what freeing or
@@ -123,21 +136,25 @@ impl Buddy {
         if frontier > arena.materialized() {
             return Err(Corruption::new("corrupted frontier", crate::arena::FRONTIER_AT));
         }
+        if let Err((word, _)) = arena.check_segments() {
+            return Err(Corruption::new("corrupted segment table", word));
+        }
         let header = arena.header(block);
         let order = header.order();
         if !header.is_allocated() || !self.is_sound(block, header) {
             return Err(Corruption::new("invalid block header", at(block)));
         }
-        // The buddies, as `release` meets them: every one is below the frontier, so its
-        // header can be read.
+        // The buddies, as `coalesce` meets them: every one lies inside the block's
+        // segment, below the frontier, so its header can be read.
+        let segment = arena.segment_of(block.offset());
         let (mut merged, mut k) = (block, order);
         while k < self.layout.max_order {
-            let buddy = merged.buddy(k);
-            if buddy > merged && buddy.offset() >= frontier {
+            let buddy = segment.buddy(merged, k);
+            if buddy > merged && !segment.holds(buddy, k) {
                 break;
             }
             let buddy_header = arena.header(buddy);
-            if buddy_header != Header::free(k) {
+            if buddy_header != Header::free(k, segment.index) {
                 // What starts there is a block of the buddy's order or a smaller one.
                 if !self.is_sound(buddy, buddy_header) || buddy_header.order() > k {
                     return Err(Corruption::new("invalid buddy header", at(buddy)));

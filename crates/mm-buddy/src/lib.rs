@@ -3,11 +3,13 @@
 //! Every block is a power of two, `2^k` bytes for an *order* `k` between a minimum (16
 //! bytes, or the alignment if larger) and a maximum (the largest power of two the heap
 //! could hold), and starts at a multiple of its own size, counted from the start of
-//! the *arena*. Cut a block of order `k + 1` in two and you get two *buddies* of order
-//! `k`; the buddy of the block at offset `o` is at `o XOR 2^k`. That one XOR is the
-//! whole trick: a freed block finds its buddy by arithmetic, checks one header, and
-//! merges if the buddy is free and whole, then tries again one order up. There is a
-//! free list per order, so `malloc` and `free` cost O(number of orders).
+//! its *segment* of the arena (see "Growth"; a heap that grew block by block from
+//! small requests has only a few). Cut a block of order `k + 1` in two and you get two
+//! *buddies* of order `k`; the buddy of the block at offset `o` of a segment starting
+//! at `s` is at `s + ((o - s) XOR 2^k)`. That one XOR is the whole trick: a freed block
+//! finds its buddy by arithmetic, checks one header, and merges if the buddy is free
+//! and whole, then tries again one order up. There is a free list per order, so
+//! `malloc` and `free` cost O(number of orders).
 //!
 //! Build it with [`Buddy::new`]`(heap, config)`, where `config` is a [`BuddyConfig`] or
 //! just an [`Align`], as every strategy crate of the workspace is built; then call
@@ -18,22 +20,22 @@
 //! * `malloc` is `find_fit` (the first block of the smallest non-empty list of at least
 //!   the request's order), `split` (cut it in halves down to that order, listing each
 //!   right half), `place` (its header says allocated); when every list is empty,
-//!   `extend_heap` carves the block out of the untouched tail instead (see "Growth").
+//!   `extend_heap` makes the block at the end of the heap instead (see "Growth").
 //! * `free` is `coalesce`, with the buddy system's meaning: merge with the block's
-//!   *buddy* for as long as the buddy is a whole free block of the same order, never
-//!   with the neighbour on the other side; then list the result, or give it back to
-//!   the untouched tail when it ends at the frontier.
+//!   *buddy* for as long as the buddy is a whole free block of the same order inside
+//!   the block's segment, never with the neighbour on the other side; then list the
+//!   result, or give it back to the untouched tail when it ends at the frontier.
 //! * `realloc` (`src/realloc.rs`) is `shrink_in_place`, `grow_into_buddies` and
 //!   `move_block`.
 //!
 //! ## Layout
 //!
 //! ```text
-//!  heap_lo                                        base                  base+F       brk
-//!  | frontier | nonempty | heads[min..=top] | pad | blocks tiling [0, F)  | untouched |
-//!  '------------ control area (init) -------------'
+//!  heap_lo                                                 base                  base+F       brk
+//!  | frontier | nonempty | segment starts, count | heads[min..=top] | pad | blocks tiling [0, F)  | untouched |
+//!  '------------------------ control area (init) ---------------------'
 //!
-//!  the arena as a tree of buddies (arena offsets; the buddy of (o, k) is o XOR 2^k):
+//!  one segment's buddy tree (offsets from its start; the buddy of (o, k) is o XOR 2^k):
 //!   offset  0       16      32              64                              128
 //!   order 7 |                        split (the root)                       |
 //!   order 6 |             split             |        free, on list 6        |
@@ -44,10 +46,14 @@
 //!  a free block:  | hdr | next | prev | (unused) ............|
 //!                   u16 ^ u32    u32
 //!                       payload: aligned to `align`
+//!  the header:    order (6 bits) | allocated, free | segment number (3 bits)
 //! ```
 //!
-//! * **Header, not bitmap.** Each block starts with a 2-byte [`Header`] (order and
-//!   free/allocated). `base` is placed so that the byte after every header is aligned
+//! * **Header, not bitmap.** Each block starts with a 2-byte [`Header`]: its order,
+//!   free or allocated, and the number of its segment, which `free` needs besides the
+//!   order and so finds in the word it reads anyway: it names the two table entries
+//!   that hold the segment's start (which the buddy arithmetic counts from) and end
+//!   (which no buddy may cross). `base` is placed so that the byte after every header is aligned
 //!   (blocks start at multiples of the minimum block, which is a multiple of the
 //!   alignment), so the header costs 2 bytes and never a whole alignment unit. Side
 //!   bitmaps would make payload = block start, and save the doubling of requests of
@@ -59,26 +65,46 @@
 //! * **Free lists** are doubly linked (32-bit links inside the free blocks, heads in
 //!   the control area) so a buddy can be unlinked in O(1) when it merges; a 64-bit
 //!   mask of non-empty lists finds the smallest order with a free block in one step.
-//! * **Growth: the arena doubles, lazily.** The arena is one buddy tree whose root is
-//!   the smallest power of two covering every block (see [`BuddyStats::root_order`]);
-//!   a request that fits nowhere doubles it as often as needed, the old arena becoming
-//!   the left buddy of the new root, so requests of any size up to the heap's work
-//!   with the same arithmetic. But the new right half is not `sbrk`ed up front: the
-//!   arena is used from the bottom up to a *frontier* `F`, and everything above is the
-//!   *untouched tail*, free by definition and on no list. A request with no free
-//!   block carves the first aligned block at or above `F` out of the tail, puts the
-//!   skipped gap on the free lists (as the blocks a buddy split would have made), and
-//!   asks `sbrk` only for the bytes up to the block's end. A free block that ends at
-//!   `F` is given back to the tail (its buddy, or the rest of its parent, is tail), so
-//!   no free block ever touches the frontier.
+//! * **Growth: by exactly the block, at the break.** The arena is used from the bottom
+//!   up to a *frontier* `F`; above it is the *untouched tail* (heap `sbrk` handed out
+//!   once, free again, on no list), and past the break heap never asked for. A request
+//!   with no free block is made at the frontier. Within the last segment it would have
+//!   to start at a multiple of its size from the segment's start; when the frontier is
+//!   not one, a new segment starts at the frontier instead, with the block as its
+//!   first, and the heap grows by the block's size and nothing more:
+//!
+//!   ```text
+//!    arena offset  0    16        144  176                      segment 1 starts at 16
+//!    segment 0     | a16 |
+//!    segment 1           |  a128   | a32 |-- tail --> break      (a32: 128 into it, aligned)
+//!
+//!    aligned growth would have put the 128-byte block at 128, with free blocks of
+//!    16, 32 and 64 bytes in [16, 128) and the break 112 bytes further up
+//!   ```
+//!
+//!   So a segment is the sum of maximal aligned buddy trees of its length (the binary
+//!   digits of its size, largest first), and the heap is a sequence of such sums: a
+//!   large block after small ones costs its own size of heap, not up to twice that.
+//!   Merges stay inside a segment (a buddy past its end is no buddy), so a segment's
+//!   free blocks never merge with the next one's; a segment left empty at the frontier
+//!   is dropped. The table has [`MAX_SEGMENTS`] entries, the start of each segment and
+//!   a mark past the last one, so that the end of segment `i` is entry `i + 1` or the
+//!   frontier, whichever is lower: two loads for `free`, whatever the segment. It
+//!   lives in the control area, so all state stays in the heap; with it full, growth
+//!   carves the block at the next
+//!   aligned place and puts the gap on the free lists, which is also what
+//!   [`BuddyConfig::aligned_growth`] always does: one arena, a single sequence of trees
+//!   that grows as if doubled lazily (the old arena is the left buddy of the new root).
+//!   A free block that ends at `F` is given back to the tail, so no free block ever
+//!   touches the frontier.
 //! * **Realloc** keeps the block whenever the new size fits it, growing *or shrinking*:
 //!   a buffer that shrinks usually grows back, and a kept block grows back for free,
 //!   while released halves are soon split for small requests and force a move later
 //!   (`docs/buddy.md` measures both; [`BuddyConfig::release_on_shrink`] selects the
 //!   latter). To grow, it takes the
 //!   block's ancestor of the needed order whole when, at every order on the way up,
-//!   the other half is a whole free block or untouched tail (the last block grows by
-//!   `sbrk`): in place when those halves are all on the right, with the payload slid
+//!   the other half is a whole free block of its segment or untouched tail (the last
+//!   block grows by `sbrk`): in place when those halves are all on the right, with the payload slid
 //!   down when some were on the left. Otherwise it allocates, copies and frees.
 //!
 //! ## Trade-offs
@@ -88,8 +114,13 @@
 //! so on average a quarter of each block is waste, and a request just over a power of
 //! two wastes almost half. Blocks must also sit at multiples of their size, so a big
 //! block after small ones leaves a gap (on the free lists, but only reusable by
-//! requests that fit its pieces). Freed blocks merge only with their own buddy, never
-//! with the free neighbour on the other side.
+//! requests that fit its pieces); growth by segments avoids that gap at the end of the
+//! heap, at the price of a boundary no merge crosses, and of some time: `free` reads
+//! two table entries after the header (a load that waits for it) and counts each buddy
+//! from the segment's start, and `malloc` carries the segment number into every half
+//! it lists (`docs/buddy.md` measures what that costs against the single arena, and
+//! what searching the table instead would). Freed blocks merge only with their own
+//! buddy, never with the free neighbour on the other side.
 //!
 //! Links of 32 bits in units of 16 bytes name arena offsets below 2^36 - 16, so the
 //! arena stops there, however large the heap; the 6-bit order of a header names blocks
@@ -129,25 +160,34 @@
 //! 1. The heap holds at least the control area ([`BuddyRule::ControlArea`]).
 //! 2. The frontier is a multiple of the smallest block, within the arena bytes the heap
 //!    holds ([`BuddyRule::Frontier`]).
-//! 3. Every header below the frontier is sound: exactly one of `ALLOCATED` and `FREE`,
-//!    and no other bits ([`BuddyRule::BadHeader`]).
-//! 4. A block's order is at least the smallest order (`TooSmall`) and at most the
+//! 3. The segment table holds 1 to [`MAX_SEGMENTS`] segments, the first at 0, each
+//!    later one starting above the one before it, below the frontier, at a multiple of
+//!    the smallest block, and every entry past the last segment is the no-segment mark
+//!    ([`BuddyRule::SegmentCount`], [`BuddyRule::SegmentStart`],
+//!    [`BuddyRule::SegmentEndMark`]).
+//! 4. Every header below the frontier is sound: exactly one of `ALLOCATED` and `FREE`,
+//!    and no bits but those of the order and the segment number
+//!    ([`BuddyRule::BadHeader`]); its segment number is the segment the block lies in
+//!    ([`BuddyRule::SegmentNumber`]).
+//! 5. A block's order is at least the smallest order (`TooSmall`) and at most the
 //!    largest order of this heap ([`BuddyRule::OrderTooLarge`]).
-//! 5. A block starts at a multiple of its size ([`BuddyRule::Misplaced`]).
-//! 6. A block ends at or before the frontier (`PastHeapEnd`), and its payload is
-//!    aligned (`PayloadMisaligned`).
-//! 7. No free block is followed by its free buddy of the same order: they would have
-//!    merged (`Uncoalesced`).
-//! 8. The block that ends at the frontier is not free: it would have gone back to the
+//! 6. A block starts at a multiple of its size from its segment's start
+//!    ([`BuddyRule::Misplaced`]).
+//! 7. Every block lies wholly below the frontier (`PastHeapEnd`) and inside its
+//!    segment ([`BuddyRule::CrossesSegment`]), and its payload is aligned
+//!    (`PayloadMisaligned`).
+//! 8. No free block is followed by its free buddy of the same order in the same
+//!    segment: they would have merged (`Uncoalesced`).
+//! 9. The block that ends at the frontier is not free: it would have gone back to the
 //!    untouched tail ([`BuddyRule::FreeAtFrontier`]).
-//! 9. Every entry of the list of order `k` is a free block of order `k`
-//!    ([`BuddyRule::NotAFreeBlock`]).
-//! 10. An entry's `prev` link names the entry before it, or none at the head
+//! 10. Every entry of the list of order `k` is a free block of order `k`
+//!     ([`BuddyRule::NotAFreeBlock`]).
+//! 11. An entry's `prev` link names the entry before it, or none at the head
 //!     ([`BuddyRule::PrevLink`]).
-//! 11. No block is on its list twice ([`BuddyRule::ListedTwice`]).
-//! 12. The list of order `k` holds every free block of order `k`
+//! 12. No block is on its list twice ([`BuddyRule::ListedTwice`]).
+//! 13. The list of order `k` holds every free block of order `k`
 //!     ([`BuddyRule::Unlisted`]).
-//! 13. The non-empty mask has exactly the bits of the non-empty lists
+//! 14. The non-empty mask has exactly the bits of the non-empty lists
 //!     ([`BuddyRule::Mask`]).
 //!
 //! `check_heap` before `init` returns `Ok(())`: the heap has nothing in it to check (the
@@ -164,7 +204,8 @@ use std::ptr::NonNull;
 
 use mm_core::{Align, Allocator, Corruption, HeapCheckError, HeapSpan, InitError, MemLib, Misuse};
 
-use crate::arena::{Arena, ArenaMut, Block, Layout, size_of_order};
+pub use crate::arena::MAX_SEGMENTS;
+use crate::arena::{Arena, ArenaMut, Block, Layout, Segment, size_of_order};
 pub use crate::check::BuddyRule;
 pub use crate::header::{HEADER_BYTES, Header, HeaderFlags};
 
@@ -178,12 +219,18 @@ pub struct BuddyConfig {
     /// Whether a shrinking `realloc` gives back the halves it no longer needs (default
     /// `false`: the block is kept whole, ready to grow back; see the crate docs).
     pub release_on_shrink: bool,
+    /// Whether the heap grows only by blocks aligned in one sequence of trees, filling
+    /// the gap before each with free blocks, as a single lazily doubled arena does
+    /// (default `false`: a growth that would leave a gap starts a new segment at the
+    /// frontier instead; see "Growth" in the crate docs and `docs/buddy.md` for where
+    /// each wins).
+    pub aligned_growth: bool,
 }
 
 impl BuddyConfig {
     /// A configuration with the given alignment (and the default policies).
     pub const fn new(align: Align) -> Self {
-        BuddyConfig { align, release_on_shrink: false }
+        BuddyConfig { align, release_on_shrink: false, aligned_growth: false }
     }
 }
 
@@ -211,9 +258,8 @@ pub struct BuddyStats {
     pub free_blocks: usize,
     /// Heap above the frontier: handed out by `sbrk` once, part of no block now.
     pub untouched_bytes: usize,
-    /// The order of the smallest buddy tree holding every block (the arena's current
-    /// root; `None` while there are no blocks).
-    pub root_order: Option<u32>,
+    /// How many segments the arena is cut into (1 until a growth starts a new one).
+    pub segments: usize,
 }
 
 /// The binary buddy allocator. Build it with [`Buddy::new`], then call
@@ -286,8 +332,7 @@ impl Buddy {
         }
         stats.control_bytes = self.layout.base;
         stats.untouched_bytes = arena.materialized() - frontier;
-        stats.root_order =
-            (frontier > 0).then(|| frontier.next_power_of_two().trailing_zeros().max(self.layout.min_order));
+        stats.segments = arena.segment_count();
         stats
     }
 
@@ -314,71 +359,89 @@ impl Buddy {
     // ---- malloc: find_fit, split, place, or extend_heap ------------------------------
 
     /// The first block of the smallest non-empty list of at least `order`, taken off
-    /// its list, with that list's order. `None` when every list from `order` up is
-    /// empty.
+    /// its list, with that list's order and its segment's number. `None` when every
+    /// list from `order` up is empty.
     #[inline]
-    fn find_fit(&mut self, order: u32) -> Option<(Block, u32)> {
+    fn find_fit(&mut self, order: u32) -> Option<(Block, u32, usize)> {
         let above = self.arena().nonempty() >> (order - self.layout.min_order);
         if above == 0 {
             return None;
         }
         let from = order + above.trailing_zeros();
-        let block = self.arena_mut().pop(from)?;
-        Some((block, from))
+        let (block, segment) = self.arena_mut().pop(from)?;
+        Some((block, from, segment))
     }
 
-    /// Splits the free `block` of order `from` down to `order`: its left half at each
-    /// order is kept (`block` itself), its right half goes onto the list of its order.
+    /// Splits the free `block` of order `from` in segment number `segment` down to
+    /// `order`: its left half at each order is kept (`block` itself), its right half
+    /// goes onto the list of its order.
     #[inline]
-    fn split(&mut self, block: Block, from: u32, order: u32) {
+    fn split(&mut self, block: Block, from: u32, order: u32, segment: usize) {
         let mut arena = self.arena_mut();
         for k in (order..from).rev() {
-            arena.push(block.plus(size_of_order(k)), k);
+            arena.push(block.plus(size_of_order(k)), k, segment);
         }
     }
 
-    /// Hands out `block` as an allocated block of `order`.
+    /// Hands out `block`, in segment number `segment`, as an allocated block of `order`.
     #[inline]
-    fn place(&mut self, block: Block, order: u32) {
-        self.arena_mut().set_header(block, Header::allocated(order));
+    fn place(&mut self, block: Block, order: u32, segment: usize) {
+        self.arena_mut().set_header(block, Header::allocated(order, segment));
     }
 
-    /// The buddy system's `extend_heap`: a block of `order` carved out of the untouched
-    /// tail, the first multiple of its size at or above the frontier. The gap between
-    /// the frontier and it becomes free blocks (each the largest aligned block that fits
-    /// where it starts, which is what splitting the tree down to the new block would
-    /// leave). The heap grows only up to the new block's end. `None`, with nothing
-    /// changed, when the heap cannot grow.
+    /// The buddy system's `extend_heap`: a block of `order` made at the end of the
+    /// heap, growing it only as far as the block's end.
+    ///
+    /// In the last segment the block must start at a multiple of its size from the
+    /// segment's start: the first such place at or above the frontier. When that leaves
+    /// a gap (the frontier is not such a multiple), a new segment starts at the frontier
+    /// instead and the block is its first, so the heap grows by exactly the block; only
+    /// when the segment table is full is the gap filled with free blocks (each the
+    /// largest aligned block that fits where it starts, which is what splitting the tree
+    /// down to the new block would leave). `None`, with nothing changed, when the heap
+    /// cannot grow. Returns the block with its segment's number.
     #[cold]
     #[inline(never)]
-    fn extend_heap(&mut self, order: u32) -> Option<Block> {
-        let frontier = self.arena().frontier();
+    fn extend_heap(&mut self, order: u32) -> Option<(Block, usize)> {
+        let arena = self.arena();
+        let frontier = arena.frontier();
+        let segment = arena.last_segment();
         let size = size_of_order(order);
-        let start = frontier.checked_next_multiple_of(size)?;
+        let materialized = arena.materialized();
+        let aligned = segment.base + (frontier - segment.base).checked_next_multiple_of(size)?;
+        let new_segment =
+            aligned > frontier && !self.config.aligned_growth && arena.segment_count() < MAX_SEGMENTS;
+        let start = if new_segment { frontier } else { aligned };
         let end = start.checked_add(size).filter(|&end| end <= self.layout.capacity)?;
-        let materialized = self.arena().materialized();
         if end > materialized {
             self.heap.extend(end - materialized).ok()?;
         }
         let mut arena = self.arena_mut();
+        let index = if new_segment { arena.push_segment(frontier) } else { segment.index };
         let mut at = frontier;
         while at < start {
-            let k = at.trailing_zeros();
-            arena.push(Block::at(at), k);
+            let k = (at - segment.base).trailing_zeros();
+            arena.push(Block::at(at), k, segment.index);
             at += size_of_order(k);
         }
         arena.set_frontier(end);
-        Some(Block::at(start))
+        Some((Block::at(start), index))
     }
 
     // ---- free: coalesce --------------------------------------------------------------
 
     /// Gives free blocks at the frontier back to the untouched tail, for as long as the
-    /// block ending at the frontier is free.
+    /// block ending at the frontier is free; a segment left empty is dropped.
     fn trim(&mut self) {
         let mut frontier = self.arena().frontier();
         while frontier > 0 {
-            let Some((block, order)) = self.arena().block_ending_at(frontier) else { break };
+            let segment = self.arena().last_segment();
+            if frontier == segment.base {
+                // An empty segment (never the first, which starts at 0).
+                self.arena_mut().pop_segment();
+                continue;
+            }
+            let Some((block, order)) = self.arena().block_ending_at(segment.base, frontier) else { break };
             if !self.arena().header(block).is_free() {
                 break;
             }
@@ -390,40 +453,49 @@ impl Buddy {
 
     /// Frees `block` of `order` and coalesces it, in the buddy system's sense: merges it
     /// with its buddy for as long as the buddy is a whole free block of the same order
-    /// (the neighbour on the other side is never merged with), then lists the result,
-    /// or gives it to the untouched tail if it ends at the frontier.
-    fn coalesce(&mut self, mut block: Block, mut order: u32) {
+    /// inside the block's segment (the neighbour on the other side is never merged
+    /// with, nor a block of another segment), then lists the result, or gives it to the
+    /// untouched tail if it ends at the frontier. `segment` is the block's, as
+    /// [`Buddy::live_block`] found it from the number in its header.
+    fn coalesce(&mut self, mut block: Block, mut order: u32, segment: Segment) {
         // The block's own header says free from now on, wherever the block ends up:
         // merged into a buddy on its left, it would otherwise keep saying "allocated",
         // and a second `free` of the same pointer would be taken for a first.
-        self.arena_mut().set_header(block, Header::free(order));
-        let frontier = self.arena().frontier();
+        self.arena_mut().set_header(block, Header::free(order, segment.index));
         while order < self.layout.max_order {
-            let buddy = block.buddy(order);
-            // A left block ending at the frontier has the tail for its buddy.
-            if buddy > block && buddy.offset() >= frontier {
+            let buddy = segment.buddy(block, order);
+            // A right buddy must lie inside the segment: past the frontier is the tail,
+            // past a segment's end the next segment. One compare covers both sides: a
+            // left buddy ends where the block starts, inside the segment (the block is
+            // aligned from the segment's start, so the left buddy starts at or after it).
+            if buddy.offset() + size_of_order(order) > segment.end {
                 break;
             }
-            if self.arena().header(buddy) != Header::free(order) {
+            if self.arena().header(buddy) != Header::free(order, segment.index) {
                 break;
             }
             self.arena_mut().unlink(buddy, order);
             block = block.min(buddy);
             order += 1;
         }
-        if block.offset() + size_of_order(order) == frontier {
+        if segment.last && block.offset() + size_of_order(order) == segment.end {
             self.arena_mut().set_frontier(block.offset());
             self.trim();
         } else {
-            self.arena_mut().push(block, order);
+            self.arena_mut().push(block, order, segment.index);
         }
     }
 }
 
 impl Allocator for Buddy {
     fn describe(&self) -> String {
+        let growth = if self.config.aligned_growth {
+            "one arena grown by aligned blocks".to_string()
+        } else {
+            format!("grown by each block at the break, up to {MAX_SEGMENTS} segments")
+        };
         format!(
-            "binary buddy, orders 2^{}..2^{}, {HEADER_BYTES}-byte header per block, lazily doubled arena",
+            "binary buddy, orders 2^{}..2^{}, {HEADER_BYTES}-byte header per block, {growth}",
             self.layout.min_order, self.layout.max_order
         )
     }
@@ -457,14 +529,14 @@ impl Allocator for Buddy {
             return None;
         }
         let order = self.order_for(size)?;
-        let block = match self.find_fit(order) {
-            Some((block, from)) => {
-                self.split(block, from, order);
-                block
+        let (block, segment) = match self.find_fit(order) {
+            Some((block, from, segment)) => {
+                self.split(block, from, order, segment);
+                (block, segment)
             }
             None => self.extend_heap(order)?,
         };
-        self.place(block, order);
+        self.place(block, order, segment);
         Some(self.payload_ptr(block))
     }
 
@@ -472,8 +544,8 @@ impl Allocator for Buddy {
     /// of the heap, or whose header does not say allocated, is kept for
     /// [`Allocator::take_misuse`] and nothing changes.
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
-        if let Some((block, order)) = self.live_block(ptr) {
-            self.coalesce(block, order);
+        if let Some((block, order, segment)) = self.live_block(ptr) {
+            self.coalesce(block, order, segment);
         }
     }
 
@@ -515,9 +587,11 @@ impl Allocator for Buddy {
             return Err(Misuse::DoubleFree { offset });
         }
         let order = header.order();
-        let well_formed = header == Header::from_word(order as u16 | HeaderFlags::ALLOCATED.bits())
+        let segment = self.arena().segment(header.segment());
+        let well_formed = header == Header::allocated(order, header.segment())
             && (self.layout.min_order..=self.layout.max_order).contains(&order)
-            && block.offset().is_multiple_of(size_of_order(order))
+            && segment.holds(block, order)
+            && segment.aligns(block, order)
             && size_of_order(order) <= self.arena().materialized().saturating_sub(block.offset());
         if well_formed { Ok(()) } else { Err(Misuse::InvalidPointer { offset }) }
     }

@@ -15,7 +15,7 @@
 use std::ptr::NonNull;
 
 use crate::Buddy;
-use crate::arena::{Block, size_of_order};
+use crate::arena::{Block, Segment, size_of_order};
 use crate::header::{HEADER_BYTES, Header};
 
 impl Buddy {
@@ -26,15 +26,15 @@ impl Buddy {
     /// As [`Allocator::resize`](mm_core::Allocator::resize): `ptr` is a live block of
     /// this allocator.
     pub(crate) unsafe fn resize_block(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
-        let (block, order) = self.live_block(ptr)?;
+        let (block, order, segment) = self.live_block(ptr)?;
         let want = self.order_for(size)?;
         if want <= order {
             if want < order && self.config.release_on_shrink {
-                self.shrink_in_place(block, order, want);
+                self.shrink_in_place(block, order, want, segment.index);
             }
             return Some(ptr);
         }
-        if let Some(grown) = self.grow_into_buddies(block, order, want) {
+        if let Some(grown) = self.grow_into_buddies(block, order, want, segment) {
             return Some(self.payload_ptr(grown));
         }
         // SAFETY: the caller guarantees `ptr` is live, and nothing above changed it.
@@ -47,34 +47,41 @@ impl Buddy {
     /// default a shrinking block is kept whole.
     #[cold]
     #[inline(never)]
-    fn shrink_in_place(&mut self, block: Block, order: u32, want: u32) {
+    fn shrink_in_place(&mut self, block: Block, order: u32, want: u32, segment: usize) {
         let mut arena = self.arena_mut();
-        arena.set_header(block, Header::allocated(want));
+        arena.set_header(block, Header::allocated(want, segment));
         for k in want..order {
-            arena.push(block.plus(size_of_order(k)), k);
+            arena.push(block.plus(size_of_order(k)), k, segment);
         }
         if block.offset() + size_of_order(order) == self.arena().frontier() {
+            // The released halves end at the frontier: the topmost goes back to the tail.
             self.trim();
         }
     }
 
     /// Grows the allocated `block` from `order` to `want` by merging: the block of
     /// `want` that contains it (its ancestor in the tree) is taken whole when, at every
-    /// order on the way up, the other half is a whole free block, or lies in the
-    /// untouched tail (then the heap grows to the new end). When the ancestor starts
+    /// order on the way up, the other half is a whole free block of the block's
+    /// segment, or lies in the untouched tail (then the heap grows to the new end). When the ancestor starts
     /// below the block (some of those halves were on its left) the payload slides
     /// down. Returns the grown block, or `None` with nothing changed.
-    fn grow_into_buddies(&mut self, block: Block, order: u32, want: u32) -> Option<Block> {
+    fn grow_into_buddies(&mut self, block: Block, order: u32, want: u32, segment: Segment) -> Option<Block> {
         let frontier = self.arena().frontier();
         // The other half of the block's ancestor of each order from `order` up.
-        let halves =
-            || (order..want).map(|k| (Block::at(block.offset() & !(size_of_order(k) - 1)).buddy(k), k));
-        let in_tail = |half: Block| half.offset() >= frontier;
-        if halves().any(|(half, k)| !in_tail(half) && self.arena().header(half) != Header::free(k)) {
+        let halves = || (order..want).map(|k| (segment.buddy(segment.ancestor(block, k), k), k));
+        // Only the last segment has a tail to grow into; other segments end where the
+        // next one starts.
+        let in_tail = |half: Block| segment.last && half.offset() >= frontier;
+        let start = segment.ancestor(block, want);
+        let end = start.offset() + size_of_order(want);
+        if !segment.last && end > segment.end {
             return None;
         }
-        let start = Block::at(block.offset() & !(size_of_order(want) - 1));
-        let end = start.offset() + size_of_order(want);
+        if halves()
+            .any(|(half, k)| !in_tail(half) && self.arena().header(half) != Header::free(k, segment.index))
+        {
+            return None;
+        }
         if end > frontier {
             let materialized = self.arena().materialized();
             if end > self.layout.capacity
@@ -94,9 +101,9 @@ impl Buddy {
             // The old header lies past the bytes the slide copies (the block is at least
             // its size above `start`): mark it free, so that a `free` of the old pointer
             // is seen as the double free it is.
-            arena.set_header(block, Header::free(order));
+            arena.set_header(block, Header::free(order, segment.index));
         }
-        arena.set_header(start, Header::allocated(want));
+        arena.set_header(start, Header::allocated(want, segment.index));
         if start < block {
             let base = self.layout.base + HEADER_BYTES;
             let len = size_of_order(order) - HEADER_BYTES;

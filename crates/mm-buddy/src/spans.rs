@@ -31,7 +31,7 @@ impl Buddy {
         }
         let arena = self.arena();
         let frontier = arena.frontier();
-        if frontier > arena.materialized() {
+        if frontier > arena.materialized() || arena.check_segments().is_err() {
             return None;
         }
         // The control area ends where the list head one past the last order would be.
@@ -47,7 +47,11 @@ impl Buddy {
                 return None;
             }
             let size = size_of_order(order);
-            if !at.is_multiple_of(size) || size > frontier - at {
+            let segment = arena.segment_of(at);
+            if size > frontier - at
+                || !segment.aligns(Block::at(at), order)
+                || !segment.holds(Block::at(at), order)
+            {
                 return None;
             }
             if header.is_allocated() {
@@ -76,25 +80,26 @@ mod tests {
         let mut a = Buddy::new(MemLib::new(20 << 20).unwrap(), BuddyConfig::new(Align::MIN));
         assert_eq!(a.heap_spans(), None, "not initialised");
         a.init().unwrap();
-        // 20 MiB: a 100-byte control area, then 2 bytes so that payloads are aligned.
+        // 20 MiB: a 140-byte control area, then 2 bytes so that payloads are aligned.
         assert_eq!(
             a.heap_spans().unwrap(),
-            [HeapSpan::new(0, 100, SpanKind::Metadata), HeapSpan::new(100, 2, SpanKind::Padding)]
+            [HeapSpan::new(0, 140, SpanKind::Metadata), HeapSpan::new(140, 2, SpanKind::Padding)]
         );
         a.malloc(14).unwrap(); // 16 bytes at arena offset 0
-        a.malloc(30).unwrap(); // 32 bytes at 32: the 16 bytes at 16 are a free buddy
+        a.malloc(30).unwrap(); // 32 bytes at 16, the start of a second segment
         assert_eq!(
             a.heap_spans().unwrap(),
             [
-                HeapSpan::new(0, 100, SpanKind::Metadata),
-                HeapSpan::new(100, 2, SpanKind::Padding),
-                HeapSpan::new(102, 2, SpanKind::Metadata),
-                HeapSpan::new(104, 14, SpanKind::Payload),
-                HeapSpan::new(118, 16, SpanKind::Free),
-                HeapSpan::new(134, 2, SpanKind::Metadata),
-                HeapSpan::new(136, 30, SpanKind::Payload),
+                HeapSpan::new(0, 140, SpanKind::Metadata),
+                HeapSpan::new(140, 2, SpanKind::Padding),
+                HeapSpan::new(142, 2, SpanKind::Metadata),
+                HeapSpan::new(144, 14, SpanKind::Payload),
+                HeapSpan::new(158, 2, SpanKind::Metadata),
+                HeapSpan::new(160, 30, SpanKind::Payload),
             ]
         );
-        assert_eq!(a.heap().heap_size(), 102 + 64);
+        // The 32-byte block does not wait for a multiple of 32: it starts a segment of
+        // its own at the frontier, so the heap grows by exactly 32 bytes.
+        assert_eq!(a.heap().heap_size(), 142 + 48);
     }
 }

@@ -19,7 +19,16 @@ fn buddy_with(config: BuddyConfig) -> Buddy {
     a
 }
 
+/// The white-box tests of placement below were written for growth by aligned blocks in
+/// one arena (each block at a multiple of its size from the arena's start), which
+/// [`BuddyConfig::aligned_growth`] keeps; the default growth by segments has tests of its
+/// own ("growth by segments").
 fn buddy() -> Buddy {
+    buddy_with(BuddyConfig { aligned_growth: true, ..BuddyConfig::default() })
+}
+
+/// The default configuration: a growth that would leave a gap starts a new segment.
+fn segmented() -> Buddy {
     buddy_with(BuddyConfig::default())
 }
 
@@ -198,14 +207,13 @@ fn a_request_beyond_the_current_root_doubles_the_arena() {
     let mut a = buddy();
     let base = a.layout.base;
     let small = malloc(&mut a, 100);
-    assert_eq!(a.stats().root_order, Some(7));
     // 200 000 bytes need an order-18 block (256 KiB): the arena doubles from 2^7 to
     // 2^19, the old arena being the left buddy at every step, and the block is the
     // first multiple of 2^18 above the frontier.
     let big = malloc(&mut a, 200_000);
     assert_eq!(off(&a, big), 1 << 18);
     let stats = a.stats();
-    assert_eq!(stats.root_order, Some(19));
+    assert_eq!(stats.segments, 1);
     assert_eq!(a.heap.heap_size(), base + (1 << 19));
     // The gap [128, 2^18) is one free block per order from 7 to 17.
     for k in 7..18 {
@@ -239,6 +247,208 @@ fn running_out_of_heap_changes_nothing() {
     a.check_heap().unwrap();
 }
 
+// --- growth by segments (the default) -----------------------------------------------------
+
+#[test]
+fn a_block_that_would_leave_a_gap_starts_a_segment_at_the_break() {
+    let mut a = segmented();
+    let base = a.layout.base;
+    assert_eq!(malloc_at(&mut a, 1), 0);
+    // 128 bytes would start at 128 in the first segment; it starts a segment at 16.
+    assert_eq!(malloc_at(&mut a, 100), 16);
+    assert_eq!((frontier(&a), a.heap.heap_size(), a.stats().segments), (144, base + 144, 2));
+    assert_eq!(a.arena().nonempty(), 0, "no gap was filled");
+    // Inside the new segment blocks align from its start: 144 is 128 into it, a
+    // multiple of 32, so a 32-byte block just follows.
+    assert_eq!(malloc_at(&mut a, 30), 144);
+    assert_eq!(a.stats().segments, 2);
+    a.check_heap().unwrap();
+}
+
+#[test]
+fn merges_never_cross_from_one_segment_into_the_next() {
+    let mut a = segmented();
+    let first = malloc(&mut a, 1); // [0, 16): segment 0
+    let second = malloc(&mut a, 1); // [16, 32): segment 0, its buddy
+    let big = malloc(&mut a, 100); // [32, 160): segment 1
+    let _fence = malloc(&mut a, 100); // [160, 288): segment 1
+    assert_eq!((off(&a, big), a.stats().segments), (32, 2));
+    free(&mut a, first);
+    free(&mut a, second);
+    // [0, 32) is all of segment 0: it stays a 32-byte free block, never merging with
+    // [32, 64), whose offset XOR 32 from arena offset 0 would name it.
+    assert_eq!(blocks(&a)[0], (0, 5, true));
+    free(&mut a, big);
+    assert_eq!((list(&a, 5), list(&a, 7)), (vec![0], vec![32]));
+    a.check_heap().unwrap();
+}
+
+#[test]
+fn an_empty_last_segment_is_dropped_and_the_tail_reused() {
+    let mut a = segmented();
+    let small = malloc(&mut a, 1);
+    let big = malloc(&mut a, 100);
+    assert_eq!(a.stats().segments, 2);
+    let high = a.heap.heap_size();
+    free(&mut a, big);
+    assert_eq!((frontier(&a), a.stats().segments), (16, 1));
+    free(&mut a, small);
+    assert_eq!((frontier(&a), a.stats().segments, a.heap.heap_size()), (0, 1, high));
+    a.check_heap().unwrap();
+}
+
+#[test]
+fn a_full_segment_table_falls_back_to_aligned_blocks() {
+    let mut a = segmented();
+    // A 16-byte block, then each block twice the last: every growth would leave a gap,
+    // so each starts a segment until the table is full.
+    malloc(&mut a, 1);
+    let mut size = 32;
+    while a.stats().segments < MAX_SEGMENTS {
+        malloc(&mut a, size - HEADER_BYTES);
+        size *= 2;
+    }
+    let before = frontier(&a);
+    let p = malloc(&mut a, size - HEADER_BYTES);
+    assert_eq!(a.stats().segments, MAX_SEGMENTS);
+    let last = a.arena().last_segment().base;
+    assert!((off(&a, p) - last).is_multiple_of(size) && off(&a, p) > before, "aligned in the last segment");
+    assert!(a.arena().nonempty() != 0, "the gap is on the free lists");
+    a.check_heap().unwrap();
+}
+
+/// Allocates blocks of `size` bytes until `malloc` fails, checking the heap at the end;
+/// returns them.
+fn fill_up(a: &mut Buddy, size: usize) -> Vec<NonNull<u8>> {
+    let mut live = Vec::new();
+    while let Some(p) = a.malloc(size) {
+        live.push(p);
+    }
+    a.check_heap().unwrap();
+    live
+}
+
+#[test]
+fn exhaustion_uses_the_last_bytes_of_the_heap() {
+    // A power of two, and a size whose binary digits make several trees.
+    for max in [1 << 20, (3 << 20) + 4096] {
+        for size in [1, 14, 100, 1000, 4000] {
+            let mut a = Buddy::new(MemLib::new(max).unwrap(), BuddyConfig::default());
+            a.init().unwrap();
+            let block = a.block_size_for(size).unwrap();
+            let live = fill_up(&mut a, size);
+            let left = max - a.heap.heap_size();
+            assert!(left < block, "{max} / {size}: {left} bytes left, a block is {block}");
+            // Then smaller and smaller blocks fill the rest, to the last minimum block.
+            let mut rest = Vec::new();
+            for smaller in (a.min_order()..block.trailing_zeros()).rev() {
+                rest.extend(fill_up(&mut a, size_of_order(smaller) - HEADER_BYTES));
+            }
+            let left = max - a.heap.heap_size();
+            assert!(left < 16, "{max} / {size}: {left} bytes left after the small blocks");
+            // Everything freed: the heap checks out, and the largest block fits again.
+            for p in live.into_iter().chain(rest) {
+                // SAFETY: each block is live and freed once (checked once, below: a
+                // check after each of thousands of frees would take minutes).
+                unsafe { a.free(p) };
+            }
+            a.check_heap().unwrap();
+            assert_eq!((frontier(&a), a.stats().segments), (0, 1), "{max} / {size}");
+            let largest = size_of_order(a.max_order()) - HEADER_BYTES;
+            let p = malloc(&mut a, largest);
+            assert_eq!(off(&a, p), 0);
+            a.check_heap().unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_default_heap_is_used_to_its_last_minimum_block_after_a_large_block() {
+    // The classic 20 MiB heap: small blocks, then a 16 MiB block (which aligned growth
+    // would put at 16 MiB, past the end), then smaller and smaller blocks until nothing
+    // fits: the last block ends within one minimum block of the heap's end.
+    let mut a = Buddy::new(MemLib::with_default_size().unwrap(), BuddyConfig::default());
+    a.init().unwrap();
+    let max = a.heap().max_size();
+    assert_eq!(max, 20 << 20);
+    let mut live: Vec<_> = (0..100).map(|i| malloc(&mut a, 1 + 37 * i)).collect();
+    live.push(malloc(&mut a, (16 << 20) - HEADER_BYTES));
+    for order in (a.min_order()..=22).rev() {
+        live.extend(fill_up(&mut a, size_of_order(order) - HEADER_BYTES));
+    }
+    a.check_heap().unwrap();
+    // The frontier is the end of the last block, which is allocated (rule 9).
+    let left = max - a.layout.base - frontier(&a);
+    assert!(left < 16, "the last block ends {left} bytes before the heap's end");
+    assert_eq!(
+        a.heap().heap_size(),
+        a.layout.base + frontier(&a),
+        "the heap grew only as far as the last block"
+    );
+    live.into_iter().for_each(|p| free(&mut a, p));
+    assert_eq!((frontier(&a), a.stats().segments), (0, 1));
+}
+
+#[test]
+fn a_trace_of_18_mib_with_a_large_block_after_small_ones_fits_the_default_heap() {
+    // 2 MiB of 1 KiB blocks, then a 12 MiB buffer (a 16 MiB block): 18 MiB in all. With
+    // growth by segments the buffer starts a segment at 2 MiB; a single arena grown by
+    // aligned blocks (the lazily doubled arena) must put it at 16 MiB and needs 32 MiB.
+    let small = 2048;
+    let mut text = format!("0\n{}\n{}\n1\n", small + 1, 2 * (small + 1));
+    for id in 0..small {
+        text += &format!("a {id} 1000\n");
+    }
+    text += &format!("a {small} {}\n", 12 << 20);
+    for id in 0..=small {
+        text += &format!("f {id}\n");
+    }
+    let trace = mm_trace::Trace::parse("large-after-small", text.as_bytes()).unwrap();
+    for (aligned_growth, fits) in [(false, true), (true, false)] {
+        let config = BuddyConfig { aligned_growth, ..BuddyConfig::default() };
+        let mut a = Buddy::new(MemLib::with_default_size().unwrap(), config);
+        a.init().unwrap();
+        let mut live = vec![None; trace.id_bound()];
+        let mut served = true;
+        for op in &trace.ops {
+            match *op {
+                mm_trace::Op::Alloc { id, size } => match a.malloc(size) {
+                    Some(p) => live[id] = Some(p),
+                    None => {
+                        served = false;
+                        break;
+                    }
+                },
+                mm_trace::Op::Free { id } => free(&mut a, live[id].take().unwrap()),
+                _ => unreachable!("the trace only allocates and frees"),
+            }
+        }
+        assert_eq!(served, fits, "aligned growth: {aligned_growth}");
+        a.check_heap().unwrap();
+        if fits {
+            let high_water = a.heap().heap_size();
+            assert!((18 << 20..19 << 20).contains(&high_water), "{high_water} bytes of heap");
+        }
+    }
+}
+
+#[test]
+fn a_large_block_after_small_ones_needs_only_its_own_size_of_heap() {
+    // The corner case of a heap just big enough: small blocks, then one block of half
+    // the heap's largest order, which aligned growth would put at a multiple of its
+    // size, past the end.
+    let max = (1 << 20) + 4096;
+    for (aligned_growth, fits) in [(false, true), (true, false)] {
+        let mut a =
+            Buddy::new(MemLib::new(max).unwrap(), BuddyConfig { aligned_growth, ..BuddyConfig::default() });
+        a.init().unwrap();
+        let small: Vec<_> = (0..10).map(|i| malloc(&mut a, 10 + 50 * i)).collect();
+        assert_eq!(a.malloc((1 << 20) - HEADER_BYTES).is_some(), fits, "aligned growth: {aligned_growth}");
+        a.check_heap().unwrap();
+        small.into_iter().for_each(|p| free(&mut a, p));
+    }
+}
+
 // --- realloc ----------------------------------------------------------------------------------
 
 #[test]
@@ -249,7 +459,7 @@ fn realloc_keeps_the_block_while_the_new_size_fits_it() {
     fill(p, 1000, 0x11);
     for size in [1022, 600, 100, 1, 513] {
         assert_eq!(realloc(&mut a, p, size), p, "realloc to {size}");
-        assert_eq!(a.arena().header(a.payload_block(p).unwrap()), Header::allocated(10));
+        assert_eq!(a.arena().header(a.payload_block(p).unwrap()), Header::allocated(10, 0));
     }
     assert!(holds(p, 1, 0x11));
 }
@@ -261,7 +471,7 @@ fn realloc_can_release_the_halves_it_no_longer_needs() {
     let _fence = malloc(&mut a, 8);
     fill(p, 1000, 0x22);
     assert_eq!(realloc(&mut a, p, 100), p);
-    assert_eq!(a.arena().header(a.payload_block(p).unwrap()), Header::allocated(7));
+    assert_eq!(a.arena().header(a.payload_block(p).unwrap()), Header::allocated(7, 0));
     assert_eq!((list(&a, 7), list(&a, 8), list(&a, 9)), (vec![128], vec![256], vec![512]));
     assert!(holds(p, 100, 0x22));
     // And grows back into them in place.
@@ -349,7 +559,11 @@ fn huge_reallocs_fail_without_touching_the_block() {
 fn init_starts_over_and_a_one_page_heap_refuses_every_request() {
     // What the contract says of before `init` is the conformance kit's `before_init`.
     let mut a = Buddy::new(MemLib::new(HEAP).unwrap(), BuddyConfig::default());
-    assert_eq!(a.describe(), "binary buddy, orders 2^4..2^19, 2-byte header per block, lazily doubled arena");
+    assert_eq!(
+        a.describe(),
+        "binary buddy, orders 2^4..2^19, 2-byte header per block, grown by each block at the break, up to 8 \
+         segments"
+    );
     a.init().unwrap();
     let first: Vec<_> = [100, 5000, 1].into_iter().map(|s| malloc_at(&mut a, s)).collect();
     a.heap_mut().reset_brk();
@@ -395,7 +609,7 @@ fn the_checker_names_each_broken_header() {
     let cases: [(&str, Damage, usize, Invariant); 6] = [
         (
             "stray bits",
-            |a| write_header(a, 16, Header::allocated(4).word() | 0x4000),
+            |a| write_header(a, 16, Header::allocated(4, 0).word() | 0x4000),
             16,
             Invariant::rule_of(BuddyRule::BadHeader { header: Header::from_word(0x4104) }),
         ),
@@ -407,23 +621,23 @@ fn the_checker_names_each_broken_header() {
         ),
         (
             "order below the minimum",
-            |a| write_header(a, 16, Header::allocated(3).word()),
+            |a| write_header(a, 16, Header::allocated(3, 0).word()),
             16,
             Invariant::TooSmall { size: 8, min: 16 },
         ),
         (
             "order above the maximum",
-            |a| write_header(a, 0, Header::allocated(20).word()),
+            |a| write_header(a, 0, Header::allocated(20, 0).word()),
             0,
             Invariant::rule_of(BuddyRule::OrderTooLarge { order: 20, max_order: 19 }),
         ),
         (
             "not aligned to its size",
-            |a| write_header(a, 16, Header::allocated(5).word()),
+            |a| write_header(a, 16, Header::allocated(5, 0).word()),
             16,
-            Invariant::rule_of(BuddyRule::Misplaced { order: 5, offset: 16 }),
+            Invariant::rule_of(BuddyRule::Misplaced { order: 5, offset: 16, segment: 0 }),
         ),
-        ("past the frontier", |a| write_header(a, 0, Header::allocated(8).word()), 0, {
+        ("past the frontier", |a| write_header(a, 0, Header::allocated(8, 0).word()), 0, {
             Invariant::PastHeapEnd { size: 256 }
         }),
     ];
@@ -438,14 +652,14 @@ fn the_checker_names_each_broken_header() {
         }
     }
     let mut a = small_heap();
-    write_header(&mut a, 16, Header::allocated(5).word());
+    write_header(&mut a, 16, Header::allocated(5, 0).word());
     let err = a.check_heap().unwrap_err();
-    assert_eq!(rule(&err).map(|r| r.number()), Some(5));
+    assert_eq!(rule(&err).map(|r| r.number()), Some(6));
     assert_eq!(
         err.to_string(),
         format!(
-            "heap check: block at heap offset {:#x}: rule 5: a block of order 5 at arena offset 0x10 is not \
-             aligned to its size 32",
+            "heap check: block at heap offset {:#x}: rule 6: a block of order 5 at arena offset 0x10 is not \
+             aligned to its size 32 from its segment's start 0x0",
             a.layout.base + 16
         )
     );
@@ -455,7 +669,7 @@ fn the_checker_names_each_broken_header() {
 fn the_checker_finds_unmerged_buddies_and_a_free_block_at_the_frontier() {
     let mut a = small_heap();
     // [32, 48) marked free next to its free buddy [48, 64).
-    write_header(&mut a, 32, Header::free(4).word());
+    write_header(&mut a, 32, Header::free(4, 0).word());
     let err = a.check_heap().unwrap_err();
     assert_eq!((err.offset, &err.invariant), (a.layout.base + 32, &Invariant::Uncoalesced));
     assert_eq!(
@@ -467,7 +681,7 @@ fn the_checker_finds_unmerged_buddies_and_a_free_block_at_the_frontier() {
     );
 
     let mut a = small_heap();
-    write_header(&mut a, 64, Header::free(6).word());
+    write_header(&mut a, 64, Header::free(6, 0).word());
     let err = a.check_heap().unwrap_err();
     assert_eq!((err.offset, rule(&err)), (a.layout.base + 64, Some(BuddyRule::FreeAtFrontier { order: 6 })));
 }
@@ -556,6 +770,71 @@ fn the_checker_guards_the_control_area() {
     assert_eq!(err.invariant.rule::<BuddyRule>().map(Rule::number), Some(1));
 }
 
+#[test]
+fn the_checker_holds_blocks_to_their_segments() {
+    use crate::arena::{SEGMENT_COUNT_AT, SEGMENTS_AT};
+    // [0, 16) in segment 0; [16, 144) and [144, 176) in segment 1.
+    let two_segments = || {
+        let mut a = segmented();
+        malloc(&mut a, 1);
+        malloc(&mut a, 100);
+        malloc(&mut a, 30);
+        assert_eq!(a.stats().segments, 2);
+        a
+    };
+    let mut a = two_segments();
+    a.heap_mut().write::<u32>(SEGMENT_COUNT_AT, 0);
+    let err = a.check_heap().unwrap_err();
+    assert_eq!(
+        (err.offset, rule(&err)),
+        (SEGMENT_COUNT_AT, Some(BuddyRule::SegmentCount { count: 0, max: 8 }))
+    );
+    assert_eq!(rule(&err).map(|r| r.number()), Some(3));
+
+    // The second segment said to start at 32: the block at 16 is then in segment 0,
+    // though its header names segment 1; with the header made to agree, the walk finds
+    // [16, 144) misplaced there.
+    let mut a = two_segments();
+    a.heap_mut().write::<u32>(SEGMENTS_AT + 4, 2);
+    let err = a.check_heap().unwrap_err();
+    let number = BuddyRule::SegmentNumber { found: 1, expected: 0 };
+    assert_eq!((err.offset, rule(&err)), (a.layout.base + 16, Some(number)));
+    assert_eq!(rule(&err).map(|r| r.number()), Some(4));
+    write_header(&mut a, 16, Header::allocated(7, 0).word());
+    let err = a.check_heap().unwrap_err();
+    let misplaced = BuddyRule::Misplaced { order: 7, offset: 16, segment: 0 };
+    assert_eq!((err.offset, rule(&err)), (a.layout.base + 16, Some(misplaced)));
+
+    // Segment 0 must start at 0, and every entry past the last segment must say that
+    // no segment starts there: `free` reads the entry after a block's segment as its end.
+    let mut a = two_segments();
+    a.heap_mut().write::<u32>(SEGMENTS_AT, 1);
+    let err = a.check_heap().unwrap_err();
+    let start = BuddyRule::SegmentStart { index: 0, start: 16, previous: 0, frontier: 176 };
+    assert_eq!((err.offset, rule(&err)), (SEGMENTS_AT, Some(start)));
+    assert!(err.to_string().contains("segment 0 starts at arena offset 0x10, not at 0"), "{err}");
+    let mut a = two_segments();
+    a.heap_mut().write::<u32>(SEGMENTS_AT + 4 * 2, 9);
+    let err = a.check_heap().unwrap_err();
+    let mark = BuddyRule::SegmentEndMark { index: 2, word: 9 };
+    assert_eq!((err.offset, rule(&err)), (SEGMENTS_AT + 8, Some(mark)));
+    assert_eq!(rule(&err).map(|r| r.number()), Some(3));
+
+    // Past the frontier.
+    let mut a = two_segments();
+    a.heap_mut().write::<u32>(SEGMENTS_AT + 4, 100);
+    let err = a.check_heap().unwrap_err();
+    let start = BuddyRule::SegmentStart { index: 1, start: 1600, previous: 0, frontier: 176 };
+    assert_eq!((err.offset, rule(&err)), (SEGMENTS_AT + 4, Some(start)));
+
+    // A block of segment 0 grown over the start of segment 1.
+    let mut a = two_segments();
+    write_header(&mut a, 0, Header::allocated(5, 0).word());
+    let err = a.check_heap().unwrap_err();
+    let crosses = BuddyRule::CrossesSegment { order: 5, segment_end: 16 };
+    assert_eq!((err.offset, rule(&err)), (a.layout.base, Some(crosses)));
+}
+
 // --- limits: link width, header width, the largest heap --------------------------------
 
 const GIB: usize = 1 << 30;
@@ -592,9 +871,11 @@ fn every_block_of_the_largest_arena_can_be_linked() {
 
 #[test]
 fn a_header_never_takes_an_order_it_cannot_hold() {
-    assert_eq!(Header::allocated(63).order(), 63);
+    assert_eq!(Header::allocated(63, 0).order(), 63);
+    assert_eq!(Header::free(4, 7).segment(), 7);
     for make in [Header::allocated, Header::free] {
-        assert!(std::panic::catch_unwind(|| make(64)).is_err(), "order 64 would be truncated to 0");
+        assert!(std::panic::catch_unwind(|| make(64, 0)).is_err(), "order 64 would be truncated to 0");
+        assert!(std::panic::catch_unwind(|| make(4, 8)).is_err(), "segment 8 would be truncated to 0");
     }
 }
 
@@ -698,13 +979,31 @@ fn a_write_into_a_freed_block_never_leads_outside_the_heap() {
 }
 
 #[test]
+fn a_header_naming_another_segment_stops_free() {
+    // [0, 16) in segment 0; [16, 144) and [144, 176) in segment 1. The last block's
+    // header rewritten to name segment 0: `free` counts buddies from the segment the
+    // header names, so it must find that the block does not lie there, and stop.
+    let mut a = segmented();
+    malloc(&mut a, 1);
+    malloc(&mut a, 100);
+    let p = malloc(&mut a, 30);
+    assert_eq!(a.arena().header(a.payload_block(p).unwrap()), Header::allocated(5, 1));
+    write_header(&mut a, 144, Header::allocated(5, 0).word());
+    assert_eq!(a.check_free(p), Err(Misuse::InvalidPointer { offset: a.layout.base + 146 }));
+    misuse::stops_inside_the_heap(&mut a, "buddy", "invalid block size", |a| {
+        // SAFETY: `p` is live (its header was overwritten).
+        unsafe { a.free(p) };
+    });
+}
+
+#[test]
 fn a_forged_free_header_is_not_merged_with() {
     // An overflow that makes the right buddy look free: freeing the block must not
     // unlink a block that is not on the list.
     let mut a = buddy();
     let (p, n, _guard) = (malloc(&mut a, 40), malloc(&mut a, 40), malloc(&mut a, 40));
     // SAFETY: the two bytes past `p`'s usable size are `n`'s header, inside the heap.
-    unsafe { p.as_ptr().add(a.usable_size(p)).cast::<u16>().write_unaligned(Header::free(6).word()) };
+    unsafe { p.as_ptr().add(a.usable_size(p)).cast::<u16>().write_unaligned(Header::free(6, 0).word()) };
     misuse::stops_inside_the_heap(&mut a, "buddy", "corrupted double-linked list", |a| {
         // SAFETY: `p` is live.
         unsafe { a.free(p) };
