@@ -122,7 +122,9 @@ impl BuddyBitmap {
             self.tree_mut().set_allocated(&new, new.block, true);
             new
         };
-        self.coalesce(&new, maps.block, bitmap_order);
+        debug_assert_eq!(new, self.maps, "the bitmaps moved");
+        let frontier = self.tree().frontier();
+        self.coalesce(maps.block, bitmap_order, frontier);
         true
     }
 
@@ -196,7 +198,9 @@ impl BuddyBitmap {
             self.tree_mut().set_allocated(&new, new.block, true);
             new
         };
-        self.coalesce(&new, old.block, old_order);
+        debug_assert_eq!(new, self.maps, "the bitmaps moved");
+        let frontier = self.tree().frontier();
+        self.coalesce(old.block, old_order, frontier);
         Some(())
     }
 
@@ -205,9 +209,10 @@ impl BuddyBitmap {
     fn move_bitmaps(&mut self, old: &Bitmaps, new: &Bitmaps) {
         let mut tree = self.tree_mut();
         for bits in [Bits::Allocated, Bits::Start] {
-            for word in 0..new.words {
-                let value = if word < old.words { tree.view().word(old, bits, word) } else { 0 };
-                tree.heap.write(new.word_at(bits, word), value);
+            let kept = old.words.min(new.words);
+            tree.heap.copy_within(old.word_at(bits, 0), new.word_at(bits, 0), kept * size_of::<u64>());
+            for word in kept..new.words {
+                tree.heap.write(new.word_at(bits, word), 0u64);
             }
         }
         tree.set_bitmaps(new);
@@ -215,7 +220,8 @@ impl BuddyBitmap {
     }
 
     /// The frontier moves down to `block`, which was the last block (now tail).
-    pub(crate) fn retreat_frontier(&mut self, maps: &Bitmaps, block: Block) {
+    pub(crate) fn retreat_frontier(&mut self, block: Block) {
+        let maps = &{ self.maps };
         let mut tree = self.tree_mut();
         tree.set_start(maps, block, false);
         tree.set_frontier(block.offset());
@@ -223,7 +229,8 @@ impl BuddyBitmap {
 
     /// Gives free blocks at the frontier back to the untouched tail, for as long as the
     /// block ending at the frontier is free.
-    pub(crate) fn trim(&mut self, maps: &Bitmaps) {
+    pub(crate) fn trim(&mut self) {
+        let maps = &{ self.maps };
         loop {
             let frontier = self.tree().frontier();
             if frontier == 0 {
@@ -234,7 +241,7 @@ impl BuddyBitmap {
                 return;
             }
             self.tree_mut().unlink(block, order);
-            self.retreat_frontier(maps, block);
+            self.retreat_frontier(block);
         }
     }
 }

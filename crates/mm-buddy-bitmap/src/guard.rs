@@ -28,7 +28,7 @@ impl BuddyBitmap {
     /// bitmaps were overwritten, and freeing on their word would merge memory that is
     /// not this block's.
     #[inline(always)]
-    pub(crate) fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Bitmaps, Block, u32)> {
+    pub(crate) fn live_block(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32, usize)> {
         // Below the arena the subtraction wraps, so one compare bounds both ends.
         let at = self.heap.offset_of(ptr.as_ptr()).wrapping_sub(self.layout.base);
         let tree = self.tree();
@@ -37,20 +37,21 @@ impl BuddyBitmap {
             return self.refuse(ptr);
         }
         let block = Block::at(at);
-        let maps = self.maps;
-        if !tree.is_allocated(&maps, block) || !tree.is_start(&maps, block) {
+        let maps = &self.maps;
+        // The allocated bit is set only at block starts, so it says both.
+        if !tree.is_allocated(maps, block) {
             return self.refuse(ptr);
         }
-        match tree.order_of(&maps, frontier, block) {
-            Some(order) => Some((maps, block, order)),
-            None => Corruption::new("corrupted bitmaps: no block starts here", self.layout.base + at).panic(),
+        match tree.order_of(maps, frontier, block) {
+            Some(order) if tree.is_start(maps, block) => Some((block, order, frontier)),
+            _ => Corruption::new("corrupted bitmaps: no block starts here", self.layout.base + at).panic(),
         }
     }
 
     /// Records why `live_block` refused `ptr`, for `take_misuse`.
     #[cold]
     #[inline(never)]
-    fn refuse(&mut self, ptr: NonNull<u8>) -> Option<(Bitmaps, Block, u32)> {
+    fn refuse(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32, usize)> {
         self.misuse = Some(self.misuse_of(ptr));
         None
     }

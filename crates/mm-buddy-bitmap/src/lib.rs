@@ -307,27 +307,25 @@ impl BuddyBitmap {
         }
     }
 
-    /// A block of `order`, off the free lists or out of the tail, not yet placed, with
-    /// the bitmaps that describe it (`extend_heap` may have moved them).
+    /// A block of `order`, off the free lists or out of the tail, not yet placed.
     #[inline]
-    fn take_block(&mut self, order: u32) -> Option<(Bitmaps, Block)> {
-        let maps = self.maps;
+    fn take_block(&mut self, order: u32) -> Option<Block> {
         match self.find_fit(order) {
             Some((block, from)) => {
+                let maps = self.maps;
                 self.split(&maps, block, from, order);
-                Some((maps, block))
+                Some(block)
             }
-            None => {
-                let block = self.extend_heap(order)?;
-                Some((self.maps, block))
-            }
+            None => self.extend_heap(order),
         }
     }
 
-    /// Hands out `block`: its allocated bit.
+    /// Hands out `block`: its allocated bit (in the bitmaps `take_block` left, which
+    /// `extend_heap` may have moved).
     #[inline]
-    fn place(&mut self, maps: &Bitmaps, block: Block) {
-        self.tree_mut().set_allocated(maps, block, true);
+    fn place(&mut self, block: Block) {
+        let maps = self.maps;
+        self.tree_mut().set_allocated(&maps, block, true);
     }
 
     // ---- free: coalesce --------------------------------------------------------------
@@ -336,9 +334,12 @@ impl BuddyBitmap {
     /// for as long as the buddy is a whole free block (clearing the start bit between
     /// them), then lists the result, or gives it to the untouched tail if it ends at
     /// the frontier.
-    fn coalesce(&mut self, maps: &Bitmaps, mut block: Block, mut order: u32) {
+    ///
+    /// `frontier` is the frontier's value, which the caller has just read.
+    #[inline]
+    fn coalesce(&mut self, mut block: Block, mut order: u32, frontier: usize) {
+        let maps = &{ self.maps };
         self.tree_mut().set_allocated(maps, block, false);
-        let frontier = self.tree().frontier();
         while order < self.layout.max_order {
             let buddy = block.buddy(order);
             // A right buddy past the frontier is tail (or straddles it): no merge.
@@ -355,8 +356,8 @@ impl BuddyBitmap {
             order += 1;
         }
         if block.end(order) == frontier {
-            self.retreat_frontier(maps, block);
-            self.trim(maps);
+            self.retreat_frontier(block);
+            self.trim();
         } else {
             self.tree_mut().push(block, order);
         }
@@ -402,8 +403,8 @@ impl Allocator for BuddyBitmap {
             return None;
         }
         let order = self.order_for(size)?;
-        let (maps, block) = self.take_block(order)?;
-        self.place(&maps, block);
+        let block = self.take_block(order)?;
+        self.place(block);
         Some(self.payload_ptr(block))
     }
 
@@ -411,8 +412,8 @@ impl Allocator for BuddyBitmap {
     /// [`Allocator::take_misuse`].
     #[inline]
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
-        if let Some((maps, block, order)) = self.live_block(ptr) {
-            self.coalesce(&maps, block, order);
+        if let Some((block, order, frontier)) = self.live_block(ptr) {
+            self.coalesce(block, order, frontier);
         }
     }
 

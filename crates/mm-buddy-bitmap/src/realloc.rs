@@ -25,7 +25,7 @@ impl BuddyBitmap {
     /// As [`Allocator::resize`](mm_core::Allocator::resize): `ptr` is a live block of
     /// this allocator.
     pub(crate) unsafe fn resize_block(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
-        let (_, block, order) = self.live_block(ptr)?;
+        let (block, order, _) = self.live_block(ptr)?;
         let want = self.order_for(size)?;
         if want <= order {
             return Some(ptr);

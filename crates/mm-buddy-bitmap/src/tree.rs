@@ -185,7 +185,9 @@ impl<'a> Tree<'a> {
         self.probe_order(maps, frontier, block, order)
     }
 
-    /// [`Tree::order_of`] by probing `block + 2^j` for each `j` from `order` on.
+    /// [`Tree::order_of`] by probing `block + 2^j` for each `j` from `order` on: blocks
+    /// of 1 KiB and more, out of line.
+    #[inline(never)]
     fn probe_order(&self, maps: &Bitmaps, frontier: usize, block: Block, mut order: u32) -> Option<u32> {
         loop {
             if !block.offset().is_multiple_of(size_of_order(order)) || order > self.layout.max_order {
