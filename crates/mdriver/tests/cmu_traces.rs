@@ -242,7 +242,7 @@ fn heap_maps_show_the_unnamed_blocks() {
     let trace = Trace::read(&fixture()).unwrap();
     // The fixture leaves live the blocks of `r -1 48` and `r -1 100`, and the
     // zero-byte ones of `r -1 0`, `r 6 0` on a dead 6 and `r 7 0` on a dead 7.
-    for strategy in ["implicit", "explicit", "segregated", "buddy", "kr"] {
+    for strategy in ["implicit", "explicit", "segregated", "buddy", "buddy-bitmap", "kr"] {
         let info = registry::find(strategy).unwrap();
         let allocator = (info.build)(MemLib::new(mm_core::DEFAULT_MAX_HEAP).unwrap(), Align::MIN);
         let map = heapmap::map(strategy, allocator, &trace, &[At::Peak, At::End]).unwrap();

@@ -106,6 +106,7 @@ fn overwritten_headers_are_caught_for_our_strategies() {
     // header; an overflow out of the block below writes there. (Peers may keep no
     // header at all; for them the table alone vouches for the pointer.)
     for strategy in ["implicit", "explicit", "segregated", "buddy"] {
+        // (Not buddy-bitmap: the bytes below its payload are the block below's.)
         let mut a = hardened(strategy);
         let live = neighbours(&mut a);
         let victim = a.malloc(200).unwrap();
@@ -131,7 +132,7 @@ fn overwritten_headers_are_caught_for_our_strategies() {
 
 /// The strategies of this workspace (the peers keep metadata of their own design, or
 /// none: for them the hardened table alone vouches for a pointer).
-const OURS: [&str; 9] = [
+const OURS: [&str; 10] = [
     "implicit",
     "implicit-nextfit",
     "implicit-bestfit",
@@ -140,19 +141,36 @@ const OURS: [&str; 9] = [
     "explicit-textbook",
     "segregated",
     "buddy",
+    "buddy-bitmap",
     "kr",
 ];
+
+/// Ours with a header (or boundary tags) in front of every payload: all but the
+/// header-free buddy system.
+fn with_headers() -> impl Iterator<Item = &'static str> {
+    OURS.into_iter().filter(|&s| s != "buddy-bitmap")
+}
 
 #[test]
 fn every_overflow_of_up_to_16_bytes_is_caught_for_our_strategies() {
     // 1 to 16 bytes of 0x00, 0x41 and 0xFF past a block, into a free or an allocated
     // neighbour: reported by try_free at the latest when the block or its neighbour is
     // freed, never acted upon (mm_testkit::misuse).
-    for strategy in OURS {
+    for strategy in with_headers() {
         let build = registry::find(strategy).unwrap().build;
         let caught = misuse::hardened_catches_overflows(build);
         assert!(caught >= 141, "{strategy}: only {caught} of the 144 runs changed a byte");
     }
+}
+
+#[test]
+fn every_overflow_into_a_free_neighbour_is_caught_without_headers() {
+    // buddy-bitmap keeps nothing between two allocated blocks, so an overflow into an
+    // allocated neighbour changes only the neighbour's data; into a free one it changes
+    // the neighbour's links, and that is caught.
+    let build = registry::find("buddy-bitmap").unwrap().build;
+    let caught = misuse::hardened_catches_overflows_into_free_neighbours(build);
+    assert!(caught >= 40, "buddy-bitmap: only {caught} of the 48 runs changed a byte");
 }
 
 #[test]
@@ -200,6 +218,31 @@ mod conformance_buddy {
     #[test]
     fn every_scenario_but_coalescing_and_exhaustion() {
         let factory = hardened_factory("buddy");
+        for align in ALIGNMENTS {
+            testkit::short1(&factory, align);
+            testkit::short2(&factory, align);
+            testkit::realloc_shrink(&factory, align);
+            testkit::realloc_grow(&factory, align);
+            testkit::realloc_into_free_neighbour(&factory, align);
+            testkit::realloc_null_is_malloc(&factory, align);
+            testkit::realloc_zero_frees(&factory, align);
+            testkit::malloc_zero(&factory, align);
+            testkit::calloc(&factory, align);
+            testkit::huge_requests(&factory, align);
+            testkit::reinit(&factory, align);
+            testkit::random_mixed(&factory, align);
+            testkit::random_realloc(&factory, align);
+        }
+    }
+}
+// The header-free buddy system, for the same reason.
+mod conformance_buddy_bitmap {
+    use super::*;
+    use mm_testkit::{self as testkit, ALIGNMENTS};
+
+    #[test]
+    fn every_scenario_but_coalescing_and_exhaustion() {
+        let factory = hardened_factory("buddy-bitmap");
         for align in ALIGNMENTS {
             testkit::short1(&factory, align);
             testkit::short2(&factory, align);

@@ -155,6 +155,12 @@ fn a_hardened_library_aborts_on_misuse_with_a_message() {
             ("g", "mmlab libmm: mm_free(): invalid pointer (heap offset 0x"),
             ("m", "mmlab libmm: mm_free(): invalid pointer (heap offset 0x"),
         ] {
+            // The header-free buddy system keeps nothing below a payload: the 8 bytes
+            // there are the block below's data, and overwriting them is no misuse it
+            // can see (docs/buddy-bitmap.md says what its hardened mode catches).
+            if strategy == "buddy-bitmap" && arg == "o" {
+                continue;
+            }
             misuse_aborts(&features, arg, message);
         }
     }

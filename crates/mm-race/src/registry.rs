@@ -8,6 +8,7 @@
 //! them side by side with ours under the same measurements (see `docs/peers.md`).
 
 use mm_buddy::{Buddy, BuddyConfig};
+use mm_buddy_bitmap::BuddyBitmap;
 use mm_core::{Align, Allocator, MemLib};
 use mm_explicit::{Explicit, ExplicitConfig, ExplicitTextbook, ExplicitTextbookConfig, FreeListOrder};
 use mm_implicit::{Implicit, ImplicitConfig, Placement};
@@ -77,6 +78,12 @@ pub static STRATEGIES: &[StrategyInfo] = &[
         name: "buddy",
         in_default_race: true,
         build: |heap, align| Box::new(Buddy::new(heap, BuddyConfig::new(align))),
+    },
+    // The header-free buddy system: order and state in bitmaps (issue 16).
+    StrategyInfo {
+        name: "buddy-bitmap",
+        in_default_race: true,
+        build: |heap, align| Box::new(BuddyBitmap::new(heap, align)),
     },
     // The lab's worked example (docs/lab.md): K&R's malloc.
     StrategyInfo {

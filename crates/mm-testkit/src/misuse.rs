@@ -262,8 +262,30 @@ pub fn overflows_stay_inside_the_heap<A: Allocator, F: Fn(MemLib, Align) -> A>(f
 /// # Panics
 /// At the first overflow that is not caught, or that makes the strategy panic.
 pub fn hardened_catches_overflows<A: Allocator, F: Fn(MemLib, Align) -> A>(factory: F) -> usize {
+    hardened_catches(factory, |_| true)
+}
+
+/// [`hardened_catches_overflows`] for the overflows into a *free* neighbour alone: what a
+/// strategy with no metadata between two allocated blocks (a header-free buddy system)
+/// can catch, since an overflow into an allocated neighbour there changes only that
+/// neighbour's data. Returns how many were caught (of 48).
+///
+/// # Panics
+/// At the first such overflow that is not caught, or that makes the strategy panic.
+pub fn hardened_catches_overflows_into_free_neighbours<A: Allocator, F: Fn(MemLib, Align) -> A>(
+    factory: F,
+) -> usize {
+    hardened_catches(factory, |neighbour_free| neighbour_free)
+}
+
+/// The body of [`hardened_catches_overflows`], over the overflows whose neighbour state
+/// `which` accepts.
+fn hardened_catches<A: Allocator, F: Fn(MemLib, Align) -> A>(
+    factory: F,
+    which: impl Fn(bool) -> bool,
+) -> usize {
     let mut caught = 0;
-    for (len, byte, neighbour_free) in overflows() {
+    for (len, byte, neighbour_free) in overflows().filter(|&(_, _, free)| which(free)) {
         for p_first in [true, false] {
             if neighbour_free && !p_first {
                 continue; // the neighbour is free already: only the block is left to free

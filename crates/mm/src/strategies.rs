@@ -9,4 +9,5 @@ strategies! {
     "explicit" => mm_explicit::Explicit = |heap| mm_explicit::Explicit::new(heap, mm_explicit::ExplicitConfig { align: crate::ALIGN, ..Default::default() });
     "segregated" => mm_segregated::Segregated = |heap| mm_segregated::Segregated::new(heap, mm_segregated::SegregatedConfig { align: crate::ALIGN });
     "buddy" => mm_buddy::Buddy = |heap| mm_buddy::Buddy::new(heap, mm_buddy::BuddyConfig::new(crate::ALIGN));
+    "buddy-bitmap" => mm_buddy_bitmap::BuddyBitmap = |heap| mm_buddy_bitmap::BuddyBitmap::new(heap, crate::ALIGN);
 }

@@ -163,4 +163,9 @@ fn eight_threads_pass_blocks_around_every_strategy() {
     stress("explicit", &explicit);
     stress("segregated", &segregated);
     stress("buddy", &buddy);
+    let buddy_bitmap = LockedAllocator::with_reserve(
+        |heap: MemLib| mm_buddy_bitmap::BuddyBitmap::new(heap, Align::SIXTEEN),
+        RESERVE,
+    );
+    stress("buddy-bitmap", &buddy_bitmap);
 }

@@ -27,6 +27,7 @@ pub fn colour_of(strategy: &str) -> RGBColor {
         "explicit-addr" => RGBColor(240, 180, 100),
         "segregated" => RGBColor(44, 160, 44),
         "buddy" => RGBColor(214, 39, 40),
+        "buddy-bitmap" => RGBColor(255, 152, 150),
         // The published allocators of `mm-peers` (the `peers` feature).
         "talc" => RGBColor(148, 103, 189),
         "rlsf" => RGBColor(140, 86, 75),
@@ -56,7 +57,7 @@ mod tests {
     fn colours_are_fixed_per_name() {
         assert_eq!(css(colour_of("segregated")), "#2ca02c");
         assert_eq!(colour_of("talc"), colour_of("talc"));
-        let known = ["implicit", "explicit", "segregated", "buddy", LIBC];
+        let known = ["implicit", "explicit", "segregated", "buddy", "buddy-bitmap", LIBC];
         let mut seen: Vec<RGBColor> = known.iter().map(|n| colour_of(n)).collect();
         seen.dedup();
         assert_eq!(seen.len(), known.len(), "the default race's colours differ");
