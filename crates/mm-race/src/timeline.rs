@@ -6,8 +6,9 @@
 //! ([`replay::observed_replay`]): after `init` and after each op it asks the strategy
 //! for its spans ([`Allocator::heap_spans`]), labels every payload and padding byte with
 //! its block ([`heapmap::label`], the heap map's own refinement) and keeps only what
-//! changed since the step before: a [`Step`] replaces the segments from one offset on,
-//! `removed` of them, with `inserted` new ones. An op touches one block and its
+//! changed since the step before: each [`Change`] of a [`Step`] replaces the segments
+//! from one offset on, `removed` of them, with `inserted` new ones. An op touches one
+//! block and its
 //! neighbours, so a step is a few segments however large the heap; a reader rebuilds the
 //! heap at any op by applying the steps in order ([`Timeline::segments_at`]), or from a
 //! copy it kept on the way.
@@ -52,6 +53,13 @@ pub struct Step {
     /// The block the op touched (none for `init`, `f -1`, a `realloc(NULL, 0)` that
     /// returned null).
     pub touched: Option<Touch>,
+    /// What changed, by address (none for an op that changed nothing, as `f -1`).
+    pub changes: Vec<Change>,
+}
+
+/// One run of segments that changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
     /// The offset of the first segment that changed (the old heap's and the new one's:
     /// both tile the heap from 0, and agree before it).
     pub start: usize,
@@ -85,9 +93,9 @@ impl Timeline {
     pub fn segments_at(&self, n: usize) -> Option<Vec<Segment>> {
         let steps = self.steps.get(..=n)?;
         let mut segments: Vec<Segment> = Vec::new();
-        for step in steps {
-            let at = segments.partition_point(|s| s.offset < step.start);
-            segments.splice(at..at + step.removed, step.inserted.iter().copied());
+        for change in steps.iter().flat_map(|step| &step.changes) {
+            let at = segments.partition_point(|s| s.offset < change.start);
+            segments.splice(at..at + change.removed, change.inserted.iter().copied());
         }
         Some(segments)
     }
@@ -257,8 +265,8 @@ impl Recorder {
             Some(offset) => Some(touch(&segments, slot, offset, false)),
             None => freed_at.map(|offset| touch(&self.segments, slot, offset, true)),
         });
-        let (start, removed, inserted) = diff(&self.segments, &segments);
-        self.steps.push(Step { heap_size, live_blocks: live.len(), touched, start, removed, inserted });
+        let changes = diff(&self.segments, &segments);
+        self.steps.push(Step { heap_size, live_blocks: live.len(), touched, changes });
         self.segments = segments;
     }
 }
@@ -277,14 +285,39 @@ fn touch(segments: &[Segment], owner: usize, offset: usize, freed: bool) -> Touc
     Touch { owner, payload_offset: offset, lo, hi, freed }
 }
 
-/// What changed from `old` to `new`: the offset where they first differ, how many of
-/// `old`'s segments from there are gone, and what replaces them.
-fn diff(old: &[Segment], new: &[Segment]) -> (usize, usize, Vec<Segment>) {
-    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
-    let room = old.len().min(new.len()) - prefix;
-    let suffix = old.iter().rev().zip(new.iter().rev()).take(room).take_while(|(a, b)| a == b).count();
-    let start = old.get(prefix).or(new.get(prefix)).map_or(0, |s| s.offset);
-    (start, old.len() - prefix - suffix, new[prefix..new.len() - suffix].to_vec())
+/// What changed from `old` to `new`, two tilings of a heap from offset 0: the runs
+/// where they differ, each as long as it takes for both to end at one offset and go on
+/// with equal segments (or both to end).
+fn diff(old: &[Segment], new: &[Segment]) -> Vec<Change> {
+    let (mut i, mut j) = (0, 0);
+    let mut changes = Vec::new();
+    while i < old.len() || j < new.len() {
+        if i < old.len() && j < new.len() && old[i] == new[j] {
+            (i, j) = (i + 1, j + 1);
+            continue;
+        }
+        // Both tilings agree up to here, so the next segment of each starts here.
+        let start = old.get(i).or(new.get(j)).map_or(0, |s| s.offset);
+        let (first_old, first_new) = (i, j);
+        let (mut old_end, mut new_end) = (start, start);
+        loop {
+            if i < old.len() && (old_end <= new_end || j == new.len()) {
+                old_end = old[i].end();
+                i += 1;
+            } else {
+                new_end = new[j].end();
+                j += 1;
+            }
+            let old_left = i < old.len();
+            let new_left = j < new.len();
+            let resynced = old_end == new_end && old_left && new_left && old[i] == new[j];
+            if resynced || (!old_left && !new_left) {
+                break;
+            }
+        }
+        changes.push(Change { start, removed: i - first_old, inserted: new[first_new..j].to_vec() });
+    }
+    changes
 }
 
 #[cfg(test)]
@@ -352,8 +385,37 @@ mod tests {
         assert_eq!((freed.lo, freed.hi, freed.payload_offset), (made.lo, made.hi, made.payload_offset));
         assert!(made.hi - made.lo >= 40);
         // f -1 changes nothing.
-        assert_eq!(timeline.steps[5].removed, 0);
-        assert!(timeline.steps[5].inserted.is_empty());
+        assert!(timeline.steps[5].changes.is_empty());
+    }
+
+    #[test]
+    fn changes_are_the_runs_that_differ() {
+        let seg = |offset, len, kind, owner| Segment { offset, len, kind, owner };
+        let old = [
+            seg(0, 8, MapKind::Metadata, None),
+            seg(8, 32, MapKind::Payload, Some(1)),
+            seg(40, 8, MapKind::Metadata, None),
+            seg(48, 64, MapKind::Free, None),
+        ];
+        // Block 1 moves to the free block's place (two runs); the heap grows by a free tail.
+        let new = [
+            seg(0, 8, MapKind::Metadata, None),
+            seg(8, 32, MapKind::Free, None),
+            seg(40, 8, MapKind::Metadata, None),
+            seg(48, 32, MapKind::Payload, Some(1)),
+            seg(80, 64, MapKind::Free, None),
+        ];
+        let changes = diff(&old, &new);
+        assert_eq!(
+            changes,
+            [
+                Change { start: 8, removed: 1, inserted: vec![new[1]] },
+                Change { start: 48, removed: 1, inserted: new[3..].to_vec() },
+            ]
+        );
+        assert!(diff(&new, &new).is_empty());
+        assert_eq!(diff(&[], &new), [Change { start: 0, removed: 0, inserted: new.to_vec() }]);
+        assert_eq!(diff(&new, &[]), [Change { start: 0, removed: 5, inserted: vec![] }]);
     }
 
     #[test]
