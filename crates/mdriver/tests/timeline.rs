@@ -330,6 +330,13 @@ fn mismatches(report: &Value, expected: &Value) -> Vec<String> {
         if !(lo <= offset && offset < hi) {
             out.push(format!("the outline {lo:?}..{hi:?} does not hold the payload at {offset:?}"));
         }
+        // Hovering the block names it and its payload (unless it was freed).
+        let tip = report["tip"].as_str().unwrap_or_default();
+        let named = format!("block {}: ", want["id"]);
+        let at = format!("payload at {:#x}", offset.unwrap_or_default());
+        if want["freed"] == false && !(tip.starts_with(&named) && tip.contains(&at)) {
+            out.push(format!("hovering the block shows {tip:?}, not {named:?} with {at:?}"));
+        }
     }
     out
 }
@@ -436,8 +443,8 @@ struct Chapter {
 const CHAPTERS: &[Chapter] = &[
     Chapter { png: "fit.png", trace: "binary-1", strategies: &["implicit", "implicit-bestfit"], at: "peak" },
     Chapter { png: "order.png", trace: "churn-3", strategies: &["explicit", "explicit-addr"], at: "peak" },
-    Chapter { png: "segregated.png", trace: "binary-1", strategies: &["implicit", "segregated"], at: "peak" },
-    Chapter { png: "buddy.png", trace: "coalesce-1", strategies: &["segregated", "buddy"], at: "peak" },
+    Chapter { png: "segregated.png", trace: "binary-1", strategies: &["implicit", "segregated"], at: "5700" },
+    Chapter { png: "buddy.png", trace: "coalesce-1", strategies: &["segregated", "buddy"], at: "1676" },
 ];
 
 #[test]

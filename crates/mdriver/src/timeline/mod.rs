@@ -29,14 +29,14 @@ const DATA_MARK: &str = "/*DATA*/";
 
 /// The most lines of heap a column draws: the bytes per pixel are the least power of
 /// two that fits the largest heap in as many.
-pub const MAX_LINES: usize = 40;
+pub const MAX_LINES: usize = 32;
 
 /// The width in pixels of one strategy's heap lines, for `columns` strategies side by
-/// side: about 1350 pixels in all with their margins, at most 1024 each.
+/// side: about 1150 to 1350 pixels in all with their margins, at most 1024 each.
 pub const fn line_px(columns: usize) -> usize {
     match columns {
         0 | 1 => 1024,
-        2 => 576,
+        2 => 512,
         3 => 384,
         _ => 288,
     }
@@ -267,8 +267,8 @@ mod tests {
     #[test]
     fn lines_fit_the_largest_heap() {
         assert_eq!(bytes_per_px(0, 384), 1);
-        assert_eq!(bytes_per_px(384 * 40, 384), 1);
-        assert_eq!(bytes_per_px(384 * 40 + 1, 384), 2);
+        assert_eq!(bytes_per_px(384 * 32, 384), 1);
+        assert_eq!(bytes_per_px(384 * 32 + 1, 384), 2);
         let bpp = bytes_per_px(5_300_000, 384);
         assert!(bpp.is_power_of_two() && 5_300_000usize.div_ceil(384 * bpp) <= MAX_LINES);
     }
