@@ -171,6 +171,16 @@ fn bad_input_exits_non_zero_and_says_why() {
 }
 
 #[test]
+fn the_help_names_the_strategies_that_have_a_timeline() {
+    let out = mdriver(&["timeline", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    let names = format!("one that describes its heap ({})", timeline::describing().join(", "));
+    assert!(help.contains(&names), "{help}");
+    assert!(help.contains("See docs/timeline.md"), "{help}");
+}
+
+#[test]
 fn an_incorrect_strategy_or_a_heap_that_is_not_one_has_no_timeline() {
     let trace = Trace::parse("small.rep", SMALL.as_bytes()).unwrap();
     let heap = || MemLib::new(1 << 16).unwrap();

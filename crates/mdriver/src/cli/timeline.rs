@@ -67,19 +67,19 @@ pub fn run(args: &TimelineArgs) -> Result<ExitCode, String> {
             names.push(name);
         }
     }
-    race::heap(args.max_heap).map_err(|e| format!("--max-heap: {e}"))?;
     let trace =
         mdriver::traces::read_or_bundled(Path::new(&args.trace)).map_err(|e| format!("--trace {e}"))?;
-    // One thread per strategy: each replays on a heap of its own.
-    let recorded: Vec<Result<Timeline, TimelineError>> = std::thread::scope(|scope| {
+    // One thread per strategy: each replays on a heap of its own (made in its thread:
+    // a heap is not `Send`).
+    let recorded: Vec<Result<Result<Timeline, TimelineError>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = names
             .iter()
             .map(|&name| {
                 let trace = &trace;
                 scope.spawn(move || {
                     let info = registry::find(name).expect("refusal() let only registered names through");
-                    let heap = race::heap(args.max_heap).expect("the heap was made once already");
-                    timeline::record(name, (info.build)(heap, align), trace)
+                    let heap = race::heap(args.max_heap).map_err(|e| format!("--max-heap: {e}"))?;
+                    Ok(timeline::record(name, (info.build)(heap, align), trace))
                 })
             })
             .collect();
@@ -90,7 +90,7 @@ pub fn run(args: &TimelineArgs) -> Result<ExitCode, String> {
     });
     let mut timelines = Vec::with_capacity(recorded.len());
     for result in recorded {
-        match result {
+        match result? {
             Ok(t) => timelines.push(t),
             Err(e @ TimelineError::Incorrect { .. }) => {
                 eprintln!("mdriver: incorrect: {e}");
