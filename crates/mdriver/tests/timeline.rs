@@ -412,6 +412,26 @@ fn the_page_draws_the_heap_the_driver_computes() {
 
 #[test]
 #[ignore = "needs Chromium: just timeline-browser-test"]
+fn the_controls_move_the_op() {
+    let dir = scratch("controls");
+    let trace = bundled("realloc-1");
+    let page = make_page(&dir, "realloc-1", &["implicit", "buddy"]);
+    let report = report_at(&page, "10&selftest");
+    assert_eq!(report["errors"], serde_json::json!([]));
+    let (n, peak) = (trace.ops.len() as u64, report["peak"].as_u64().unwrap());
+    // right, right, left, shift-right, shift-left, p, End, Home, the slider at a third,
+    // jump to peak, forward, back; then play (500 ops a frame) from 700 before the end:
+    // two frames, and the end.
+    let want = [11, 12, 11, 111, 11, peak, n, 0, n / 3, peak, peak + 1, peak, n - 700, n - 200, n];
+    assert_eq!(report["selftest"]["ops"], serde_json::json!(want));
+    assert_eq!(report["selftest"]["playing_at_the_end"], false, "play stops at the end");
+    let tip = report["selftest"]["tip"].as_str().expect("hovering the outlined block shows a tip");
+    assert!(tip.contains("bytes"), "{tip}");
+    assert_eq!(report["op"], n);
+}
+
+#[test]
+#[ignore = "needs Chromium: just timeline-browser-test"]
 fn a_broken_page_fails_the_check() {
     let dir = scratch("broken");
     let page = make_page(&dir, "coalesce-1", &["implicit"]);
