@@ -87,3 +87,20 @@ valgrind:
 # The trace parser against many more seeded mutants than `just test` runs.
 fuzz MUTANTS="200000" SEED="2026":
     MMLAB_FUZZ_MUTANTS={{MUTANTS}} MMLAB_FUZZ_SEED={{SEED}} cargo test --release -p mm-trace --test hostile_traces -- --nocapture
+
+# The timeline page in headless Chromium (apt-get install chromium; MMLAB_CHROMIUM names another): drawn heaps checked against the driver.
+timeline-browser-test:
+    cargo test -p mdriver --test timeline -- --ignored
+
+# Regenerate docs/timeline/*.png, the screenshots of docs/timeline.md, from the real pages (needs Chromium).
+timeline-screenshots:
+    MMLAB_BLESS_DOCS=1 cargo test -p mdriver --test timeline the_docs_screenshots_are_of_working_pages -- --ignored
+
+# A timeline page's size, load time and time to draw one step (docs/timeline.md), measured by the page itself in headless Chromium.
+timeline-bench TRACE="gcc-cc1" STRATEGIES="implicit segregated buddy":
+    dir=$(mktemp -d); page="$dir/timeline.html"; \
+    cargo run --release -q -p mdriver -- timeline -t {{TRACE}} $(for s in {{STRATEGIES}}; do printf -- '-s %s ' "$s"; done) -o "$page" || exit 1; \
+    echo "page: $(wc -c < "$page") bytes"; \
+    "${MMLAB_CHROMIUM:-chromium}" --headless --disable-gpu --no-sandbox --user-data-dir="$dir/profile" --dump-dom "file://$page#op=peak&bench" 2>/dev/null \
+        | grep -o '"load_ms":[0-9.]*\|"bench":{.*}}\|"errors":\[[^]]*\]'; \
+    rm -rf "$dir"

@@ -25,6 +25,9 @@
 //!   growth) with their CSVs, for `mdriver plot`.
 //! * [`heapmap`]: the engine's heap snapshots (`mm_race::heapmap`) drawn as an SVG
 //!   map of what every byte holds, for `mdriver heapmap`.
+//! * [`timeline`]: the engine's heap timelines (`mm_race::timeline`: the heap after
+//!   every op) packed into one self-contained HTML page with a scrubber, for
+//!   `mdriver timeline`.
 //! * [`record`]: `mdriver record`: running a program under the `LD_PRELOAD` recorder
 //!   ([`record::run`]) and converting its event logs into a `.rep` trace
 //!   ([`record::convert`](mod@record::convert)).
@@ -39,3 +42,4 @@ pub mod plot;
 pub mod record;
 pub mod report;
 pub mod text;
+pub mod timeline;

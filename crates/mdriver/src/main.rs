@@ -17,6 +17,7 @@ use cli::list::ListArgs;
 use cli::plot::PlotArgs;
 use cli::race::RaceArgs;
 use cli::record::RecordArgs;
+use cli::timeline::TimelineArgs;
 
 #[derive(Parser)]
 #[command(
@@ -80,6 +81,19 @@ enum Command {
         unreadable input."
     )]
     Heapmap(HeapmapArgs),
+    /// Write a page that scrubs through a trace op by op, the heaps of several strategies side by side.
+    #[command(
+        long_about = "Write one self-contained HTML page (no network; data inline) that scrubs through \
+        a trace op by op: for each strategy, side by side, its heap drawn as the heap map's lines \
+        (payload, padding, metadata, free, beyond the break) after the current op, the block the op \
+        touched outlined, the op itself, and charts of heap size and utilization over all ops with a \
+        cursor. A slider, play/pause, the arrow keys and a jump to the peak move the op; hovering a \
+        block shows its id, size and offset. Only strategies that describe their heap have a timeline. \
+        See docs/timeline.md.\n\n\
+        Exit status: 0 page written, 1 a strategy is incorrect on the trace, 2 bad usage (a strategy \
+        that does not describe its heap, an unknown name) or unreadable input."
+    )]
+    Timeline(TimelineArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +108,7 @@ fn main() -> ExitCode {
         Some(Command::Record(args)) => cli::record::run(&args),
         Some(Command::Plot(args)) => cli::plot::run(&args),
         Some(Command::Heapmap(args)) => cli::heapmap::run(&args),
+        Some(Command::Timeline(args)) => cli::timeline::run(&args),
         None => cli::race::run(&cli.race),
     };
     result.unwrap_or_else(|message| {

@@ -161,26 +161,72 @@ fn push(spans: &mut Vec<MapSpan>, offset: usize, len: usize, kind: MapKind) {
     spans.push(MapSpan { offset, len, kind });
 }
 
-/// A live block as the driver knows it: where its payload is and what was asked for.
+/// A live block as the driver knows it: where its payload is, what was asked for, and
+/// its slot in the replay's table of blocks (see [`replay`]: the trace id, for ids
+/// `0..id_bound`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LiveBlock {
     /// Heap offset of the payload.
     pub offset: usize,
     /// Requested bytes.
     pub requested: usize,
+    /// Its slot in the replay's table of blocks.
+    pub owner: usize,
 }
 
-/// The strategy's spans, with each payload span split into the live blocks' requested
-/// bytes ([`MapKind::Payload`]) and the rest ([`MapKind::Padding`]). `live` is sorted
-/// by offset. Bytes a block requested beyond its payload span (a strategy bug the
-/// conformance kit would catch) are not drawn as payload.
-pub fn refine(spans: &[HeapSpan], live: &[LiveBlock]) -> Vec<MapSpan> {
+/// `len` bytes from heap offset `offset`, all of one kind, with the live block they
+/// belong to: a [`MapSpan`] that also says whose it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// Offset from `heap_lo`.
+    pub offset: usize,
+    /// Length in bytes.
+    pub len: usize,
+    /// What they hold.
+    pub kind: MapKind,
+    /// The slot of the live block whose payload or padding they are (`None` for
+    /// metadata, free heap, and padding of no live block).
+    pub owner: Option<usize>,
+}
+
+impl Segment {
+    /// One past its last byte.
+    pub const fn end(&self) -> usize {
+        self.offset + self.len
+    }
+}
+
+/// Appends a segment, merging with the one before when it is of the same kind and
+/// owner and adjacent; empty segments are dropped.
+fn push_segment(out: &mut Vec<Segment>, offset: usize, len: usize, kind: MapKind, owner: Option<usize>) {
+    if len == 0 {
+        return;
+    }
+    if let Some(last) = out.last_mut()
+        && last.kind == kind
+        && last.owner == owner
+        && last.end() == offset
+    {
+        last.len += len;
+        return;
+    }
+    out.push(Segment { offset, len, kind, owner });
+}
+
+/// The strategy's spans with each payload span split into the live blocks' requested
+/// bytes ([`MapKind::Payload`]) and the rest ([`MapKind::Padding`]), every payload and
+/// padding byte labelled with its block: padding after a block's request is that
+/// block's (its rounding), padding before the first block of a span is the first
+/// block's (its alignment). `live` is sorted by offset. Bytes a block requested beyond
+/// its payload span (a strategy bug the conformance kit would catch) are not drawn as
+/// payload.
+pub fn label(spans: &[HeapSpan], live: &[LiveBlock]) -> Vec<Segment> {
     let mut out = Vec::with_capacity(spans.len() + live.len());
     let mut j = 0;
     for span in spans {
         let end = span.offset + span.len;
         if span.kind != SpanKind::Payload {
-            push(&mut out, span.offset, span.len, span.kind.into());
+            push_segment(&mut out, span.offset, span.len, span.kind.into(), None);
             continue;
         }
         // Blocks that start before this span lie in no payload span: skip them.
@@ -188,17 +234,35 @@ pub fn refine(spans: &[HeapSpan], live: &[LiveBlock]) -> Vec<MapSpan> {
             j += 1;
         }
         let mut at = span.offset;
+        let mut owner = live.get(j).filter(|b| b.offset < end).map(|b| b.owner);
         while j < live.len() && live[j].offset < end {
             let block = live[j];
-            push(&mut out, at, block.offset - at, MapKind::Padding);
+            push_segment(&mut out, at, block.offset - at, MapKind::Padding, owner);
             let stop = (block.offset + block.requested).min(end);
-            push(&mut out, block.offset, stop - block.offset, MapKind::Payload);
+            push_segment(&mut out, block.offset, stop - block.offset, MapKind::Payload, Some(block.owner));
             at = stop.max(at);
+            owner = Some(block.owner);
             j += 1;
         }
-        push(&mut out, at, end - at, MapKind::Padding);
+        push_segment(&mut out, at, end - at, MapKind::Padding, owner);
     }
     out
+}
+
+/// The segments as a map's spans: owners dropped, neighbours of one kind merged.
+pub fn merged(segments: &[Segment]) -> Vec<MapSpan> {
+    let mut out = Vec::with_capacity(segments.len());
+    for s in segments {
+        push(&mut out, s.offset, s.len, s.kind);
+    }
+    out
+}
+
+/// The strategy's spans, with each payload span split into the live blocks' requested
+/// bytes ([`MapKind::Payload`]) and the rest ([`MapKind::Padding`]): [`label`]'s
+/// segments, [`merged`]. `live` is sorted by offset.
+pub fn refine(spans: &[HeapSpan], live: &[LiveBlock]) -> Vec<MapSpan> {
+    merged(&label(spans, live))
 }
 
 /// A map from what the driver alone knows, for a strategy that does not describe its
@@ -331,7 +395,7 @@ pub struct Heapmap {
 }
 
 /// The live requested bytes after each prefix of `trace` (index `n`: after `n` ops).
-fn live_after(trace: &Trace) -> Vec<usize> {
+pub fn live_after(trace: &Trace) -> Vec<usize> {
     // A dead id has size 0, so `r` of a dead id (realloc(NULL, n)) adds its size.
     let mut sizes = vec![0usize; trace.id_bound()];
     let mut live = 0usize;
@@ -356,23 +420,52 @@ fn live_after(trace: &Trace) -> Vec<usize> {
     out
 }
 
-/// The requested size of every live block after `ops` (`None` when not live), laid out
-/// as the replays lay out their blocks (see [`replay`]): by id, for ids `0..id_bound`,
-/// then the blocks no id names, in the order they were made.
-fn requested_sizes(id_bound: usize, ops: &[Op]) -> Vec<Option<usize>> {
-    let mut sizes = vec![None; id_bound];
-    for op in ops {
-        match *op {
+/// The requested size of every live block, op by op, laid out as the replays lay out
+/// their blocks (see [`replay`]): by id, for ids `0..id_bound`, then the blocks no id
+/// names, in the order they were made (`None`: not live).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestedSizes(pub Vec<Option<usize>>);
+
+impl RequestedSizes {
+    /// No block live, with a slot per id in `0..id_bound`.
+    pub fn new(id_bound: usize) -> RequestedSizes {
+        RequestedSizes(vec![None; id_bound])
+    }
+
+    /// The sizes after `op` too. Returns the slot the op made, resized or freed: the
+    /// id's, or for `r -1 n` and `r` of a dead id to 0 bytes the new unnamed slot (the
+    /// last); `None` for `f -1`, which touches no block.
+    pub fn apply(&mut self, op: Op) -> Option<usize> {
+        let sizes = &mut self.0;
+        match op {
             Op::Alloc { id, size } => sizes[id] = Some(size),
             // realloc(NULL, 0) of a dead id: a block (or null) under no id.
-            Op::Realloc { id, size: 0 } if sizes[id].is_none() => sizes.push(Some(0)),
+            Op::Realloc { id, size: 0 } if sizes[id].is_none() => {
+                sizes.push(Some(0));
+                return Some(sizes.len() - 1);
+            }
             Op::Realloc { id, size } => sizes[id] = (size > 0).then_some(size),
             Op::Free { id } => sizes[id] = None,
-            Op::FreeNull => {}
-            Op::ReallocNull { size } => sizes.push(Some(size)),
+            Op::FreeNull => return None,
+            Op::ReallocNull { size } => {
+                sizes.push(Some(size));
+                return Some(sizes.len() - 1);
+            }
+        }
+        match op {
+            Op::Alloc { id, .. } | Op::Realloc { id, .. } | Op::Free { id } => Some(id),
+            Op::FreeNull | Op::ReallocNull { .. } => None,
         }
     }
-    sizes
+}
+
+/// The requested size of every live block after `ops` ([`RequestedSizes`]).
+fn requested_sizes(id_bound: usize, ops: &[Op]) -> Vec<Option<usize>> {
+    let mut sizes = RequestedSizes::new(id_bound);
+    for &op in ops {
+        sizes.apply(op);
+    }
+    sizes.0
 }
 
 /// Resolves the points to operation counts with their labels, sorted and without
@@ -457,9 +550,10 @@ pub fn map_subject<S: Subject>(
         let mut live: Vec<LiveBlock> = blocks
             .iter()
             .zip(&sizes)
-            .filter_map(|(&ptr, &size)| {
+            .enumerate()
+            .filter_map(|(owner, (&ptr, &size))| {
                 let requested = size.unwrap_or(0);
-                (!ptr.is_null()).then(|| LiveBlock { offset: heap.offset_of(ptr), requested })
+                (!ptr.is_null()).then(|| LiveBlock { offset: heap.offset_of(ptr), requested, owner })
             })
             .collect();
         live.sort_unstable();
@@ -503,6 +597,10 @@ mod tests {
         MapSpan { offset, len, kind }
     }
 
+    fn block(offset: usize, requested: usize, owner: usize) -> LiveBlock {
+        LiveBlock { offset, requested, owner }
+    }
+
     #[test]
     fn payload_spans_split_into_requests_and_padding() {
         let spans = [
@@ -513,7 +611,7 @@ mod tests {
             span(88, 8, SpanKind::Metadata),
             span(96, 32, SpanKind::Payload),
         ];
-        let live = [LiveBlock { offset: 8, requested: 20 }, LiveBlock { offset: 96, requested: 0 }];
+        let live = [block(8, 20, 0), block(96, 0, 1)];
         assert_eq!(
             refine(&spans, &live),
             [
@@ -528,7 +626,7 @@ mod tests {
         );
         // Two blocks in one (merged) payload span, one starting past its start.
         let merged = [span(0, 64, SpanKind::Payload)];
-        let live = [LiveBlock { offset: 8, requested: 8 }, LiveBlock { offset: 32, requested: 40 }];
+        let live = [block(8, 8, 0), block(32, 40, 1)];
         assert_eq!(
             refine(&merged, &live),
             [
@@ -541,8 +639,47 @@ mod tests {
     }
 
     #[test]
+    fn segments_say_whose_bytes_they_are() {
+        // Padding between two blocks in one payload span is the first one's rounding;
+        // padding before the first is its alignment.
+        let spans =
+            [span(0, 8, SpanKind::Metadata), span(8, 64, SpanKind::Payload), span(72, 8, SpanKind::Free)];
+        let live = [block(16, 8, 3), block(40, 20, 7)];
+        let seg = |offset, len, kind, owner| Segment { offset, len, kind, owner };
+        let segments = label(&spans, &live);
+        assert_eq!(
+            segments,
+            [
+                seg(0, 8, MapKind::Metadata, None),
+                seg(8, 8, MapKind::Padding, Some(3)),
+                seg(16, 8, MapKind::Payload, Some(3)),
+                seg(24, 16, MapKind::Padding, Some(3)),
+                seg(40, 20, MapKind::Payload, Some(7)),
+                seg(60, 12, MapKind::Padding, Some(7)),
+                seg(72, 8, MapKind::Free, None),
+            ]
+        );
+        assert_eq!(merged(&segments).len(), 7, "no two neighbours share a kind");
+        // Two blocks' padding side by side stays two segments, one span once merged.
+        let spans = [span(0, 16, SpanKind::Payload), span(16, 16, SpanKind::Payload)];
+        let live = [block(0, 0, 1), block(16, 0, 2)];
+        assert_eq!(label(&spans, &live).len(), 2);
+        assert_eq!(merged(&label(&spans, &live)), [map_span(0, 32, MapKind::Padding)]);
+    }
+
+    #[test]
+    fn requested_sizes_follow_the_replay_table() {
+        let trace =
+            Trace::parse("t.rep", b"0\n2\n6\n1\na 0 10\nr -1 24\nr 1 0\nr 0 30\nf -1\nf 0\n").unwrap();
+        let mut sizes = RequestedSizes::new(trace.id_bound());
+        let touched: Vec<Option<usize>> = trace.ops.iter().map(|&op| sizes.apply(op)).collect();
+        assert_eq!(touched, [Some(0), Some(2), Some(3), Some(0), None, Some(0)]);
+        assert_eq!(sizes.0, [None, None, Some(24), Some(0)]);
+    }
+
+    #[test]
     fn without_spans_the_driver_maps_what_it_knows() {
-        let live = [LiveBlock { offset: 16, requested: 10 }, LiveBlock { offset: 40, requested: 8 }];
+        let live = [block(16, 10, 0), block(40, 8, 1)];
         assert_eq!(
             fallback(64, &live),
             [

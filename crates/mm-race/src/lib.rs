@@ -18,6 +18,8 @@
 //!   live set grows from 1k to 1M blocks.
 //! * [`heapmap`]: what every byte of a strategy's heap holds at points of a trace (the
 //!   snapshots `mdriver heapmap` draws).
+//! * [`timeline`]: a strategy's heap after every operation of a trace, as what changed
+//!   from one op to the next (the data of `mdriver timeline`'s page).
 //! * [`traces`]: loading trace files, and the bundled suite embedded in the crate.
 //! * [`c`]: C allocators (`mdriver -s c:PATH`): compiled, given memlib, and raced like
 //!   ours, each run in a child process so that a crash or an endless loop in C code
@@ -34,4 +36,5 @@ pub mod race;
 pub mod registry;
 pub mod replay;
 pub mod subject;
+pub mod timeline;
 pub mod traces;

@@ -382,14 +382,49 @@ pub fn timed_replay(subject: &mut dyn Subject, trace: &Trace, blocks: &mut Vec<*
     // One slot per id the ops use: `finish`, inside the timed region, walks them all,
     // so a table sized by the header's `num_ids` would time a walk of empty slots. Room
     // for the unnamed blocks is reserved here, outside the timed region.
+    prepare_table(trace, blocks);
+    let started = Instant::now();
+    // The observer is an empty closure of its own type: monomorphized, it compiles to
+    // nothing, and the timed loop is the plain one.
+    replay_ops(subject, trace, blocks, |_, _, _| {});
+    started.elapsed()
+}
+
+/// A replay like [`timed_replay`] (no checks, the same table of blocks) that calls
+/// `observe(n, subject, blocks)` after `start` (`n == 0`) and after each op (`n` ops
+/// done), with the table as it stands then: how the timeline sees every step of a
+/// trace in one replay. The trace must already have passed [`checked_replay`] on this
+/// subject. Returns false when the subject could not start (nothing is observed then).
+pub fn observed_replay<S: Subject + ?Sized>(
+    subject: &mut S,
+    trace: &Trace,
+    blocks: &mut Vec<*mut u8>,
+    observe: impl FnMut(usize, &S, &[*mut u8]),
+) -> bool {
+    prepare_table(trace, blocks);
+    replay_ops(subject, trace, blocks, observe)
+}
+
+/// Sizes the table of blocks for `trace`: a null slot per id, room for the unnamed.
+fn prepare_table(trace: &Trace, blocks: &mut Vec<*mut u8>) {
     blocks.clear();
     blocks.resize(trace.id_bound(), ptr::null_mut());
     blocks.reserve(unnamed_bound(trace));
-    let started = Instant::now();
+}
+
+/// `start`, every op (then `observe`), and `finish`, over a table [`prepare_table`]
+/// made. False when `start` failed.
+fn replay_ops<S: Subject + ?Sized>(
+    subject: &mut S,
+    trace: &Trace,
+    blocks: &mut Vec<*mut u8>,
+    mut observe: impl FnMut(usize, &S, &[*mut u8]),
+) -> bool {
     if subject.start().is_err() {
-        return started.elapsed();
+        return false;
     }
-    for op in &trace.ops {
+    observe(0, subject, blocks);
+    for (index, op) in trace.ops.iter().enumerate() {
         match *op {
             Op::Alloc { id, size } => blocks[id] = subject.malloc(size),
             Op::Free { id } => {
@@ -414,10 +449,11 @@ pub fn timed_replay(subject: &mut dyn Subject, trace: &Trace, blocks: &mut Vec<*
             // SAFETY: realloc accepts null.
             Op::ReallocNull { size } => blocks.push(unsafe { subject.realloc(ptr::null_mut(), size) }),
         }
+        observe(index + 1, subject, blocks);
     }
     // SAFETY: `blocks` holds the live blocks, and null for the others.
     unsafe { subject.finish(blocks) };
-    started.elapsed()
+    true
 }
 
 /// The index of the first op whose request the subject refuses (a `malloc` or a

@@ -8,6 +8,7 @@
 //! * [`record`]: a real program's allocations as a trace.
 //! * [`plot`]: the race as SVG charts.
 //! * [`heapmap`]: a strategy's heap as an SVG map.
+//! * [`timeline`]: strategies' heaps after every op, as one HTML page with a scrubber.
 //!
 //! Here: the exit statuses, and the parsers and conversions several share.
 
@@ -23,6 +24,7 @@ pub mod list;
 pub mod plot;
 pub mod race;
 pub mod record;
+pub mod timeline;
 
 /// Exit status when a strategy was incorrect on some trace.
 pub const EXIT_INCORRECT: u8 = 1;
