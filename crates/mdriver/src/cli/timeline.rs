@@ -20,7 +20,7 @@ pub struct TimelineArgs {
     pub trace: String,
     /// A strategy to show, side by side with the others in the order given (repeatable):
     /// one that describes its heap (implicit, implicit-nextfit, implicit-bestfit,
-    /// explicit, explicit-addr, explicit-textbook, segregated, buddy).
+    /// explicit, explicit-addr, explicit-textbook, segregated, buddy, buddy-bitmap).
     #[arg(short, long = "strategy", value_name = "NAME", required = true)]
     pub strategies: Vec<String>,
     /// Write the page here [default: timeline-<TRACE>.html].
