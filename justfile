@@ -72,8 +72,8 @@ docs:
     c=crates/mdriver/tests/c-allocators; \
     cargo run --release -q -p mdriver -- -s c:$c/c-implicit/mm.c -s c:$c/c-explicit/mm.c -s implicit -s explicit -s segregated -s buddy -s kr -s libc --format json > docs/results/.c-race.json.tmp && mv docs/results/.c-race.json.tmp docs/results/c-race.json
     cargo run --release -q -p mdriver -- plot --input docs/results/race.json --format markdown --out-dir docs/results > docs/results/.race.md.tmp && mv docs/results/.race.md.tmp docs/results/race.md
-    for s in implicit segregated buddy; do cargo run --release -q -p mdriver -- heapmap -s $s -t churn-3 -o docs/results/heapmap-$s-churn-3.svg || exit 1; done
-    for s in segregated buddy kr; do cargo run --release -q -p mdriver -- heapmap -s $s -t realloc-1 -o docs/results/heapmap-$s-realloc-1.svg || exit 1; done
+    for s in implicit segregated buddy buddy-bitmap; do cargo run --release -q -p mdriver -- heapmap -s $s -t churn-3 -o docs/results/heapmap-$s-churn-3.svg || exit 1; done
+    for s in segregated buddy buddy-bitmap kr; do cargo run --release -q -p mdriver -- heapmap -s $s -t realloc-1 -o docs/results/heapmap-$s-realloc-1.svg || exit 1; done
     cargo run --release -q -p mdriver -- heapmap -s c:crates/mdriver/tests/c-allocators/c-explicit/mm.c -t realloc-1 -o docs/results/heapmap-c-explicit-realloc-1.svg
     MMLAB_BLESS_DOCS=1 cargo test -q -p mdriver --test docs_tables
 
