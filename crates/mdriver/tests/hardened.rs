@@ -207,56 +207,36 @@ mm_testkit::conformance_tests!(conformance_explicit, hardened_factory("explicit"
 mm_testkit::conformance_tests!(conformance_explicit_textbook, hardened_factory("explicit-textbook"));
 mm_testkit::conformance_tests!(conformance_segregated, hardened_factory("segregated"));
 mm_testkit::conformance_tests!(conformance_kr, hardened_factory("kr"));
-// Buddy runs every scenario but `coalescing` and `exhaustion`: the hardened table is a
-// live block of the heap, and in a buddy system one live block keeps its buddies from
-// merging, so the one large block those scenarios ask for after freeing everything
-// (32 KiB; a quarter of a small heap) does not fit where they require it to.
-mod conformance_buddy {
-    use super::*;
+// The buddy systems run every scenario but `coalescing` and `exhaustion`: the hardened
+// table is a live block of the heap, and in a buddy system one live block keeps its
+// buddies from merging, so the one large block those scenarios ask for after freeing
+// everything (32 KiB; a quarter of a small heap) does not fit where they require it to.
+fn every_scenario_but_coalescing_and_exhaustion(name: &'static str) {
     use mm_testkit::{self as testkit, ALIGNMENTS};
-
-    #[test]
-    fn every_scenario_but_coalescing_and_exhaustion() {
-        let factory = hardened_factory("buddy");
-        for align in ALIGNMENTS {
-            testkit::short1(&factory, align);
-            testkit::short2(&factory, align);
-            testkit::realloc_shrink(&factory, align);
-            testkit::realloc_grow(&factory, align);
-            testkit::realloc_into_free_neighbour(&factory, align);
-            testkit::realloc_null_is_malloc(&factory, align);
-            testkit::realloc_zero_frees(&factory, align);
-            testkit::malloc_zero(&factory, align);
-            testkit::calloc(&factory, align);
-            testkit::huge_requests(&factory, align);
-            testkit::reinit(&factory, align);
-            testkit::random_mixed(&factory, align);
-            testkit::random_realloc(&factory, align);
-        }
+    let factory = hardened_factory(name);
+    for align in ALIGNMENTS {
+        testkit::short1(&factory, align);
+        testkit::short2(&factory, align);
+        testkit::realloc_shrink(&factory, align);
+        testkit::realloc_grow(&factory, align);
+        testkit::realloc_into_free_neighbour(&factory, align);
+        testkit::realloc_null_is_malloc(&factory, align);
+        testkit::realloc_zero_frees(&factory, align);
+        testkit::malloc_zero(&factory, align);
+        testkit::calloc(&factory, align);
+        testkit::huge_requests(&factory, align);
+        testkit::reinit(&factory, align);
+        testkit::random_mixed(&factory, align);
+        testkit::random_realloc(&factory, align);
     }
 }
-// The header-free buddy system, for the same reason.
-mod conformance_buddy_bitmap {
-    use super::*;
-    use mm_testkit::{self as testkit, ALIGNMENTS};
 
-    #[test]
-    fn every_scenario_but_coalescing_and_exhaustion() {
-        let factory = hardened_factory("buddy-bitmap");
-        for align in ALIGNMENTS {
-            testkit::short1(&factory, align);
-            testkit::short2(&factory, align);
-            testkit::realloc_shrink(&factory, align);
-            testkit::realloc_grow(&factory, align);
-            testkit::realloc_into_free_neighbour(&factory, align);
-            testkit::realloc_null_is_malloc(&factory, align);
-            testkit::realloc_zero_frees(&factory, align);
-            testkit::malloc_zero(&factory, align);
-            testkit::calloc(&factory, align);
-            testkit::huge_requests(&factory, align);
-            testkit::reinit(&factory, align);
-            testkit::random_mixed(&factory, align);
-            testkit::random_realloc(&factory, align);
-        }
-    }
+#[test]
+fn conformance_buddy_every_scenario_but_coalescing_and_exhaustion() {
+    every_scenario_but_coalescing_and_exhaustion("buddy");
+}
+
+#[test]
+fn conformance_buddy_bitmap_every_scenario_but_coalescing_and_exhaustion() {
+    every_scenario_but_coalescing_and_exhaustion("buddy-bitmap");
 }
