@@ -55,34 +55,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The index of the first op after which the live requested payload is at its peak.
-fn peak_op(trace: &Trace) -> usize {
-    let mut sizes = vec![0usize; trace.id_bound()];
-    let (mut live, mut peak, mut at) = (0usize, 0usize, 0usize);
-    for (i, op) in trace.ops.iter().enumerate() {
-        match *op {
-            Op::Alloc { id, size } | Op::Realloc { id, size } => {
-                live = live - sizes[id] + size;
-                sizes[id] = size;
-            }
-            Op::Free { id } => {
-                live -= sizes[id];
-                sizes[id] = 0;
-            }
-            Op::FreeNull => {}
-            Op::ReallocNull { size } => live += size,
-        }
-        if live > peak {
-            (peak, at) = (live, i);
-        }
-    }
-    at
-}
-
 fn replay(trace: &Trace) -> Result<Breakdown, Box<dyn Error>> {
     let mut a = BuddyBitmap::new(MemLib::with_default_size()?, Align::MIN);
     a.init()?;
-    let peak_at = peak_op(trace);
+    let peak_at = trace.peak_op();
     let mut live: Vec<Option<(NonNull<u8>, usize)>> = vec![None; trace.id_bound()];
     let mut snapshot = None;
     let failed = |op: &Op| format!("{}: {op} failed: the heap is exhausted", trace.name);

@@ -57,32 +57,6 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The index of the first op after which the live requested payload is at its peak.
-fn peak_op(trace: &Trace) -> usize {
-    // A dead id has size 0, so `r` of a dead id (realloc(NULL, n)) adds its size.
-    let mut sizes = vec![0usize; trace.id_bound()];
-    let (mut live, mut peak, mut at) = (0usize, 0usize, 0usize);
-    for (i, op) in trace.ops.iter().enumerate() {
-        match *op {
-            Op::Alloc { id, size } | Op::Realloc { id, size } => {
-                live = live - sizes[id] + size;
-                sizes[id] = size;
-            }
-            Op::Free { id } => {
-                live -= sizes[id];
-                sizes[id] = 0;
-            }
-            Op::FreeNull => {}
-            // The block of `r -1` is never freed: it stays live to the end.
-            Op::ReallocNull { size } => live += size,
-        }
-        if live > peak {
-            (peak, at) = (live, i);
-        }
-    }
-    at
-}
-
 fn replay(trace: &Trace) -> Result<Breakdown, Box<dyn Error>> {
     let mut buddy = Buddy::new(MemLib::with_default_size()?, BuddyConfig::default());
     buddy.init()?;
@@ -90,7 +64,7 @@ fn replay(trace: &Trace) -> Result<Breakdown, Box<dyn Error>> {
     // The block a request gets, and the one it would get with the order kept aside.
     let block = |b: &Buddy, size: usize| b.block_size_for(size).expect("the trace fits the heap");
     let headerless = |size: usize| size.next_power_of_two().max(min_block);
-    let peak_at = peak_op(trace);
+    let peak_at = trace.peak_op();
     // By id, then the blocks no id names (`r -1 n`, and `r id 0` of a dead id), which
     // stay live to the end of the trace.
     let mut live: Vec<Option<(NonNull<u8>, usize)>> = vec![None; trace.id_bound()];

@@ -394,30 +394,10 @@ pub struct Heapmap {
     pub snapshots: Vec<Snapshot>,
 }
 
-/// The live requested bytes after each prefix of `trace` (index `n`: after `n` ops).
+/// The live requested bytes after each prefix of `trace` (index `n`: after `n` ops):
+/// [`Trace::live_after`].
 pub fn live_after(trace: &Trace) -> Vec<usize> {
-    // A dead id has size 0, so `r` of a dead id (realloc(NULL, n)) adds its size.
-    let mut sizes = vec![0usize; trace.id_bound()];
-    let mut live = 0usize;
-    let mut out = Vec::with_capacity(trace.ops.len() + 1);
-    out.push(0);
-    for op in &trace.ops {
-        match *op {
-            Op::Alloc { id, size } | Op::Realloc { id, size } => {
-                live = live - sizes[id] + size;
-                sizes[id] = size;
-            }
-            Op::Free { id } => {
-                live -= sizes[id];
-                sizes[id] = 0;
-            }
-            Op::FreeNull => {}
-            // The block of `r -1` stays live to the end of the trace.
-            Op::ReallocNull { size } => live += size,
-        }
-        out.push(live);
-    }
-    out
+    trace.live_after()
 }
 
 /// The requested size of every live block, op by op, laid out as the replays lay out

@@ -672,25 +672,41 @@ impl Trace {
     /// The most payload bytes the trace ever holds live at once: what no allocator can
     /// do with less heap than. The blocks of `r -1 n` stay live to the end.
     pub fn peak_live_bytes(&self) -> usize {
+        self.live_after().into_iter().max().unwrap_or(0)
+    }
+
+    /// The live requested bytes after each prefix of the trace (index `n`: after `n`
+    /// ops; index 0 is 0). The blocks of `r -1 n` stay live to the end.
+    pub fn live_after(&self) -> Vec<usize> {
         // A dead id has size 0, so `r` of a dead id (realloc(NULL, n)) adds its size.
         let mut sizes = vec![0usize; self.id_bound()];
-        let (mut live, mut peak) = (0usize, 0usize);
+        let mut live = 0usize;
+        let mut out = Vec::with_capacity(self.ops.len() + 1);
+        out.push(0);
         for op in &self.ops {
-            let (id, size) = match *op {
-                Op::Alloc { id, size } | Op::Realloc { id, size } => (id, size),
-                Op::Free { id } => (id, 0),
-                Op::FreeNull => continue,
-                Op::ReallocNull { size } => {
-                    live += size;
-                    peak = peak.max(live);
-                    continue;
+            match *op {
+                Op::Alloc { id, size } | Op::Realloc { id, size } => {
+                    live = live - sizes[id] + size;
+                    sizes[id] = size;
                 }
-            };
-            live = live - sizes[id] + size;
-            sizes[id] = size;
-            peak = peak.max(live);
+                Op::Free { id } => {
+                    live -= sizes[id];
+                    sizes[id] = 0;
+                }
+                Op::FreeNull => {}
+                Op::ReallocNull { size } => live += size,
+            }
+            out.push(live);
         }
-        peak
+        out
+    }
+
+    /// The index of the first op after which the live requested bytes are at their
+    /// peak (0 for a trace that never holds any).
+    pub fn peak_op(&self) -> usize {
+        let live = self.live_after();
+        let peak = live.iter().copied().max().unwrap_or(0);
+        live[1..].iter().position(|&bytes| bytes == peak).unwrap_or(0)
     }
 
     /// Writes the trace in `.rep` form; the header's `num_ops` is `ops.len()`.
@@ -726,6 +742,15 @@ mod tests {
         let trace =
             Trace::parse("t.rep", b"0\n3\n6\n1\na 0 100\na 1 50\nr 0 300\nf 1\na 2 10\nf 0\n").unwrap();
         assert_eq!(trace.peak_live_bytes(), 350);
+    }
+
+    #[test]
+    fn live_bytes_are_counted_after_every_op_and_the_peak_op_is_the_first_at_the_peak() {
+        let trace = Trace::parse("t.rep", b"0\n3\n6\n1\na 0 100\na 1 50\nf 1\na 2 50\nf 0\nf 2\n").unwrap();
+        assert_eq!(trace.live_after(), [0, 100, 150, 100, 150, 50, 0]);
+        assert_eq!(trace.peak_op(), 1);
+        let empty = Trace::parse("t.rep", b"0\n0\n0\n1\n").unwrap();
+        assert_eq!((empty.live_after(), empty.peak_op()), (vec![0], 0));
     }
 
     use super::*;
