@@ -52,14 +52,16 @@ impl Buddy {
         let at = self.heap.offset_of(ptr.as_ptr()).wrapping_sub(first_payload);
         let min_block = size_of_order(self.layout.min_order);
         if at >= self.heap.heap_size().saturating_sub(first_payload) || !at.is_multiple_of(min_block) {
-            return self.refuse(ptr);
+            self.refuse(ptr);
+            return None;
         }
         let block = Block::at(at);
         let header = self.arena().header(block);
         if header.without_segment()
             != Header::from_word(header.order() as u16 | HeaderFlags::ALLOCATED.bits())
         {
-            return self.refuse(ptr);
+            self.refuse(ptr);
+            return None;
         }
         let order = header.order();
         // The segment the header names, whose start the buddy arithmetic counts from:
@@ -77,10 +79,11 @@ impl Buddy {
         Some((block, order, segment))
     }
 
-    /// Records why `live_block` refused `ptr`, for `take_misuse`.
+    /// Records why `live_block` refused `ptr`, for `take_misuse`. It returns nothing, so
+    /// that `live_block`'s answer stays in registers rather than going through memory.
     #[cold]
     #[inline(never)]
-    fn refuse(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32, Segment)> {
+    fn refuse(&mut self, ptr: NonNull<u8>) {
         let misuse = match self.payload_block(ptr) {
             Err(misuse) => misuse,
             Ok(block) => {
@@ -97,7 +100,6 @@ impl Buddy {
             }
         };
         self.misuse = Some(misuse);
-        None
     }
 
     /// True when a block of `order` can start at `block`: an order this heap has, below
