@@ -363,6 +363,19 @@ impl Arena<'_> {
         decode(self.prev_word(block))
     }
 
+    /// A free block's header and its next and prev links, read together (one bounds
+    /// check for the three words an unlink needs).
+    #[inline]
+    pub(crate) fn free_block_words(&self, block: Block) -> (Header, Option<Block>, Option<Block>) {
+        let bytes: [u8; FREE_BLOCK_BYTES] = self.heap.read_bytes(self.layout.base + block.0);
+        let [h0, h1, n0, n1, n2, n3, p0, p1, p2, p3] = bytes;
+        (
+            Header::from_word(u16::from_ne_bytes([h0, h1])),
+            decode(u32::from_ne_bytes([n0, n1, n2, n3])),
+            decode(u32::from_ne_bytes([p0, p1, p2, p3])),
+        )
+    }
+
     /// Arena bytes the heap holds so far: the blocks and the untouched tail.
     pub(crate) fn materialized(&self) -> usize {
         self.heap.heap_size() - self.layout.base
@@ -481,6 +494,16 @@ impl ArenaMut<'_> {
         self.heap.write(self.layout.base + block.0, header.word());
     }
 
+    /// Writes a free block's header, its next link and an empty prev link together
+    /// (one bounds check), as a block pushed at the head of its list has them.
+    #[inline]
+    fn set_free_block(&mut self, block: Block, header: Header, next: Option<Block>) {
+        let [h0, h1] = header.word().to_ne_bytes();
+        let [n0, n1, n2, n3] = encode(next).to_ne_bytes();
+        let [p0, p1, p2, p3] = encode(None).to_ne_bytes();
+        self.heap.write_bytes(self.layout.base + block.0, [h0, h1, n0, n1, n2, n3, p0, p1, p2, p3]);
+    }
+
     pub(crate) fn set_next(&mut self, block: Block, next: Option<Block>) {
         self.heap.write(self.layout.base + block.0 + HEADER_BYTES, encode(next));
     }
@@ -505,11 +528,10 @@ impl ArenaMut<'_> {
 
     /// Makes `block`, in segment number `segment`, a free block of `order` at the head
     /// of its list.
+    #[inline]
     pub(crate) fn push(&mut self, block: Block, order: u32, segment: usize) {
         let head = self.view().head(order);
-        self.set_header(block, Header::free(order, segment));
-        self.set_next(block, head);
-        self.set_prev(block, None);
+        self.set_free_block(block, Header::free(order, segment), head);
         if let Some(head) = head {
             self.set_prev(head, Some(block));
         }
@@ -531,8 +553,7 @@ impl ArenaMut<'_> {
     pub(crate) fn unlink(&mut self, block: Block, order: u32) -> usize {
         // The checks of `check_listed`, on the words the unlink reads anyway.
         let view = self.view();
-        let (next, prev) = (view.next(block), view.prev(block));
-        let header = view.header(block);
+        let (header, next, prev) = view.free_block_words(block);
         if header.without_segment() != Header::free(order, 0) || !view.linked_back(block, order, next, prev) {
             self.refuse_unlink(block, order);
         }

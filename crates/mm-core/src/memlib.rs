@@ -263,6 +263,39 @@ impl MemLib {
         unsafe { self.write_unchecked(at, word) }
     }
 
+    /// The `N` bytes at heap offset `at`, after one bounds check: for a strategy that
+    /// reads several neighbouring words of one block at once (a free block's header and
+    /// links), where a [`MemLib::read`] per word would check the bounds once per word.
+    ///
+    /// # Panics
+    /// When the bytes do not all lie inside the bytes in use, as [`MemLib::read`].
+    #[inline]
+    #[track_caller]
+    pub fn read_bytes<const N: usize>(&self, at: usize) -> [u8; N] {
+        if self.brk < N || at > self.brk - N {
+            self.no_word_at(at);
+        }
+        // SAFETY: `[at, at + N)` is inside the bytes in use (checked above), which the
+        // reservation keeps allocated while `self` lives; a byte array needs no alignment.
+        unsafe { self.start.as_ptr().add(at).cast::<[u8; N]>().read() }
+    }
+
+    /// Writes `bytes` at heap offset `at` after one bounds check, as
+    /// [`MemLib::read_bytes`] reads them.
+    ///
+    /// # Panics
+    /// As [`MemLib::read_bytes`].
+    #[inline]
+    #[track_caller]
+    pub fn write_bytes<const N: usize>(&mut self, at: usize, bytes: [u8; N]) {
+        if self.brk < N || at > self.brk - N {
+            self.no_word_at(at);
+        }
+        // SAFETY: as in `read_bytes`; the bytes are allocator metadata (the caller's
+        // contract for every write), not part of a live payload.
+        unsafe { self.start.as_ptr().add(at).cast::<[u8; N]>().write(bytes) }
+    }
+
     /// The failure of [`MemLib::read`] and [`MemLib::write`], out of line: the check
     /// they make inline is then one comparison and a branch never taken.
     #[cold]
@@ -442,6 +475,23 @@ mod tests {
         }
         assert!(std::panic::catch_unwind(|| heap.read::<u32>(62)).is_err(), "misaligned u32");
         assert_eq!(heap.ptr_at(64).as_ptr(), heap.heap_lo().wrapping_add(64));
+    }
+
+    #[test]
+    fn byte_runs_are_bounds_checked_once_for_the_whole_run() {
+        let mut heap = MemLib::new(4096).unwrap();
+        heap.extend(64).unwrap();
+        heap.write_bytes(54, [1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(heap.read_bytes::<10>(54), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(heap.read::<u16>(54), u16::from_ne_bytes([1, 2]), "the same bytes as words");
+        heap.write::<u32>(56, 0xA0B0_C0D0);
+        assert_eq!(heap.read_bytes::<4>(56), 0xA0B0_C0D0u32.to_ne_bytes());
+        for at in [55, 63, 64, usize::MAX - 9] {
+            let r = std::panic::catch_unwind(|| heap.read_bytes::<10>(at));
+            assert!(r.is_err(), "a run from {at:#x} crosses the break");
+        }
+        let r = std::panic::catch_unwind(move || heap.write_bytes(60, [0u8; 8]));
+        assert!(r.is_err(), "a write crossing the break");
     }
 
     #[test]
