@@ -208,10 +208,10 @@ impl BuddyBitmap {
     /// the bits `new` adds, and points the control area at `new`.
     fn move_bitmaps(&mut self, old: &Bitmaps, new: &Bitmaps) {
         let mut tree = self.tree_mut();
-        for bits in [Bits::Allocated, Bits::Start] {
-            let kept = old.words.min(new.words);
-            tree.heap.copy_within(old.word_at(bits, 0), new.word_at(bits, 0), kept * size_of::<u64>());
-            for word in kept..new.words {
+        let kept = old.words.min(new.words);
+        tree.heap.copy_within(old.pair_at(0), new.pair_at(0), old.pair_at(kept) - old.pair_at(0));
+        for word in kept..new.words {
+            for bits in [Bits::Allocated, Bits::Start] {
                 tree.heap.write(new.word_at(bits, word), 0u64);
             }
         }

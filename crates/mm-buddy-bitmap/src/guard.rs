@@ -17,7 +17,7 @@ use mm_core::{Corruption, Misuse};
 
 use crate::BuddyBitmap;
 use crate::layout::{Block, FRONTIER_AT, size_of_order};
-use crate::tree::{Bitmaps, Bits};
+use crate::tree::{BITS, Bitmaps};
 
 impl BuddyBitmap {
     /// The allocated block behind a pointer given to `free` or `realloc`: the bitmaps,
@@ -34,26 +34,31 @@ impl BuddyBitmap {
         let tree = self.tree();
         let frontier = tree.frontier();
         if at >= frontier || !at.is_multiple_of(self.layout.unit()) {
-            return self.refuse(ptr);
+            self.refuse(ptr);
+            return None;
         }
         let block = Block::at(at);
         let maps = &self.maps;
+        let unit = tree.unit_of(at);
+        let (allocated, start) =
+            if unit / BITS < maps.words { tree.words(maps, unit / BITS) } else { (0, 0) };
         // The allocated bit is set only at block starts, so it says both.
-        if !tree.is_allocated(maps, block) {
-            return self.refuse(ptr);
+        if allocated & (1 << (unit % BITS)) == 0 {
+            self.refuse(ptr);
+            return None;
         }
-        match tree.order_of(maps, frontier, block) {
-            Some(order) if tree.is_start(maps, block) => Some((block, order, frontier)),
+        match tree.order_with_start_word(maps, frontier, block, start) {
+            Some(order) if start & (1 << (unit % BITS)) != 0 => Some((block, order, frontier)),
             _ => Corruption::new("corrupted bitmaps: no block starts here", self.layout.base + at).panic(),
         }
     }
 
-    /// Records why `live_block` refused `ptr`, for `take_misuse`.
+    /// Records why `live_block` refused `ptr`, for `take_misuse`. It returns nothing, so
+    /// that `live_block`'s answer stays in registers rather than going through memory.
     #[cold]
     #[inline(never)]
-    fn refuse(&mut self, ptr: NonNull<u8>) -> Option<(Block, u32, usize)> {
+    fn refuse(&mut self, ptr: NonNull<u8>) {
         self.misuse = Some(self.misuse_of(ptr));
-        None
     }
 
     /// The misuse `free(ptr)` reports for a pointer that is no live block (see the
@@ -102,10 +107,10 @@ impl BuddyBitmap {
             return None;
         }
         let maps = Bitmaps::new(&self.layout, Block::at(block), coverage);
-        let bitmaps_end = maps.word_at(Bits::Start, maps.words);
+        let bitmaps_end = maps.end();
         let inside = frontier <= tree.materialized()
             && block < frontier
-            && maps.word_at(Bits::Allocated, 0) < bitmaps_end
+            && maps.pair_at(0) < bitmaps_end
             && bitmaps_end <= self.heap.heap_size();
         inside.then_some((frontier, maps))
     }

@@ -6,9 +6,16 @@
 //! One bit of each per *unit* (smallest block) of the coverage, in a block of the heap:
 //!
 //! ```text
-//!  bitmap block:  | allocated: words[0..W) | start: words[0..W) |
+//!  bitmap block:  | allocated[0] start[0] | allocated[1] start[1] | ... | allocated[W-1] start[W-1] |
 //!  unit u = arena offset / unit;   bit u of a bitmap = word u / 64, bit u % 64
 //! ```
+//!
+//! The two bitmaps are interleaved word by word: the allocated and start words of the
+//! same 64 units are neighbours, on one cache line, and one bounds check reads both
+//! ([`Tree::words`]). Every operation asks both questions of the same units ("is the
+//! buddy allocated? does a block start at its midpoint?"), so two separate arrays cost a
+//! second cache line and a second check each time. Growing still appends: the pairs of a
+//! larger tree are the old pairs followed by new ones.
 //!
 //! * **start**: set exactly at the units where a block begins, below the frontier.
 //!   This *is* the classic "split" bit per tree node, stored at the node's midpoint:
@@ -29,15 +36,18 @@ use crate::layout::{
 };
 
 /// Bits per bitmap word.
-const BITS: usize = u64::BITS as usize;
+pub(crate) const BITS: usize = u64::BITS as usize;
+/// Bytes of a pair of words, the allocated and the start word of the same 64 units.
+const PAIR: usize = 2 * WORD;
 
 /// Which of the two bitmaps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Bits {
-    /// Set at the start of every allocated block.
-    Allocated,
-    /// Set at the start of every block (the split bit of the node whose midpoint it is).
-    Start,
+    /// Set at the start of every allocated block (the first word of a pair).
+    Allocated = 0,
+    /// Set at the start of every block (the split bit of the node whose midpoint it is;
+    /// the second word of a pair).
+    Start = 1,
 }
 
 /// Where the two bitmaps lie now: read from the control area once per operation.
@@ -47,11 +57,9 @@ pub(crate) struct Bitmaps {
     pub(crate) block: Block,
     /// The coverage order `R`.
     pub(crate) coverage: u32,
-    /// Heap offset of the allocated bitmap's first word.
-    allocated_at: usize,
-    /// Heap offset of the start bitmap's first word.
-    start_at: usize,
-    /// Words of each bitmap.
+    /// Heap offset of the first pair of words (allocated, start).
+    first_pair_at: usize,
+    /// Words of each bitmap (pairs of words in the block).
     pub(crate) words: usize,
 }
 
@@ -65,19 +73,27 @@ impl Bitmaps {
     /// control area gives offsets past the heap, which every read refuses).
     #[inline]
     pub(crate) fn with_words(layout: &Layout, block: Block, coverage: u32, words: usize) -> Bitmaps {
-        let allocated_at = layout.base.saturating_add(block.offset());
-        let start_at = allocated_at.saturating_add(WORD.saturating_mul(words));
-        Bitmaps { block, coverage, allocated_at, start_at, words }
+        let first_pair_at = layout.base.saturating_add(block.offset());
+        // Saturated here, so that `word_at` and `end` below cannot wrap.
+        let words = words.min(usize::MAX / (4 * PAIR));
+        Bitmaps { block, coverage, first_pair_at: first_pair_at.min(usize::MAX / 2), words }
     }
 
-    /// Heap offset of word `word` of `bits`.
+    /// Heap offset of word `word` of `bits` (`word` at most [`Bitmaps::words`]).
     #[inline]
     pub(crate) fn word_at(&self, bits: Bits, word: usize) -> usize {
-        let first = match bits {
-            Bits::Allocated => self.allocated_at,
-            Bits::Start => self.start_at,
-        };
-        first.saturating_add(WORD.saturating_mul(word))
+        self.pair_at(word) + bits as usize * WORD
+    }
+
+    /// Heap offset of the pair of words (allocated, start) number `word`.
+    #[inline]
+    pub(crate) fn pair_at(&self, word: usize) -> usize {
+        self.first_pair_at + PAIR * word
+    }
+
+    /// Heap offset just past the bitmaps.
+    pub(crate) fn end(&self) -> usize {
+        self.pair_at(self.words)
     }
 
     /// The units the bitmaps describe.
@@ -134,7 +150,18 @@ impl<'a> Tree<'a> {
     /// Word `word` of `bits`.
     #[inline]
     pub(crate) fn word(&self, maps: &Bitmaps, bits: Bits, word: usize) -> u64 {
-        self.heap.read(maps.word_at(bits, word))
+        // As bytes: the offset is a multiple of 8 by construction, and a byte read's
+        // bounds check is one compare shorter than a word read's (no alignment test).
+        u64::from_ne_bytes(self.heap.read_bytes(maps.word_at(bits, word)))
+    }
+
+    /// Word `word` of both bitmaps, (allocated, start), in one read.
+    #[inline]
+    pub(crate) fn words(&self, maps: &Bitmaps, word: usize) -> (u64, u64) {
+        let bytes: [u8; PAIR] = self.heap.read_bytes(maps.pair_at(word));
+        let (allocated, start) = bytes.split_at(WORD);
+        let word = |half: &[u8]| u64::from_ne_bytes(half.try_into().expect("a bitmap word"));
+        (word(allocated), word(start))
     }
 
     /// True when a block begins at `block` (below the frontier).
@@ -160,12 +187,27 @@ impl<'a> Tree<'a> {
     /// go on past the word's end.
     #[inline]
     pub(crate) fn order_of(&self, maps: &Bitmaps, frontier: usize, block: Block) -> Option<u32> {
+        let word = self.unit_of(block.offset()) / BITS;
+        let start = if word < maps.words { self.word(maps, Bits::Start, word) } else { 0 };
+        self.order_with_start_word(maps, frontier, block, start)
+    }
+
+    /// [`Tree::order_of`] given the start word of `block`'s unit (0 when it lies past
+    /// the bitmaps), which the caller has read already.
+    #[inline]
+    pub(crate) fn order_with_start_word(
+        &self,
+        maps: &Bitmaps,
+        frontier: usize,
+        block: Block,
+        start: u64,
+    ) -> Option<u32> {
         let unit = self.unit_of(block.offset());
         let mut order = self.layout.min_order;
         if unit / BITS < maps.words {
             // The start bits after `unit` in its word, with the frontier's as one more
             // start if it falls in that word (two shifts: `unit % 64 + 1` may be 64).
-            let mut word = self.word(maps, Bits::Start, unit / BITS);
+            let mut word = start;
             let frontier_unit = self.unit_of(frontier);
             if frontier_unit / BITS == unit / BITS {
                 word |= 1 << (frontier_unit % BITS);
@@ -207,11 +249,30 @@ impl<'a> Tree<'a> {
     /// True when the block of `order` at `block`, whose parent is split (it is the buddy
     /// of a block) and which ends at or below the frontier, is one whole free block: not
     /// allocated, and not split (no block begins at its midpoint).
+    ///
+    /// Both bits are usually in one pair of words (a block under 1 KiB, its midpoint in
+    /// the same 64 units): one read.
     #[inline]
     pub(crate) fn is_free_whole(&self, maps: &Bitmaps, block: Block, order: u32) -> bool {
-        !self.is_allocated(maps, block)
-            && (order == self.layout.min_order
-                || !self.bit(maps, Bits::Start, self.unit_of(block.offset() + size_of_order(order - 1))))
+        let unit = self.unit_of(block.offset());
+        let word = unit / BITS;
+        if word >= maps.words {
+            // Past the bitmaps every bit reads clear.
+            return true;
+        }
+        let (allocated, start) = self.words(maps, word);
+        if allocated & (1 << (unit % BITS)) != 0 {
+            return false;
+        }
+        if order == self.layout.min_order {
+            return true;
+        }
+        let midpoint = self.unit_of(block.offset() + size_of_order(order - 1));
+        if midpoint / BITS == word {
+            start & (1 << (midpoint % BITS)) == 0
+        } else {
+            !self.bit(maps, Bits::Start, midpoint)
+        }
     }
 
     /// The block that ends at the frontier `end > 0`, with its order: the first
@@ -249,6 +310,15 @@ impl<'a> Tree<'a> {
     #[inline]
     pub(crate) fn prev_word(&self, block: Block) -> u64 {
         self.heap.read(self.layout.base + block.offset() + WORD)
+    }
+
+    /// A free block's next and prev links, read together (one bounds check).
+    #[inline]
+    pub(crate) fn links(&self, block: Block) -> (Option<Block>, Option<Block>) {
+        let bytes: [u8; LINKS_BYTES] = self.heap.read_bytes(self.layout.base + block.offset());
+        let (next, prev) = bytes.split_at(WORD);
+        let word = |half: &[u8]| u64::from_ne_bytes(half.try_into().expect("a link is one word"));
+        (decode(word(next)), decode(word(prev)))
     }
 
     #[inline]
@@ -289,18 +359,33 @@ impl<'a> Tree<'a> {
     /// into a freed block; the links it can.)
     #[inline]
     pub(crate) fn check_linked(&self, block: Block, order: u32) -> Result<(), Corruption> {
-        let at = self.layout.base + block.offset();
         if !self.can_hold_links(block) {
+            let at = self.layout.base + block.offset();
             return Err(Corruption::new("corrupted double-linked list", at));
         }
+        let (next, prev) = self.links(block);
+        self.linked_back(block, order, next, prev)
+    }
+
+    /// The check of [`Tree::check_linked`] on links already read: `next`'s prev link,
+    /// and `prev`'s next link or the list's head, name `block`.
+    #[inline]
+    fn linked_back(
+        &self,
+        block: Block,
+        order: u32,
+        next: Option<Block>,
+        prev: Option<Block>,
+    ) -> Result<(), Corruption> {
+        let at = self.layout.base + block.offset();
         let me = encode(Some(block));
         // Link word `index` (0: next, 1: prev) of `other`, read only inside the heap.
         let link = |other: Block, index: usize| {
             let at = (self.layout.base + index * WORD).checked_add(other.offset())?;
             self.heap.get::<u64>(at)
         };
-        let next_ok = self.next(block).is_none_or(|next| link(next, 1) == Some(me));
-        let prev_ok = match self.prev(block) {
+        let next_ok = next.is_none_or(|next| link(next, 1) == Some(me));
+        let prev_ok = match prev {
             Some(prev) => link(prev, 0) == Some(me),
             None => self.head_word(order) == me,
         };
@@ -342,8 +427,9 @@ impl TreeMut<'_> {
     pub(crate) fn set_bit(&mut self, maps: &Bitmaps, bits: Bits, unit: usize, value: bool) {
         let at = maps.word_at(bits, unit / BITS);
         let mask = 1u64 << (unit % BITS);
-        let word: u64 = self.heap.read(at);
-        self.heap.write(at, if value { word | mask } else { word & !mask });
+        let word = u64::from_ne_bytes(self.heap.read_bytes(at));
+        let word = if value { word | mask } else { word & !mask };
+        self.heap.write_bytes(at, word.to_ne_bytes());
     }
 
     /// Marks `block` as the start of a block (or, with `false`, as no longer one).
@@ -363,6 +449,15 @@ impl TreeMut<'_> {
     #[inline]
     pub(crate) fn set_head(&mut self, order: u32, block: Option<Block>) {
         self.heap.write(self.layout.head_at(order), encode(block));
+    }
+
+    /// Writes a free block's next and prev links together (one bounds check).
+    #[inline]
+    pub(crate) fn set_links(&mut self, block: Block, next: Option<Block>, prev: Option<Block>) {
+        let mut bytes = [0u8; LINKS_BYTES];
+        bytes[..WORD].copy_from_slice(&encode(next).to_ne_bytes());
+        bytes[WORD..].copy_from_slice(&encode(prev).to_ne_bytes());
+        self.heap.write_bytes(self.layout.base + block.offset(), bytes);
     }
 
     #[inline]
@@ -390,8 +485,7 @@ impl TreeMut<'_> {
     #[inline]
     pub(crate) fn push(&mut self, block: Block, order: u32) {
         let head = self.view().head(order);
-        self.set_next(block, head);
-        self.set_prev(block, None);
+        self.set_links(block, head, None);
         if let Some(head) = head {
             self.set_prev(head, Some(block));
         }
@@ -408,10 +502,14 @@ impl TreeMut<'_> {
     /// ([`Tree::check_linked`]), before anything is written through them.
     #[inline]
     pub(crate) fn unlink(&mut self, block: Block, order: u32) {
-        if let Err(corruption) = self.view().check_linked(block, order) {
+        let view = self.view();
+        if !view.can_hold_links(block) {
+            Corruption::new("corrupted double-linked list", self.layout.base + block.offset()).panic();
+        }
+        let (next, prev) = view.links(block);
+        if let Err(corruption) = view.linked_back(block, order, next, prev) {
             corruption.panic();
         }
-        let (next, prev) = (self.view().next(block), self.view().prev(block));
         match prev {
             Some(prev) => self.set_next(prev, next),
             None => {
