@@ -13,6 +13,8 @@
 
 use std::ptr::NonNull;
 
+use mm_core::Allocator;
+
 use crate::BuddyBitmap;
 use crate::layout::{Block, size_of_order};
 use crate::tree::Bitmaps;
@@ -33,8 +35,23 @@ impl BuddyBitmap {
         if let Some(grown) = self.grow_into_buddies(block, order, want) {
             return Some(self.payload_ptr(grown));
         }
-        // SAFETY: the caller guarantees `ptr` is live, and nothing above changed it.
-        unsafe { mm_core::resize_by_moving(self, ptr, size) }
+        self.move_block(block, order, size)
+    }
+
+    /// `move_block`: allocate, copy, free, for the block `live_block` has checked. (The
+    /// shared `mm_core::resize_by_moving` would ask `usable_size` for its size, which
+    /// trusts nothing and checks the control area and the bits all over again.)
+    /// `None`, with the block still live, when the allocation fails.
+    fn move_block(&mut self, block: Block, order: u32, size: usize) -> Option<NonNull<u8>> {
+        let kept = size_of_order(order).min(size);
+        let new = Allocator::malloc(self, size)?;
+        // The block is still allocated, so `malloc` left it where it was (bitmaps that
+        // moved were copied bit for bit) and the new block does not overlap it.
+        let to = self.heap.offset_of(new.as_ptr());
+        self.heap.copy_within(self.layout.base + block.offset(), to, kept);
+        let frontier = self.tree().frontier();
+        self.coalesce(block, order, frontier);
+        Some(new)
     }
 
     /// True when, at every order from `order` to `want`, the other half of the block's
