@@ -482,7 +482,7 @@ impl TreeMut<'_> {
 
     /// Puts the free `block` of `order` at the head of its list (its bits are the
     /// caller's: a start, not allocated).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, block: Block, order: u32) {
         let head = self.view().head(order);
         self.set_links(block, head, None);
@@ -500,7 +500,7 @@ impl TreeMut<'_> {
     /// # Panics
     /// With a [`Corruption`] when its links and its neighbours' do not name each other
     /// ([`Tree::check_linked`]), before anything is written through them.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn unlink(&mut self, block: Block, order: u32) {
         let view = self.view();
         if !view.can_hold_links(block) {

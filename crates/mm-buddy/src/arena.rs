@@ -549,7 +549,7 @@ impl ArenaMut<'_> {
     /// With a [`Corruption`] when the block is not what the list says
     /// ([`Arena::check_listed`]): unlinking through a forged link would write where a
     /// program chose (the classic unlink attack), so the operation stops instead.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn unlink(&mut self, block: Block, order: u32) -> usize {
         // The checks of `check_listed`, on the words the unlink reads anyway.
         let view = self.view();
