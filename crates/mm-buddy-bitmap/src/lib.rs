@@ -55,7 +55,9 @@
 //!   new ones: growing the tree appends.
 //! * **The allocated bitmap** has a bit set at each allocated block's start. A buddy is
 //!   a whole free block when its allocated bit is clear and no block starts at its
-//!   midpoint: two bit reads per merge.
+//!   midpoint: two bit reads per merge. The two bitmaps are stored interleaved, word by
+//!   word (the allocated and start words of the same 64 units side by side), so both
+//!   bits are usually one read of one cache line (`src/tree.rs`).
 //! * **The bitmaps live in a block of the heap**, allocated like any other, and grow
 //!   with it. They cover a buddy tree of order `R`, `[0, 2^R)` (clipped to the heap's
 //!   capacity), in a block of `2^R / 64` bytes. `init` starts with `R = 10` (1 KiB of
