@@ -44,6 +44,7 @@ impl FreeLists {
     }
 
     /// Puts the free block `block` of `size` bytes at the front of its class's list.
+    #[inline(always)]
     pub(crate) fn push(&mut self, heap: &mut MemLib, block: Block, size: usize) {
         let class = class_of(size);
         let old = self.head(class);
@@ -62,7 +63,7 @@ impl FreeLists {
     /// # Panics
     /// When the check fails: unlinking through a forged link would write where a program
     /// chose (the classic unlink attack), so the operation stops instead.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&mut self, heap: &mut MemLib, block: Block, size: usize) {
         // The checks of `check_listed`, in the order and form that cost least on this
         // path; each read happens only once the rules of `block.rs` allow it.
