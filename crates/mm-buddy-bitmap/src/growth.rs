@@ -208,12 +208,12 @@ impl BuddyBitmap {
     /// the bits `new` adds, and points the control area at `new`.
     fn move_bitmaps(&mut self, old: &Bitmaps, new: &Bitmaps) {
         let mut tree = self.tree_mut();
+        // The pairs are in unit order, so the old bits are one run and the new ones
+        // another.
         let kept = old.words.min(new.words);
-        tree.heap.copy_within(old.pair_at(0), new.pair_at(0), old.pair_at(kept) - old.pair_at(0));
-        for word in kept..new.words {
-            for bits in [Bits::Allocated, Bits::Start] {
-                tree.heap.write(new.word_at(bits, word), 0u64);
-            }
+        tree.heap.copy_within(old.pair_at(0), new.pair_at(0), new.pair_at(kept) - new.pair_at(0));
+        for at in (new.pair_at(kept)..new.end()).step_by(size_of::<u64>()) {
+            tree.heap.write(at, 0u64);
         }
         tree.set_bitmaps(new);
         self.maps = *new;

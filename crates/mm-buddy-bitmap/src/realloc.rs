@@ -38,7 +38,7 @@ impl BuddyBitmap {
         self.move_block(block, order, size)
     }
 
-    /// `move_block`: allocate, copy, free, for the block `live_block` has checked. (The
+    /// Allocates, copies and frees, for the block `live_block` has checked. (The
     /// shared `mm_core::resize_by_moving` would ask `usable_size` for its size, which
     /// trusts nothing and checks the control area and the bits all over again.)
     /// `None`, with the block still live, when the allocation fails.

@@ -178,3 +178,34 @@ fn check_heap_reports_smashed_bitmaps_and_links_by_rule() {
     a.heap_mut().write(freed, link);
     a.check_heap().unwrap();
 }
+
+#[test]
+fn a_block_moved_by_realloc_while_the_bitmaps_grow_keeps_its_bytes() {
+    // Each case puts a live block right after the one to move, so that it cannot grow
+    // in place, then asks for more than the bitmaps cover: the new block lies past
+    // their coverage, so `malloc` moves the bitmaps between the checks and the copy.
+    for (first, grown) in [(48, 3000), (200, 20_000), (1000, 70_000), (4096, 1 << 20), (100, 5 << 20)] {
+        let mut a = bitmap_buddy();
+        let p = malloc(&mut a, first);
+        let _after = malloc(&mut a, first);
+        for i in 0..first {
+            // SAFETY: `p` holds `first` bytes.
+            unsafe { p.as_ptr().add(i).write(i as u8 ^ 0x5A) };
+        }
+        let coverage = a.stats().coverage_order;
+        // SAFETY: `p` is live.
+        let q = unsafe { a.resize(p, grown) }.expect("the heap has room");
+        assert_eq!(a.take_misuse(), None);
+        a.check_heap().unwrap();
+        assert!(a.stats().coverage_order > coverage, "the bitmaps grew for {grown} bytes");
+        assert_ne!(q, p, "a block with a live buddy moves");
+        for i in 0..first {
+            // SAFETY: `q` holds at least `first` bytes.
+            assert_eq!(unsafe { q.as_ptr().add(i).read() }, i as u8 ^ 0x5A, "byte {i} of {first}");
+        }
+        // SAFETY: the old pointer was freed by the move: freeing it again is refused.
+        unsafe { a.free(p) };
+        assert!(matches!(a.take_misuse(), Some(Misuse::DoubleFree { .. })));
+        free(&mut a, q);
+    }
+}

@@ -69,14 +69,16 @@ impl Bitmaps {
         Bitmaps::with_words(layout, block, coverage, layout.bitmap_words(coverage))
     }
 
-    /// The bitmaps of `words` words each in the block at `block` (saturating: a damaged
-    /// control area gives offsets past the heap, which every read refuses).
+    /// The bitmaps of `words` words each in the block at `block`. A damaged control
+    /// area gives offsets past the heap, which every read refuses; they are clamped so
+    /// that no offset computed from them wraps round to one inside the heap.
     #[inline]
     pub(crate) fn with_words(layout: &Layout, block: Block, coverage: u32, words: usize) -> Bitmaps {
-        let first_pair_at = layout.base.saturating_add(block.offset());
-        // Saturated here, so that `word_at` and `end` below cannot wrap.
+        // The largest offset `word_at` makes is `first_pair_at + PAIR * words + WORD`:
+        // with the first term at most MAX/2 and the second at most MAX/4, it fits.
+        let first_pair_at = layout.base.saturating_add(block.offset()).min(usize::MAX / 2);
         let words = words.min(usize::MAX / (4 * PAIR));
-        Bitmaps { block, coverage, first_pair_at: first_pair_at.min(usize::MAX / 2), words }
+        Bitmaps { block, coverage, first_pair_at, words }
     }
 
     /// Heap offset of word `word` of `bits` (`word` at most [`Bitmaps::words`]).
@@ -88,6 +90,7 @@ impl Bitmaps {
     /// Heap offset of the pair of words (allocated, start) number `word`.
     #[inline]
     pub(crate) fn pair_at(&self, word: usize) -> usize {
+        debug_assert!(word <= self.words, "bitmap word {word} of {}", self.words);
         self.first_pair_at + PAIR * word
     }
 
@@ -100,6 +103,16 @@ impl Bitmaps {
     pub(crate) fn units(&self) -> usize {
         self.words * BITS
     }
+}
+
+/// Two native-endian words from 16 bytes of the heap (a pair of bitmap words, or a free
+/// block's two links).
+#[inline]
+fn two_words(bytes: [u8; PAIR]) -> (u64, u64) {
+    // Split as slices: destructuring the sixteen bytes one by one compiled to slower code.
+    let (first, second) = bytes.split_at(WORD);
+    let word = |half: &[u8]| u64::from_ne_bytes(half.try_into().expect("eight bytes"));
+    (word(first), word(second))
 }
 
 /// The heap and its layout, for reading.
@@ -158,10 +171,7 @@ impl<'a> Tree<'a> {
     /// Word `word` of both bitmaps, (allocated, start), in one read.
     #[inline]
     pub(crate) fn words(&self, maps: &Bitmaps, word: usize) -> (u64, u64) {
-        let bytes: [u8; PAIR] = self.heap.read_bytes(maps.pair_at(word));
-        let (allocated, start) = bytes.split_at(WORD);
-        let word = |half: &[u8]| u64::from_ne_bytes(half.try_into().expect("a bitmap word"));
-        (word(allocated), word(start))
+        two_words(self.heap.read_bytes(maps.pair_at(word)))
     }
 
     /// True when a block begins at `block` (below the frontier).
@@ -315,10 +325,8 @@ impl<'a> Tree<'a> {
     /// A free block's next and prev links, read together (one bounds check).
     #[inline]
     pub(crate) fn links(&self, block: Block) -> (Option<Block>, Option<Block>) {
-        let bytes: [u8; LINKS_BYTES] = self.heap.read_bytes(self.layout.base + block.offset());
-        let (next, prev) = bytes.split_at(WORD);
-        let word = |half: &[u8]| u64::from_ne_bytes(half.try_into().expect("a link is one word"));
-        (decode(word(next)), decode(word(prev)))
+        let (next, prev) = two_words(self.heap.read_bytes(self.layout.base + block.offset()));
+        (decode(next), decode(prev))
     }
 
     #[inline]
@@ -502,6 +510,8 @@ impl TreeMut<'_> {
     /// ([`Tree::check_linked`]), before anything is written through them.
     #[inline(always)]
     pub(crate) fn unlink(&mut self, block: Block, order: u32) {
+        // `check_linked`'s steps, spelled out: returning the links through its `Result`
+        // sends them through memory on the hottest path of `malloc` and `free`.
         let view = self.view();
         if !view.can_hold_links(block) {
             Corruption::new("corrupted double-linked list", self.layout.base + block.offset()).panic();

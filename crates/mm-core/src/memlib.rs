@@ -281,7 +281,8 @@ impl MemLib {
     }
 
     /// Writes `bytes` at heap offset `at` after one bounds check, as
-    /// [`MemLib::read_bytes`] reads them.
+    /// [`MemLib::read_bytes`] reads them. Like [`MemLib::write`], it is for allocator
+    /// metadata, never a live payload.
     ///
     /// # Panics
     /// As [`MemLib::read_bytes`].
@@ -291,12 +292,14 @@ impl MemLib {
         if self.brk < N || at > self.brk - N {
             self.no_word_at(at);
         }
-        // SAFETY: as in `read_bytes`; the bytes are allocator metadata (the caller's
-        // contract for every write), not part of a live payload.
+        // SAFETY: `[at, at + N)` is inside the bytes in use (checked above), which the
+        // reservation keeps allocated while `self` lives; `&mut self` makes this the only
+        // access; a byte array needs no alignment.
         unsafe { self.start.as_ptr().add(at).cast::<[u8; N]>().write(bytes) }
     }
 
-    /// The failure of [`MemLib::read`] and [`MemLib::write`], out of line: the check
+    /// The failure of [`MemLib::read`], [`MemLib::write`], [`MemLib::read_bytes`] and
+    /// [`MemLib::write_bytes`], out of line: the check
     /// they make inline is then one comparison and a branch never taken.
     #[cold]
     #[inline(never)]
