@@ -299,8 +299,10 @@ impl MemLib {
     }
 
     /// The failure of [`MemLib::read`], [`MemLib::write`], [`MemLib::read_bytes`] and
-    /// [`MemLib::write_bytes`], out of line: the check
-    /// they make inline is then one comparison and a branch never taken.
+    /// [`MemLib::write_bytes`], out of line: the check they make inline is then one
+    /// comparison and a branch never taken. (The byte-run check is written out in both
+    /// rather than shared through a helper, which changed how their callers compiled
+    /// and cost the buddy systems' `malloc` and `free` instructions under callgrind.)
     #[cold]
     #[inline(never)]
     #[track_caller]
